@@ -1,0 +1,3 @@
+"""Offpilot: an offline AI pair programmer served over the Language Server Protocol."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,231 @@
+"""One settings object for the whole server.
+
+Precedence, lowest first: defaults < environment (``OFFPILOT_<NAME>``) < the client's
+``initializationOptions`` < ``workspace/configuration`` (section ``offpilot``).
+
+Every setting has a camelCase name that is the same in the LSP options, the VS Code
+``contributes.configuration`` (prefixed ``offpilot.``) and the README's table. A value of the
+wrong type or out of range is reported and replaced by its default; it never stops the server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_PREFIX = "OFFPILOT_"
+
+
+def _setting(default: Any, description: str, *, choices: tuple[str, ...] = (),
+             minimum: float | None = None, maximum: float | None = None) -> Any:
+    return field(default=default, metadata={
+        "description": description, "choices": choices, "minimum": minimum, "maximum": maximum,
+    })
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Offpilot's settings. Field names are snake_case; their wire names are camelCase."""
+
+    model: str = _setting(
+        "", "Completion model: a .gguf path, a profile name (see `offpilot models list`) or "
+        "empty for the embedded default (Gemma 3 270M).")
+    chat_model: str = _setting(
+        "", "Model for Explain and Generate Tests; empty means the completion model.")
+    prompt_mode: str = _setting(
+        "auto", "How completions are prompted: auto (from the GGUF metadata), fim, instruct "
+        "or prefix.", choices=("auto", "fim", "instruct", "prefix"))
+    backend: str = _setting(
+        "local", "Where the model runs: local (in a worker process), llama-server (llama.cpp's "
+        "server) or openai (an OpenAI-compatible endpoint).",
+        choices=("local", "llama-server", "openai"))
+    endpoint: str = _setting("", "Base URL of the llama-server or OpenAI-compatible endpoint.")
+    api_key_env: str = _setting(
+        "OFFPILOT_API_KEY", "Name of the environment variable that holds the endpoint's API key.")
+    remote_model: str = _setting("", "Model name sent to an OpenAI-compatible endpoint.")
+    threads: int = _setting(0, "CPU threads for the local model; 0 means the physical cores.",
+                            minimum=0, maximum=512)
+    context_size: int = _setting(4096, "Context window (tokens) of the local model.",
+                                 minimum=256, maximum=262144)
+    gpu_layers: int = _setting(0, "Layers offloaded to the GPU (needs an accelerated build); "
+                               "-1 means all.", minimum=-1, maximum=10000)
+    completions_enabled: bool = _setting(True, "Show inline (ghost-text) completions.")
+    disabled_languages: tuple[str, ...] = _setting(
+        (), "Language ids for which inline completions are off.")
+    max_tokens: int = _setting(64, "Most tokens generated for one inline completion.",
+                               minimum=1, maximum=4096)
+    max_lines: int = _setting(8, "Most lines in one multi-line inline completion.",
+                              minimum=1, maximum=200)
+    temperature: float = _setting(0.0, "Sampling temperature for completions (0 = greedy).",
+                                  minimum=0.0, maximum=2.0)
+    time_limit: float = _setting(
+        5.0, "Seconds after which a completion stops at the next line end.",
+        minimum=0.1, maximum=120.0)
+    context_budget: int = _setting(
+        2048, "Characters of repository context added to a completion prompt.",
+        minimum=0, maximum=100000)
+    prefix_chars: int = _setting(2500, "Characters before the cursor sent to the model.",
+                                 minimum=0, maximum=200000)
+    suffix_chars: int = _setting(1500, "Characters after the cursor sent to the model.",
+                                 minimum=0, maximum=200000)
+    chat_max_tokens: int = _setting(768, "Most tokens generated for Explain and test scenarios.",
+                                    minimum=16, maximum=32768)
+    run_generated_tests: bool = _setting(
+        True, "Run generated tests in a sandbox and keep only those that pass.")
+    python_path: str = _setting(
+        "", "Python interpreter that runs generated tests; empty means the workspace's .venv "
+        "or the server's own interpreter.")
+    test_timeout: float = _setting(30.0, "Seconds one sandboxed test run may take.",
+                                   minimum=1.0, maximum=3600.0)
+    index_enabled: bool = _setting(True, "Index the workspace for cross-file context.")
+    max_file_size: int = _setting(1_000_000, "Files larger than this (bytes) are not indexed.",
+                                  minimum=1000, maximum=100_000_000)
+    log_level: str = _setting("info", "Server log level.",
+                              choices=("debug", "info", "warning", "error"))
+
+
+def wire_name(name: str) -> str:
+    """snake_case field name -> camelCase setting name."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+WIRE_TO_FIELD = {wire_name(n): n for n in FIELDS}
+
+
+def _coerce(name: str, value: Any, *, from_env: bool) -> Any:
+    """Convert one raw value to the field's type, or raise ValueError with a clear reason."""
+    f = FIELDS[name]
+    default = f.default
+    meta = f.metadata
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            out: Any = value
+        elif from_env and isinstance(value, str) and value.lower() in {"1", "true", "yes", "on"}:
+            out = True
+        elif from_env and isinstance(value, str) and value.lower() in {"0", "false", "no", "off"}:
+            out = False
+        else:
+            raise ValueError(f"expected true or false, got {value!r}")
+    elif isinstance(default, int):
+        if isinstance(value, bool):
+            raise ValueError(f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            out = value
+        elif isinstance(value, float) and value.is_integer():
+            out = int(value)
+        elif from_env and isinstance(value, str):
+            try:
+                out = int(value.strip())
+            except ValueError:
+                raise ValueError(f"expected an integer, got {value!r}") from None
+        else:
+            raise ValueError(f"expected an integer, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        if isinstance(value, int | float):
+            out = float(value)
+        elif from_env and isinstance(value, str):
+            try:
+                out = float(value.strip())
+            except ValueError:
+                raise ValueError(f"expected a number, got {value!r}") from None
+        else:
+            raise ValueError(f"expected a number, got {value!r}")
+    elif isinstance(default, tuple):
+        if from_env and isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"expected a list of strings, got {value!r}")
+        out = tuple(value)
+    else:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        out = value
+    choices = meta.get("choices") or ()
+    if choices and out not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}, got {out!r}")
+    lo, hi = meta.get("minimum"), meta.get("maximum")
+    if lo is not None and out < lo:
+        raise ValueError(f"must be at least {lo}, got {out!r}")
+    if hi is not None and out > hi:
+        raise ValueError(f"must be at most {hi}, got {out!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class SettingsProblem:
+    setting: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"offpilot.{self.setting}: {self.reason}; using the default"
+
+
+def _apply(values: dict[str, Any], raw: Mapping[str, Any], *, from_env: bool,
+           problems: list[SettingsProblem]) -> None:
+    for key, value in raw.items():
+        name = WIRE_TO_FIELD.get(key) or (key if key in FIELDS else None)
+        if name is None:
+            if not from_env:
+                problems.append(SettingsProblem(key, "unknown setting, ignored"))
+            continue
+        if value is None:
+            continue
+        try:
+            values[name] = _coerce(name, value, from_env=from_env)
+        except ValueError as exc:
+            values.pop(name, None)
+            problems.append(SettingsProblem(wire_name(name), str(exc)))
+
+
+def _unwrap(options: Any) -> Mapping[str, Any]:
+    """Accept ``{"offpilot": {...}}`` or the flat mapping; anything else is empty."""
+    if not isinstance(options, Mapping):
+        return {}
+    inner = options.get("offpilot")
+    if isinstance(inner, Mapping):
+        return inner
+    return options
+
+
+def load_settings(
+    *layers: Any, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, list[SettingsProblem]]:
+    """Build settings from the environment and then each layer (later layers win).
+
+    Returns the settings and the problems found; a bad value falls back to its default.
+    """
+    environ = os.environ if environ is None else environ
+    problems: list[SettingsProblem] = []
+    values: dict[str, Any] = {}
+    env_raw = {name: environ[env_name(name)] for name in FIELDS if env_name(name) in environ}
+    _apply(values, env_raw, from_env=True, problems=problems)
+    for layer in layers:
+        if layer is None:
+            continue
+        if not isinstance(layer, Mapping):
+            problems.append(SettingsProblem("(options)", f"expected an object, got {layer!r}"))
+            continue
+        _apply(values, _unwrap(layer), from_env=False, problems=problems)
+    return Settings(**values), problems
+
+
+def describe_settings() -> list[dict[str, Any]]:
+    """Name, default and description of every setting (README table, VS Code manifest)."""
+    out = []
+    for name, f in FIELDS.items():
+        default = list(f.default) if isinstance(f.default, tuple) else f.default
+        out.append({"name": wire_name(name), "env": env_name(name), "default": default,
+                    "description": f.metadata["description"],
+                    "choices": list(f.metadata.get("choices") or ())})
+    return out

@@ -1,0 +1,1 @@
+"""Workspace context: languages, documents, index, retrieval."""

@@ -1,0 +1,1 @@
+"""Model engines: the backend interface, prompt templates, local and remote backends."""

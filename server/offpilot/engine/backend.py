@@ -1,0 +1,143 @@
+"""The interface every model backend implements, and the plain data that crosses it.
+
+A backend turns a structured request (prefix, suffix, repository context, or chat messages)
+into generated text. Prompt layout lives in :mod:`offpilot.engine.templates`, so the in-process
+engine and the remote ones send the same prompts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class PromptMode(enum.StrEnum):
+    FIM = "fim"  # model-native fill-in-the-middle tokens
+    INSTRUCT = "instruct"  # chat model asked to fill the hole
+    PREFIX = "prefix"  # plain continuation of the text before the cursor
+
+
+class BackendState(enum.StrEnum):
+    NO_MODEL = "no-model"
+    LOADING = "loading"
+    READY = "ready"
+    GENERATING = "generating"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class FimTokens:
+    """Token ids (and their text) for fill-in-the-middle, read from the GGUF metadata."""
+
+    prefix: int
+    suffix: int
+    middle: int
+    prefix_text: str = ""
+    suffix_text: str = ""
+    middle_text: str = ""
+    pad: int | None = None
+    repo: int | None = None
+    file_sep: int | None = None
+    file_sep_text: str = ""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    architecture: str
+    prompt_mode: PromptMode
+    fim: FimTokens | None = None
+    chat_template: str | None = None
+    n_ctx_train: int = 0
+    n_ctx: int = 0
+    can_shift: bool = False
+    bos_text: str = ""
+    eos_text: str = ""
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of repository context shown to the model."""
+
+    path: str  # relative to the workspace root, forward slashes
+    start_line: int  # 1-based, inclusive
+    end_line: int  # 1-based, inclusive
+    kind: str  # "definition" | "scope" | "outline" | "similar" | ...
+    text: str
+
+
+@dataclass(frozen=True)
+class InfillRequest:
+    prefix: str
+    suffix: str
+    language: str = ""
+    path: str = ""
+    context: Sequence[Snippet] = ()
+    max_tokens: int = 64
+    temperature: float = 0.0
+    stop: Sequence[str] = ()
+    time_limit: float = 5.0  # seconds; generation then ends at the next newline
+    stop_at_newline: bool = False  # single-line completion
+    warm_only: bool = False  # evaluate the prompt into the cache, generate nothing
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: Sequence[ChatMessage]
+    max_tokens: int = 512
+    temperature: float = 0.0
+    stop: Sequence[str] = ()
+    time_limit: float = 120.0
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    stop_reason: str  # "stop" | "length" | "time" | "cancelled" | "eos"
+    prompt_tokens: int = 0
+    prompt_tokens_evaluated: int = 0  # tokens actually run through the model (cache misses)
+    generated_tokens: int = 0
+    prompt_ms: float = 0.0
+    generate_ms: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+OnText = Callable[[str], None]
+
+
+class ModelError(Exception):
+    """The model cannot be used (missing, corrupt, crashed); the message is for the user."""
+
+
+class Backend(Protocol):
+    """What the features need from a model, wherever it runs.
+
+    ``infill`` and ``chat`` are coroutines; cancelling the awaiting task stops generation
+    within one token. ``on_text`` receives text pieces as they are generated.
+    """
+
+    @property
+    def state(self) -> BackendState: ...
+
+    async def start(self) -> ModelInfo: ...
+
+    async def info(self) -> ModelInfo: ...
+
+    async def infill(self, request: InfillRequest, on_text: OnText | None = None
+                     ) -> GenerationResult: ...
+
+    async def chat(self, request: ChatRequest, on_text: OnText | None = None
+                   ) -> GenerationResult: ...
+
+    async def count_tokens(self, text: str) -> int: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Editor features built on the context and model engines."""

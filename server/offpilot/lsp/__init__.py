@@ -1,0 +1,1 @@
+"""The Language Server Protocol layer: thin glue over the plain-Python features."""
