@@ -71,6 +71,15 @@ class Snippet:
 
 @dataclass(frozen=True)
 class InfillRequest:
+    """A fill-in-the-middle request.
+
+    The text before the cursor is ``prefix + typed``: ``prefix`` ends at a stable anchor (a line
+    boundary that stays put while the user types forward), ``typed`` is what lies between the
+    anchor and the cursor. Prompts place ``typed`` last (after the FIM middle token, or at the
+    start of the assistant's answer), so each keystroke only appends to the prompt and the
+    model's KV cache is reused.
+    """
+
     prefix: str
     suffix: str
     language: str = ""
@@ -82,6 +91,7 @@ class InfillRequest:
     time_limit: float = 5.0  # seconds; generation then ends at the next newline
     stop_at_newline: bool = False  # single-line completion
     warm_only: bool = False  # evaluate the prompt into the cache, generate nothing
+    typed: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,17 @@ class ChatMessage:
 class ChatRequest:
     messages: Sequence[ChatMessage]
     max_tokens: int = 512
+    temperature: float = 0.0
+    stop: Sequence[str] = ()
+    time_limit: float = 120.0
+
+
+@dataclass(frozen=True)
+class TextRequest:
+    """Plain continuation of a raw prompt (base models, and prompts features lay out themselves)."""
+
+    prompt: str
+    max_tokens: int = 256
     temperature: float = 0.0
     stop: Sequence[str] = ()
     time_limit: float = 120.0
@@ -137,6 +158,9 @@ class Backend(Protocol):
 
     async def chat(self, request: ChatRequest, on_text: OnText | None = None
                    ) -> GenerationResult: ...
+
+    async def generate(self, request: TextRequest, on_text: OnText | None = None
+                       ) -> GenerationResult: ...
 
     async def count_tokens(self, text: str) -> int: ...
 
