@@ -61,6 +61,9 @@ class Settings:
                               minimum=1, maximum=200)
     temperature: float = _setting(0.0, "Sampling temperature for completions (0 = greedy).",
                                   minimum=0.0, maximum=2.0)
+    debounce_ms: int = _setting(
+        40, "Milliseconds a completion request waits for newer keystrokes before starting.",
+        minimum=0, maximum=2000)
     time_limit: float = _setting(
         5.0, "Seconds after which a completion stops at the next line end.",
         minimum=0.1, maximum=120.0)

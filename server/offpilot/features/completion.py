@@ -1,0 +1,281 @@
+"""Inline completions: from a document and a cursor to the text shown as ghost text.
+
+The pipeline: answer from the completion cache when the user typed into the suggestion on
+screen; otherwise choose a cache-friendly prompt window (a stable anchor, see
+:class:`~offpilot.engine.backend.InfillRequest`), fetch repository context once per anchor, run
+the model with the single- or multi-line stopping rule, and post-process the text.
+
+A newer request for the same document supersedes the one in flight: the old one stops within
+a token and answers with no items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from offpilot.config import Settings
+from offpilot.engine.backend import Backend, GenerationResult, InfillRequest, Snippet
+from offpilot.features.postprocess import postprocess
+
+log = logging.getLogger(__name__)
+
+MAX_TYPED_CHARS = 1200  # past this much text typed since the anchor, a new anchor is taken
+CACHE_ENTRIES = 64
+CLOSERS = set(")]}>\"'`;:,. \t")
+
+ContextProvider = Callable[[str, str, int, int], Sequence[Snippet]]
+"""(uri, text, offset, budget_chars) -> snippets; may be slow, runs in a thread."""
+
+
+@dataclass
+class Anchor:
+    """Where the stable part of the prompt ends, for one document."""
+
+    start: int  # first character of the prefix window
+    anchor: int  # end of the stable prefix (a line start)
+    head: str  # text[start:anchor] when the anchor was taken
+    context: tuple[Snippet, ...] = ()
+
+    def still_valid(self, text: str, offset: int, prefix_chars: int) -> bool:
+        return (self.anchor <= offset
+                and offset - self.anchor <= MAX_TYPED_CHARS
+                and text[self.start:self.anchor] == self.head
+                and self.anchor - self.start <= max(prefix_chars, 1) * 2)
+
+
+def _line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+def choose_anchor(text: str, offset: int, prefix_chars: int, previous: Anchor | None) -> Anchor:
+    """Keep the previous anchor while the user types forward from it; else take a new one."""
+    if previous is not None and previous.still_valid(text, offset, prefix_chars):
+        return previous
+    anchor = _line_start(text, offset)
+    start = max(0, anchor - prefix_chars)
+    if start > 0:  # begin the window on a whole line
+        nl = text.find("\n", start, anchor)
+        start = nl + 1 if nl >= 0 else anchor
+    return Anchor(start=start, anchor=anchor, head=text[start:anchor])
+
+
+def suffix_window(text: str, offset: int, suffix_chars: int) -> str:
+    end = min(len(text), offset + suffix_chars)
+    if end < len(text):
+        nl = text.rfind("\n", offset, end)
+        end = nl + 1 if nl > offset else end
+    return text[offset:end]
+
+
+def is_mid_line(text: str, offset: int) -> bool:
+    """True when real code follows the cursor on its line (then complete one line only)."""
+    nl = text.find("\n", offset)
+    rest = text[offset:] if nl < 0 else text[offset:nl]
+    return any(ch not in CLOSERS for ch in rest)
+
+
+@dataclass
+class CacheEntry:
+    before: str  # text before the cursor when the suggestion was made (tail)
+    completion: str
+
+
+class CompletionCache:
+    """Recent suggestions by document, reused when the user types what was suggested."""
+
+    TAIL = 512
+
+    def __init__(self, size: int = CACHE_ENTRIES) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str], CacheEntry] = OrderedDict()
+
+    def put(self, uri: str, before: str, completion: str) -> None:
+        if not completion:
+            return
+        key = (uri, before[-self.TAIL:])
+        self._entries[key] = CacheEntry(before[-self.TAIL:], completion)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def get(self, uri: str, before: str) -> str | None:
+        """The rest of a cached suggestion whose start the user has typed, or None."""
+        tail = before[-self.TAIL:]
+        hit = self._entries.get((uri, tail))
+        if hit is not None:
+            return hit.completion
+        # Look back: an older suggestion made a few characters ago that the user typed into.
+        for (u, _), entry in reversed(self._entries.items()):
+            if u != uri:
+                continue
+            for back in range(1, min(len(entry.completion), 64) + 1):
+                typed = before[-back:]
+                if (before[:-back].endswith(entry.before[-(self.TAIL - back):])
+                        and entry.completion.startswith(typed)):
+                    rest = entry.completion[back:]
+                    return rest or None
+        return None
+
+    def clear(self, uri: str | None = None) -> None:
+        if uri is None:
+            self._entries.clear()
+        else:
+            for k in [k for k in self._entries if k[0] == uri]:
+                del self._entries[k]
+
+
+@dataclass
+class CompletionOutcome:
+    items: list[str]
+    source: str = "model"  # "model" | "cache" | "superseded" | "disabled" | "error"
+    result: GenerationResult | None = None
+    context: tuple[Snippet, ...] = ()
+    ms: float = 0.0
+    request: InfillRequest | None = None
+    error: str = ""
+
+
+@dataclass
+class CompletionStats:
+    requests: int = 0
+    cache_hits: int = 0
+    superseded: int = 0
+    errors: int = 0
+    model_calls: int = 0
+    prompt_tokens_evaluated: list[int] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "cacheHits": self.cache_hits,
+                "superseded": self.superseded, "errors": self.errors,
+                "modelCalls": self.model_calls,
+                "promptTokensEvaluated": self.prompt_tokens_evaluated[-1000:],
+                "latenciesMs": self.latencies_ms[-1000:]}
+
+
+def trim_to_lines(text: str, max_lines: int) -> str:
+    lines = text.split("\n")
+    return "\n".join(lines[:max_lines]) if len(lines) > max_lines else text
+
+
+class Completer:
+    """Plain-Python inline completion service (the LSP layer is a thin adapter over it)."""
+
+    def __init__(self, backend: Callable[[], Awaitable[Backend]], settings: Settings,
+                 context: ContextProvider | None = None) -> None:
+        self._backend = backend
+        self.settings = settings
+        self._context = context
+        self.cache = CompletionCache()
+        self.anchors: dict[str, Anchor] = {}
+        self.stats = CompletionStats()
+        self._inflight: dict[str, asyncio.Task[CompletionOutcome]] = {}
+
+    def forget(self, uri: str) -> None:
+        self.anchors.pop(uri, None)
+        self.cache.clear(uri)
+        task = self._inflight.pop(uri, None)
+        if task is not None:
+            task.cancel()
+
+    async def complete(self, uri: str, text: str, offset: int, *, language: str = "",
+                       path: str = "") -> CompletionOutcome:
+        """Complete at ``offset`` of ``text``; supersedes this document's request in flight."""
+        self.stats.requests += 1
+        previous = self._inflight.get(uri)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        task = asyncio.create_task(self._complete(uri, text, offset, language, path))
+        self._inflight[uri] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the client cancelled this request
+            self.stats.superseded += 1
+            return CompletionOutcome(items=[], source="superseded")
+        finally:
+            if self._inflight.get(uri) is task:
+                del self._inflight[uri]
+
+    async def _complete(self, uri: str, text: str, offset: int, language: str,
+                        path: str) -> CompletionOutcome:
+        t0 = time.perf_counter()
+        s = self.settings
+        offset = max(0, min(offset, len(text)))
+        before = text[:offset]
+        cached = self.cache.get(uri, before)
+        if cached is not None:
+            item = self._finish(cached, text, offset, language)
+            if item:
+                self.stats.cache_hits += 1
+                ms = (time.perf_counter() - t0) * 1000
+                self.stats.latencies_ms.append(ms)
+                return CompletionOutcome(items=[item], source="cache", ms=ms)
+        if s.debounce_ms > 0:
+            await asyncio.sleep(s.debounce_ms / 1000)  # a newer keystroke cancels us here
+
+        anchor = choose_anchor(text, offset, s.prefix_chars, self.anchors.get(uri))
+        if anchor is not self.anchors.get(uri):
+            anchor.context = await self._fetch_context(uri, text, offset)
+            self.anchors[uri] = anchor
+        single_line = is_mid_line(text, offset)
+        request = InfillRequest(
+            prefix=anchor.head, typed=text[anchor.anchor:offset],
+            suffix=suffix_window(text, offset, s.suffix_chars), language=language, path=path,
+            context=anchor.context, max_tokens=s.max_tokens, temperature=s.temperature,
+            time_limit=s.time_limit, stop_at_newline=single_line)
+        backend = await self._backend()
+        self.stats.model_calls += 1
+        result = await backend.infill(request)
+        self.stats.prompt_tokens_evaluated.append(result.prompt_tokens_evaluated)
+        raw = result.text
+        item = self._finish(raw, text, offset, language)
+        if item:
+            self.cache.put(uri, before, item)
+        ms = (time.perf_counter() - t0) * 1000
+        self.stats.latencies_ms.append(ms)
+        return CompletionOutcome(items=[item] if item else [], result=result,
+                                 context=anchor.context, ms=ms, request=request)
+
+    def _finish(self, completion: str, text: str, offset: int, language: str) -> str:
+        prefix, suffix = text[:offset], text[offset:]
+        out = postprocess(completion, prefix=prefix, suffix=suffix, language=language,
+                          max_lines=self.settings.max_lines)
+        if is_mid_line(text, offset):
+            out = out.split("\n", 1)[0]
+        out = trim_to_lines(out, self.settings.max_lines)
+        return out if out.strip() else ""
+
+    async def _fetch_context(self, uri: str, text: str, offset: int) -> tuple[Snippet, ...]:
+        if self._context is None or self.settings.context_budget <= 0:
+            return ()
+        try:
+            snippets = await asyncio.to_thread(self._context, uri, text, offset,
+                                               self.settings.context_budget)
+            return tuple(snippets)
+        except Exception:
+            log.exception("context retrieval failed; completing without repository context")
+            return ()
+
+    async def warm(self, uri: str, text: str, offset: int, *, language: str = "",
+                   path: str = "") -> None:
+        """Evaluate the prompt for this position into the cache while the user is idle."""
+        s = self.settings
+        anchor = choose_anchor(text, offset, s.prefix_chars, self.anchors.get(uri))
+        if anchor is not self.anchors.get(uri):
+            anchor.context = await self._fetch_context(uri, text, offset)
+            self.anchors[uri] = anchor
+        request = InfillRequest(prefix=anchor.head, typed=text[anchor.anchor:offset],
+                                suffix=suffix_window(text, offset, s.suffix_chars),
+                                language=language, path=path, context=anchor.context,
+                                warm_only=True)
+        backend = await self._backend()
+        await backend.infill(request)

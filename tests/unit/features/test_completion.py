@@ -1,0 +1,166 @@
+"""The completion pipeline, driven by a scripted fake backend (not a model: it returns canned
+text and records the requests it was given)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from offpilot.config import Settings
+from offpilot.engine.backend import GenerationResult, InfillRequest, Snippet
+from offpilot.features.completion import (
+    CompletionCache,
+    Completer,
+    choose_anchor,
+    is_mid_line,
+    suffix_window,
+)
+
+
+class ScriptedBackend:
+    """Fake backend: answers every infill with ``answer``; optionally waits ``delay`` first."""
+
+    def __init__(self, answer: str = "", delay: float = 0.0) -> None:
+        self.answer = answer
+        self.delay = delay
+        self.requests: list[InfillRequest] = []
+        self.cancelled = 0
+
+    async def infill(self, request: InfillRequest, on_text=None) -> GenerationResult:
+        self.requests.append(request)
+        try:
+            await asyncio.sleep(self.delay)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return GenerationResult(text=self.answer, stop_reason="stop")
+
+
+def completer(backend: ScriptedBackend, context=None, **settings) -> Completer:
+    s = replace(Settings(), debounce_ms=0, **settings)
+
+    async def get():
+        return backend
+
+    return Completer(get, s, context=context)
+
+
+def test_anchor_stays_while_typing_forward_and_moves_elsewhere():
+    text = "a = 1\nb = 2\nc = "
+    first = choose_anchor(text, len(text), 2500, None)
+    assert first.anchor == text.rfind("\n") + 1
+    typed = text + "3\nd = "
+    assert choose_anchor(typed, len(typed), 2500, first) is first
+    # cursor moved above the anchor: a new anchor
+    moved = choose_anchor(typed, 3, 2500, first)
+    assert moved is not first and moved.anchor == 0
+    # the text before the anchor changed: a new anchor
+    edited = "A = 1\n" + typed[6:]
+    assert choose_anchor(edited, len(edited), 2500, first) is not first
+
+
+def test_prefix_window_starts_on_a_line():
+    text = "".join(f"line {i}\n" for i in range(1000))
+    a = choose_anchor(text, len(text), 100, None)
+    assert a.start > 0 and text[a.start - 1] == "\n"
+    assert a.anchor - a.start <= 100
+
+
+def test_suffix_window_and_mid_line():
+    text = "x = foo(|)\nnext\nmore\n"
+    cur = text.index("|")
+    assert is_mid_line("x = foo()", len("x = foo(")) is False  # only closers follow
+    assert is_mid_line("x = foo(a, b)", len("x = foo(")) is True
+    assert suffix_window(text, cur, 6) == "|)\n"
+    assert suffix_window(text, cur, 8) == "|)\nnext\n"
+
+
+async def test_completion_returns_postprocessed_item_and_request_layout():
+    backend = ScriptedBackend("return a + b\n\ndef other():\n    pass")
+    c = completer(backend, max_lines=1)
+    text = "def add(a, b):\n    "
+    out = await c.complete("file:///x.py", text, len(text), language="python", path="x.py")
+    assert out.items == ["return a + b"]
+    req = backend.requests[0]
+    assert req.prefix + req.typed == text
+    assert req.path == "x.py" and req.language == "python"
+
+
+async def test_mid_line_completion_is_single_line_without_the_suffix_tail():
+    backend = ScriptedBackend("a, b)\nprint('x')")
+    c = completer(backend)
+    text = "total = add(a, b)\n"
+    cur = text.index("a, b)")
+    out = await c.complete("file:///m.py", text, cur, language="python")
+    assert backend.requests[0].stop_at_newline is True
+    assert out.items == [] or "\n" not in out.items[0]
+    assert all(not item.endswith("a, b)") for item in out.items)
+
+
+async def test_whitespace_only_answers_give_no_item():
+    c = completer(ScriptedBackend("   \n\t"))
+    out = await c.complete("file:///a.py", "x = ", 4)
+    assert out.items == []
+
+
+async def test_cache_answers_when_the_user_types_the_suggestion():
+    backend = ScriptedBackend("print('hello')")
+    c = completer(backend)
+    text = "if ok:\n    "
+    first = await c.complete("file:///c.py", text, len(text))
+    assert first.items == ["print('hello')"]
+    typed = text + "pri"
+    second = await c.complete("file:///c.py", typed, len(typed))
+    assert second.source == "cache"
+    assert second.items == ["nt('hello')"]
+    assert len(backend.requests) == 1
+
+
+async def test_newer_request_supersedes_the_one_in_flight():
+    backend = ScriptedBackend("x", delay=5)
+    c = completer(backend)
+    old = asyncio.create_task(c.complete("file:///s.py", "a", 1))
+    await asyncio.sleep(0.05)
+    backend.delay = 0
+    new = await c.complete("file:///s.py", "ab", 2)
+    assert (await old).source == "superseded"
+    assert backend.cancelled == 1
+    assert new.items == ["x"]
+
+
+async def test_client_cancellation_propagates():
+    backend = ScriptedBackend("x", delay=5)
+    c = completer(backend)
+    task = asyncio.create_task(c.complete("file:///s.py", "a", 1))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert backend.cancelled == 1
+
+
+async def test_context_is_fetched_once_per_anchor():
+    calls = []
+
+    def context(uri, text, offset, budget):
+        calls.append(offset)
+        return [Snippet("b.py", 1, 1, "definition", "def g(): ...")]
+
+    backend = ScriptedBackend("1")
+    c = completer(backend, context=context)
+    text = "x = "
+    await c.complete("file:///a.py", text, len(text))
+    await c.complete("file:///a.py", text + "g", len(text) + 1)
+    assert len(calls) == 1
+    assert [r.context for r in backend.requests] == [backend.requests[0].context] * 2
+    assert backend.requests[0].context[0].path == "b.py"
+
+
+def test_cache_looks_back_over_recent_positions():
+    cache = CompletionCache()
+    cache.put("u", "abc", "def ghi")
+    assert cache.get("u", "abcde") == "f ghi"
+    assert cache.get("u", "abcdx") is None
+    assert cache.get("other", "abcde") is None

@@ -1,0 +1,55 @@
+from offpilot.config import Settings, describe_settings, load_settings, wire_name
+
+
+def test_defaults_without_layers():
+    settings, problems = load_settings(environ={})
+    assert settings == Settings()
+    assert problems == []
+
+
+def test_precedence_env_then_init_options_then_workspace():
+    env = {"OFFPILOT_MAX_TOKENS": "12", "OFFPILOT_TEMPERATURE": "0.5"}
+    init = {"maxTokens": 20, "maxLines": 3}
+    workspace = {"offpilot": {"maxLines": 5}}
+    s, problems = load_settings(init, workspace, environ=env)
+    assert problems == []
+    assert s.temperature == 0.5  # from the environment
+    assert s.max_tokens == 20  # initializationOptions beat the environment
+    assert s.max_lines == 5  # workspace/configuration beats initializationOptions
+
+
+def test_invalid_values_fall_back_to_defaults_with_reasons():
+    s, problems = load_settings({"maxTokens": "many", "promptMode": "guess", "threads": -3,
+                                 "completionsEnabled": "yes", "nosuch": 1}, environ={})
+    assert s.max_tokens == Settings().max_tokens
+    assert s.prompt_mode == "auto"
+    assert s.threads == 0
+    assert s.completions_enabled is True
+    reasons = {p.setting: p.reason for p in problems}
+    assert set(reasons) == {"maxTokens", "promptMode", "threads", "completionsEnabled", "nosuch"}
+    assert "one of" in reasons["promptMode"]
+
+
+def test_bad_environment_value_is_reported():
+    s, problems = load_settings(environ={"OFFPILOT_CONTEXT_SIZE": "huge"})
+    assert s.context_size == Settings().context_size
+    assert [p.setting for p in problems] == ["contextSize"]
+
+
+def test_non_object_layer_is_a_problem_not_a_crash():
+    s, problems = load_settings(["not", "an", "object"], environ={})
+    assert s == Settings()
+    assert problems and "expected an object" in problems[0].reason
+
+
+def test_lists_and_bools_from_env():
+    s, _ = load_settings(environ={"OFFPILOT_DISABLED_LANGUAGES": "markdown, plaintext",
+                                  "OFFPILOT_COMPLETIONS_ENABLED": "off"})
+    assert s.disabled_languages == ("markdown", "plaintext")
+    assert s.completions_enabled is False
+
+
+def test_describe_settings_uses_wire_names():
+    names = {d["name"] for d in describe_settings()}
+    assert "chatModel" in names and "completionsEnabled" in names
+    assert wire_name("run_generated_tests") == "runGeneratedTests"
