@@ -1,0 +1,3 @@
+from offpilot.cli import main
+
+raise SystemExit(main())
