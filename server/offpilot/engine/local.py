@@ -98,6 +98,7 @@ class LocalBackend:
         self._last_error = ""
         self._last_attempt = 0.0
         self._file_key: tuple[int, int] | None = None
+        self._load_failed = False
         self._active = 0
 
     # ----------------------------------------------------------------- state
@@ -133,7 +134,8 @@ class LocalBackend:
         async with self._start_lock:
             if self._info is not None and self._alive():
                 return self._info
-            if self._state is BackendState.ERROR:
+            if self._load_failed:
+                # Loading failed before: retry only after a pause or once the file changed.
                 stamp = self._file_stamp()
                 recent = time.monotonic() - self._last_attempt < RETRY_AFTER
                 if recent and stamp == self._file_key:
@@ -150,12 +152,14 @@ class LocalBackend:
                                          "n_batch": self.n_batch, "n_seq": 2})
             except ModelError as exc:
                 await self._kill()
+                self._load_failed = True
                 self._last_error = str(exc)
                 self._set_state(BackendState.ERROR, str(exc))
                 raise
             self._info = info_from_worker(desc, self.prompt_mode)
             self._add_bos = bool(desc.get("add_bos", True))
             self._last_error = ""
+            self._load_failed = False
             self._set_state(BackendState.READY, self._info.name)
             return self._info
 
