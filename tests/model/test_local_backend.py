@@ -178,6 +178,6 @@ async def test_truncated_gguf_is_rejected_by_llama_cpp(tmp_path: Path, gemma_pat
     with gemma_path.open("rb") as src:
         cut.write_bytes(src.read(1 << 20))
     backend = LocalBackend(cut, n_threads=1)
-    with pytest.raises(ModelError, match="could not load|stopped"):
+    with pytest.raises(ModelError, match=r"could not load|stopped"):
         await backend.start()
     await backend.close()

@@ -11,7 +11,7 @@ from typing import Any
 
 def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = None,
                 max_lines: int = 8) -> str:
-    """Clean ``completion`` for insertion between ``prefix`` and ``suffix``; "" if nothing useful."""
+    """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless)."""
     text = completion.replace("\r\n", "\n")
     line_rest = suffix.split("\n", 1)[0]
     if line_rest.strip():

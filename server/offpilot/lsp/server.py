@@ -18,7 +18,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from offpilot import __version__
-from offpilot.config import Settings, load_settings
+from offpilot.config import load_settings
 from offpilot.context.documents import Documents
 from offpilot.engine.backend import BackendState, ModelError
 from offpilot.engine.manager import COMPLETION, ModelManager
@@ -150,10 +150,8 @@ class OffpilotServer(LanguageServer):
         """Load the completion model in the background so the first keystroke is fast."""
         if not self.settings.completions_enabled:
             return
-        try:
+        with contextlib.suppress(ModelError):  # reported through the state listener
             await self.models.backend(COMPLETION)
-        except ModelError:
-            pass  # reported through the state listener
 
     # ------------------------------------------------------------- context
     def start_context(self) -> None:

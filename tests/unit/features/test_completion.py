@@ -7,12 +7,11 @@ import asyncio
 from dataclasses import replace
 
 import pytest
-
 from offpilot.config import Settings
 from offpilot.engine.backend import GenerationResult, InfillRequest, Snippet
 from offpilot.features.completion import (
-    CompletionCache,
     Completer,
+    CompletionCache,
     choose_anchor,
     is_mid_line,
     suffix_window,
