@@ -53,3 +53,12 @@ def test_describe_settings_uses_wire_names():
     names = {d["name"] for d in describe_settings()}
     assert "chatModel" in names and "completionsEnabled" in names
     assert wire_name("run_generated_tests") == "runGeneratedTests"
+
+
+def test_readme_settings_table_is_current():
+    from pathlib import Path
+
+    from offpilot.config import settings_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert settings_markdown() in readme, "regenerate with `python -m offpilot.config`"
