@@ -10,6 +10,7 @@ from typing import Any
 
 from offpilot.config import Settings
 from offpilot.engine.backend import Backend, BackendState, ModelError
+from offpilot.engine.hardware import physical_cores
 from offpilot.engine.local import LocalBackend
 from offpilot.engine.models import resolve_model
 
@@ -33,32 +34,6 @@ class BackendKey:
     gpu_layers: int
     prompt_mode: str
     endpoint: str = ""
-
-
-def physical_cores() -> int:
-    """Physical CPU cores (llama.cpp runs best with one thread per core)."""
-    import os
-
-    try:
-        cores: set[tuple[str, str]] = set()
-        phys = core = None
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("physical id"):
-                    phys = line.split(":", 1)[1].strip()
-                elif line.startswith("core id"):
-                    core = line.split(":", 1)[1].strip()
-                elif not line.strip():
-                    if core is not None:
-                        cores.add((phys or "0", core))
-                    phys = core = None
-        if core is not None:
-            cores.add((phys or "0", core))
-        if cores:
-            return len(cores)
-    except OSError:
-        pass
-    return max(1, (os.cpu_count() or 2) // 2 or 1)
 
 
 class ModelManager:
