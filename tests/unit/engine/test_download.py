@@ -266,3 +266,23 @@ def test_a_damaged_installed_file_is_downloaded_again(hub: FakeHub, gguf_bytes: 
     final.parent.mkdir(parents=True)
     final.write_bytes(b"")  # zero bytes, as a full disk or a killed copy leaves it
     assert models.pull(REF).read_bytes() == gguf_bytes
+
+
+def test_cli_pull_prints_the_path_and_progress(hub: FakeHub, gguf_bytes: bytes):
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "offpilot", "models", "pull", REF],
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    path = Path(out.stdout.strip())
+    assert path.read_bytes() == gguf_bytes
+    assert "100.0%" in out.stderr  # progress goes to stderr, the path alone to stdout
+
+    hub.fail_status = 500
+    path.unlink()
+    out = subprocess.run([sys.executable, "-m", "offpilot", "models", "pull", REF],
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert out.returncode == 1 and out.stdout == ""
+    assert "HTTP 500" in out.stderr and "resume" in out.stderr

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from offpilot.config import load_settings
 from offpilot.engine import hardware, models
-from offpilot.engine.backend import ModelError
+from offpilot.engine.backend import BackendState, ModelError
 
 
 @pytest.fixture(autouse=True)
@@ -177,3 +179,62 @@ def test_hardware_probe_without_loading_llama_cpp_here():
     summary = hardware.hardware_summary()
     assert summary["physical_cores"] == hardware.physical_cores()
     assert summary["total_memory"] is None or summary["total_memory"] > 0
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "offpilot", "models", *args],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ))
+
+
+def test_cli_list_use_path_remove(tmp_path: Path):
+    out = run_cli("list")
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["NAME", "INSTALLED", "SIZE"]
+    row = next(line for line in lines if line.startswith("qwen2.5-coder-1.5b "))
+    assert row.split()[1:4] == ["no", "1.65", "GB"]
+
+    out = run_cli("use", "qwen3-4b-instruct-2507", "--role", "chat")
+    assert out.returncode == 0 and "offpilot models pull qwen3-4b-instruct-2507" in out.stderr
+    assert models.user_config_layer() == {"chatModel": "qwen3-4b-instruct-2507"}
+
+    out = run_cli("path", "qwen2.5-coder-0.5b")
+    assert out.returncode == 1
+    assert out.stdout.strip().endswith("qwen2.5-coder-0.5b-q8_0.gguf")
+
+    out = run_cli("remove", "no-such-model")
+    assert out.returncode == 1 and "Known profiles" in out.stderr
+
+
+@pytest.mark.model
+async def test_manager_unloads_the_idle_model_when_both_do_not_fit(
+        gemma_path: Path, chat_model_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from offpilot.engine import manager as manager_module
+    from offpilot.engine.manager import CHAT, COMPLETION, ModelManager
+
+    settings, problems = load_settings({"model": str(gemma_path),
+                                        "chatModel": str(chat_model_path),
+                                        "threads": 1, "contextSize": 512}, environ={})
+    assert problems == []
+    manager = ModelManager(settings)
+    try:
+        completion = await manager.backend(COMPLETION)
+        assert manager.status()[COMPLETION]["loaded"]
+        assert manager.status()[COMPLETION]["path"] == str(gemma_path)
+        # Pretend the machine has 100 MB free: the 253 MB chat model does not fit beside it.
+        monkeypatch.setattr(manager_module, "available_memory", lambda: 100 * 2**20)
+        chat = await manager.backend(CHAT)
+        status = manager.status()
+        assert status[CHAT]["loaded"] and not status[COMPLETION]["loaded"]
+        assert "unloaded to free memory" in status[COMPLETION]["note"]
+        assert completion.state is BackendState.NO_MODEL and completion.pid is None
+        # Asking for completions again brings that model back and unloads the idle chat model.
+        again = await manager.backend(COMPLETION)
+        assert again is not completion and manager.status()[COMPLETION]["loaded"]
+        assert chat.state is BackendState.NO_MODEL
+        # With enough memory both stay loaded.
+        monkeypatch.setattr(manager_module, "available_memory", lambda: 64 * 2**30)
+        await manager.backend(CHAT)
+        assert all(manager.status()[r]["loaded"] for r in (COMPLETION, CHAT))
+    finally:
+        await manager.close()
