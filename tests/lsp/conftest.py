@@ -14,7 +14,8 @@ from tests.lsp.helpers import SERVER, capabilities, server_env
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER, server_env=server_env()))
 async def client(lsp_client: LanguageClient, demo_project: Path):
     lsp_client.demo_project = demo_project  # type: ignore[attr-defined]
-    await lsp_client.initialize_session(types.InitializeParams(
+    lsp_client.init_result = await lsp_client.initialize_session(  # type: ignore[attr-defined]
+        types.InitializeParams(
         capabilities=capabilities(), root_uri=demo_project.as_uri(),
         workspace_folders=[types.WorkspaceFolder(uri=demo_project.as_uri(), name="demo")]))
     yield

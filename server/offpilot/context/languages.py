@@ -1,0 +1,125 @@
+"""The language registry: LSP languageId / file extension → tree-sitter grammar + queries.
+
+Grammars come from the per-language wheels (``tree-sitter-python``, …), never from a package that
+downloads parsers at first use. Queries are data, kept in ``grammars/<name>/*.scm`` at the top of
+the repository (copied into the package as ``offpilot/grammars`` when installed from a wheel).
+Adding a language is adding a folder there and one line to :data:`LANGUAGES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path, PurePath
+
+import tree_sitter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LanguageSpec:
+    name: str  # registry name, also the grammars/ folder unless ``queries`` says otherwise
+    language_ids: tuple[str, ...]  # LSP languageIds
+    extensions: tuple[str, ...]
+    module: str  # grammar wheel's import name
+    function: str = "language"  # its function returning the language pointer
+    comment_prefix: str = "//"
+    queries: str = ""  # grammars/ folder when shared (TSX uses TypeScript's queries)
+
+    @property
+    def query_dir(self) -> str:
+        return self.queries or self.name
+
+    def language(self) -> tree_sitter.Language:
+        return _language(self.module, self.function)
+
+    def parser(self) -> tree_sitter.Parser:
+        return tree_sitter.Parser(self.language())
+
+    def query(self, kind: str) -> tree_sitter.Query | None:
+        """The compiled ``grammars/<lang>/<kind>.scm`` query, or None when the file is absent."""
+        return _query(self.module, self.function, self.query_dir, kind)
+
+    def query_kinds(self) -> list[str]:
+        folder = grammars_dir() / self.query_dir
+        return sorted(p.stem for p in folder.glob("*.scm")) if folder.is_dir() else []
+
+
+LANGUAGES: tuple[LanguageSpec, ...] = (
+    LanguageSpec("python", ("python",), (".py", ".pyi"), "tree_sitter_python",
+                 comment_prefix="#"),
+    LanguageSpec("javascript", ("javascript", "javascriptreact"),
+                 (".js", ".mjs", ".cjs", ".jsx"), "tree_sitter_javascript"),
+    LanguageSpec("typescript", ("typescript",), (".ts", ".mts", ".cts"),
+                 "tree_sitter_typescript", "language_typescript"),
+    LanguageSpec("tsx", ("typescriptreact",), (".tsx",), "tree_sitter_typescript",
+                 "language_tsx", queries="typescript"),
+    LanguageSpec("go", ("go",), (".go",), "tree_sitter_go"),
+    LanguageSpec("rust", ("rust",), (".rs",), "tree_sitter_rust"),
+    LanguageSpec("java", ("java",), (".java",), "tree_sitter_java"),
+    LanguageSpec("c", ("c",), (".c", ".h"), "tree_sitter_c"),
+    LanguageSpec("cpp", ("cpp", "cuda-cpp"),
+                 (".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx", ".h++", ".ipp"),
+                 "tree_sitter_cpp"),
+)
+
+_BY_ID = {lid: spec for spec in LANGUAGES for lid in spec.language_ids}
+_BY_EXT = {ext: spec for spec in LANGUAGES for ext in spec.extensions}
+_BY_NAME = {spec.name: spec for spec in LANGUAGES}
+
+
+def for_language_id(language_id: str) -> LanguageSpec | None:
+    return _BY_ID.get(language_id) or _BY_NAME.get(language_id)
+
+
+def for_path(path: str | PurePath) -> LanguageSpec | None:
+    return _BY_EXT.get(PurePath(path).suffix.lower())
+
+
+def for_document(language_id: str, path: str | PurePath) -> LanguageSpec | None:
+    """The languageId wins (an editor knows better), the extension decides otherwise."""
+    return for_language_id(language_id) or for_path(path)
+
+
+def by_name(name: str) -> LanguageSpec | None:
+    return _BY_NAME.get(name)
+
+
+def all_languages() -> tuple[LanguageSpec, ...]:
+    return LANGUAGES
+
+
+def source_extensions() -> frozenset[str]:
+    return frozenset(_BY_EXT)
+
+
+@cache
+def grammars_dir() -> Path:
+    """``grammars/`` of a source checkout, or the copy packaged beside this module."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[3] / "grammars", here.parents[1] / "grammars"):
+        if candidate.is_dir():
+            return candidate
+    return here.parents[3] / "grammars"
+
+
+@cache
+def _language(module: str, function: str) -> tree_sitter.Language:
+    mod = importlib.import_module(module)
+    return tree_sitter.Language(getattr(mod, function)())
+
+
+@cache
+def _query(module: str, function: str, folder: str, kind: str) -> tree_sitter.Query | None:
+    path = grammars_dir() / folder / f"{kind}.scm"
+    if not path.is_file():
+        return None
+    source = path.read_text(encoding="utf-8")
+    try:
+        return tree_sitter.Query(_language(module, function), source)
+    except Exception as exc:  # a broken query file is a bug, but it must not stop the server
+        log.error("query %s is invalid: %s", path, exc)
+        return None
