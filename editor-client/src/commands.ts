@@ -1,0 +1,215 @@
+// Every command the extension contributes, and the status bar menu.
+import { execFile } from 'child_process';
+import * as vscode from 'vscode';
+import { LanguageClient } from 'vscode-languageclient/node';
+import { Configuration } from './configuration';
+import { ExplainController } from './explain';
+import { parseModelsTable } from './modelList';
+import { cliInvocation } from './serverCommand';
+import { advertises, CodeTarget, EXPLAIN, GENERATE_TESTS, isCodeTarget, targetOf } from './serverCommands';
+import { ServerProcess } from './serverProcess';
+import { MENU_COMMAND, StatusBar } from './statusBar';
+import { TestGenerator } from './testGeneration';
+
+export const STATS_REQUEST = 'offpilot/stats';
+
+export class Commands {
+  constructor(
+    private readonly server: ServerProcess,
+    private readonly config: Configuration,
+    private readonly statusBar: StatusBar,
+    private readonly output: vscode.LogOutputChannel,
+    private readonly explainer: ExplainController,
+    private readonly testGenerator: TestGenerator,
+  ) {}
+
+  register(): vscode.Disposable[] {
+    const reg = (id: string, fn: (...args: unknown[]) => unknown) => vscode.commands.registerCommand(id, fn);
+    return [
+      reg('offpilot.restartServer', () => this.server.restart()),
+      reg('offpilot.showLogs', () => this.output.show(true)),
+      reg('offpilot.showStats', () => this.showStats()),
+      reg('offpilot.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', '@ext:offpilot.offpilot')),
+      reg('offpilot.toggleCompletions', () => this.toggleCompletions()),
+      reg('offpilot.toggleLanguage', (languageId?: unknown) => this.toggleLanguage(languageId)),
+      reg('offpilot.chooseModel', () => this.chooseModel()),
+      reg(MENU_COMMAND, () => this.showMenu()),
+      reg('offpilot.explainSelection', () => this.fromEditor(EXPLAIN)),
+      reg('offpilot.generateTestsForSelection', () => this.fromEditor(GENERATE_TESTS, 'symbol')),
+      reg('offpilot.generateTestsForFile', () => this.fromEditor(GENERATE_TESTS, 'file')),
+    ];
+  }
+
+  /**
+   * `executeCommand` middleware: the server's own commands (as run from its code actions) go
+   * through the streaming/progress UI; anything else goes straight to the server.
+   */
+  async executeCommand(command: string, args: unknown[], next: (command: string, args: unknown[]) => unknown): Promise<unknown> {
+    const client = this.server.running;
+    const target = args[0];
+    if (client !== undefined && isCodeTarget(target) && (command === EXPLAIN || command === GENERATE_TESTS)) {
+      return this.runServerCommand(client, command, target);
+    }
+    return next(command, args);
+  }
+
+  private async runServerCommand(client: LanguageClient, command: string, target: CodeTarget): Promise<unknown> {
+    if (command === EXPLAIN) {
+      return this.explainer.run(client, target);
+    }
+    return this.testGenerator.run(client, target);
+  }
+
+  private async fromEditor(command: string, scope?: 'symbol' | 'file'): Promise<unknown> {
+    const editor = vscode.window.activeTextEditor;
+    if (editor === undefined) {
+      void vscode.window.showWarningMessage('Offpilot: open a file and select some code first.');
+      return undefined;
+    }
+    const client = await this.readyClient();
+    if (client === undefined) {
+      return undefined;
+    }
+    if (!advertises(client, command)) {
+      const what = command === EXPLAIN ? 'Explain' : 'Generate Tests';
+      void vscode.window.showWarningMessage(`Offpilot: this server version does not offer ${what}. Update the offpilot package.`);
+      return undefined;
+    }
+    return this.runServerCommand(client, command, targetOf(client, editor, scope));
+  }
+
+  private async readyClient(): Promise<LanguageClient | undefined> {
+    let client = this.server.running;
+    if (client === undefined && (this.server.connectionState === 'starting' || this.server.connectionState === 'restarting')) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { sub.dispose(); resolve(); }, 20_000);
+        const sub = this.server.onDidChangeState((state) => {
+          if (state === 'running' || state === 'failed' || state === 'stopped') {
+            clearTimeout(timer);
+            sub.dispose();
+            resolve();
+          }
+        });
+      });
+      client = this.server.running;
+    }
+    if (client === undefined) {
+      const choice = await vscode.window.showErrorMessage('Offpilot: the server is not running.', 'Restart Server', 'Show Logs');
+      if (choice === 'Restart Server') {
+        await this.server.restart();
+      } else if (choice === 'Show Logs') {
+        this.output.show(true);
+      }
+    }
+    return client;
+  }
+
+  private async showStats(): Promise<unknown> {
+    const client = await this.readyClient();
+    if (client === undefined) {
+      return undefined;
+    }
+    const stats: unknown = await client.sendRequest(STATS_REQUEST, {});
+    this.output.info(`offpilot/stats ${JSON.stringify(stats)}`);
+    this.output.show(true);
+    return stats;
+  }
+
+  private async toggleCompletions(): Promise<void> {
+    const enabled = !this.config.completionsEnabled;
+    await this.config.setCompletionsEnabled(enabled);
+    this.statusBar.refresh();
+    void vscode.window.setStatusBarMessage(`Offpilot: inline completions ${enabled ? 'on' : 'off'}`, 3000);
+  }
+
+  private async toggleLanguage(languageId?: unknown): Promise<void> {
+    const language = typeof languageId === 'string' ? languageId : vscode.window.activeTextEditor?.document.languageId;
+    if (language === undefined) {
+      void vscode.window.showWarningMessage('Offpilot: open a file to toggle completions for its language.');
+      return;
+    }
+    const enabled = await this.config.toggleLanguage(language);
+    this.statusBar.refresh();
+    void vscode.window.setStatusBarMessage(`Offpilot: inline completions for ${language} ${enabled ? 'on' : 'off'}`, 3000);
+  }
+
+  private async listProfiles(): Promise<vscode.QuickPickItem[]> {
+    const launch = this.server.launch;
+    if (launch === undefined || !launch.found) {
+      return [];
+    }
+    const { command, args } = cliInvocation(launch, ['models', 'list']);
+    const stdout = await new Promise<string>((resolve) => {
+      execFile(command, args, { timeout: 15_000 }, (error, out) => resolve(error ? '' : out));
+    });
+    return parseModelsTable(stdout).map((row) => ({
+      label: row.name,
+      description: `${row.size}${row.installed ? ' · installed' : ' · downloads on first use'}`,
+      detail: row.roles ? `roles: ${row.roles}` : undefined,
+    }));
+  }
+
+  private async chooseModel(): Promise<void> {
+    const BROWSE = '$(folder-opened) Choose a .gguf file…';
+    const ENTER = '$(edit) Enter a profile name or path…';
+    const DEFAULT = '$(home) Embedded default';
+    const pick = vscode.window.createQuickPick();
+    pick.title = 'Offpilot: completion model';
+    pick.placeholder = `Current: ${this.config.reader()('model') || 'embedded default'}`;
+    pick.busy = true;
+    const fixed: vscode.QuickPickItem[] = [{ label: DEFAULT, description: 'Gemma 3 270M, no download' },
+      { label: BROWSE }, { label: ENTER }];
+    pick.items = fixed;
+    pick.show();
+    void this.listProfiles().then((profiles) => {
+      pick.items = profiles.length > 0
+        ? [...fixed, { label: 'Profiles', kind: vscode.QuickPickItemKind.Separator }, ...profiles]
+        : fixed;
+      pick.busy = false;
+    });
+    const chosen = await new Promise<string | undefined>((resolve) => {
+      pick.onDidAccept(() => { resolve(pick.selectedItems[0]?.label); pick.hide(); });
+      pick.onDidHide(() => resolve(undefined));
+    });
+    pick.dispose();
+    let model: string | undefined;
+    if (chosen === DEFAULT) {
+      model = '';
+    } else if (chosen === BROWSE) {
+      const files = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF models': ['gguf'] }, title: 'Offpilot: choose a model' });
+      model = files?.[0]?.fsPath;
+    } else if (chosen === ENTER) {
+      model = await vscode.window.showInputBox({ title: 'Offpilot: model', prompt: 'A profile name (see `offpilot models list`), a .gguf path or owner/repo/file.gguf' });
+    } else if (chosen !== undefined) {
+      model = chosen;
+    }
+    if (model !== undefined) {
+      await this.config.setModel(model.trim());
+      void vscode.window.setStatusBarMessage(`Offpilot: model ${model.trim() || 'embedded default'}`, 3000);
+    }
+  }
+
+  private async showMenu(): Promise<void> {
+    const language = vscode.window.activeTextEditor?.document.languageId;
+    const enabled = this.config.completionsEnabled;
+    const items: (vscode.QuickPickItem & { command: string; args?: unknown[] })[] = [
+      { label: enabled ? '$(circle-slash) Disable inline completions' : '$(check) Enable inline completions', command: 'offpilot.toggleCompletions' },
+    ];
+    if (language !== undefined) {
+      const off = this.config.disabledLanguages.includes(language);
+      items.push({ label: off ? `$(check) Enable completions for ${language}` : `$(circle-slash) Disable completions for ${language}`, command: 'offpilot.toggleLanguage', args: [language] });
+    }
+    const status = this.statusBar.serverStatus;
+    items.push(
+      { label: '$(symbol-class) Choose model…', description: status?.model, command: 'offpilot.chooseModel' },
+      { label: '$(gear) Open settings', command: 'offpilot.openSettings' },
+      { label: '$(output) Show logs', command: 'offpilot.showLogs' },
+      { label: '$(graph) Show server stats', command: 'offpilot.showStats' },
+      { label: '$(debug-restart) Restart server', command: 'offpilot.restartServer' },
+    );
+    const choice = await vscode.window.showQuickPick(items, { title: 'Offpilot', placeHolder: status?.message || undefined });
+    if (choice !== undefined) {
+      await vscode.commands.executeCommand(choice.command, ...(choice.args ?? []));
+    }
+  }
+}

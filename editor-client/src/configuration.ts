@@ -1,0 +1,70 @@
+// Reading and writing the `offpilot.*` settings through VS Code.
+import * as vscode from 'vscode';
+import { completionsWanted, serverSettings, SettingReader, toggledLanguages } from './settings';
+import { LaunchSettings } from './serverCommand';
+
+export const SECTION = 'offpilot';
+
+export class Configuration {
+  private section(scope?: vscode.ConfigurationScope): vscode.WorkspaceConfiguration {
+    return vscode.workspace.getConfiguration(SECTION, scope);
+  }
+
+  reader(scope?: vscode.ConfigurationScope): SettingReader {
+    const section = this.section(scope);
+    return (name) => section.get(name);
+  }
+
+  /** `initializationOptions` for the server: every server setting with its effective value. */
+  initializationOptions(): Record<string, unknown> {
+    return serverSettings(this.reader());
+  }
+
+  launchSettings(): LaunchSettings {
+    const section = this.section();
+    return { command: section.get('server.command'), pythonPath: section.get('server.pythonPath') };
+  }
+
+  get completionsEnabled(): boolean {
+    return this.section().get<boolean>('completionsEnabled', true);
+  }
+
+  get disabledLanguages(): string[] {
+    const value = this.section().get<unknown>('disabledLanguages');
+    return Array.isArray(value) ? value.filter((x): x is string => typeof x === 'string') : [];
+  }
+
+  completionsWantedFor(document: vscode.TextDocument): boolean {
+    return completionsWanted(this.reader(document), document.languageId);
+  }
+
+  async setCompletionsEnabled(enabled: boolean): Promise<void> {
+    await this.section().update('completionsEnabled', enabled, this.target('completionsEnabled'));
+  }
+
+  async toggleLanguage(languageId: string): Promise<boolean> {
+    const next = toggledLanguages(this.section().get('disabledLanguages'), languageId);
+    await this.section().update('disabledLanguages', next, this.target('disabledLanguages'));
+    return !next.includes(languageId);
+  }
+
+  async setModel(model: string): Promise<void> {
+    await this.section().update('model', model, this.target('model'));
+  }
+
+  /** Writes where the value is set now (workspace or user), else the user settings. */
+  private target(name: string): vscode.ConfigurationTarget {
+    const info = this.section().inspect(name);
+    if (info?.workspaceFolderValue !== undefined) {
+      return vscode.ConfigurationTarget.WorkspaceFolder;
+    }
+    if (info?.workspaceValue !== undefined) {
+      return vscode.ConfigurationTarget.Workspace;
+    }
+    return vscode.ConfigurationTarget.Global;
+  }
+
+  static affectsServer(event: vscode.ConfigurationChangeEvent): boolean {
+    return event.affectsConfiguration(`${SECTION}.server`);
+  }
+}

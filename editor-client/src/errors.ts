@@ -1,0 +1,13 @@
+// Small helpers for errors coming back from the server.
+import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
+
+export function isCancellation(error: unknown): boolean {
+  return error instanceof ResponseError && error.code === LSPErrorCodes.RequestCancelled;
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) {
+    return error.message;
+  }
+  return String(error);
+}

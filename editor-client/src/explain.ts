@@ -1,0 +1,53 @@
+// "Explain this code": runs the server's `offpilot.explain` with a work-done token, streams the
+// `offpilot/stream` deltas for that token into the Explain panel, and cancels on request.
+import * as vscode from 'vscode';
+import { ExecuteCommandRequest, LanguageClient, WorkDoneProgress } from 'vscode-languageclient/node';
+import { ExplainModel } from './explainModel';
+import { ExplainPanel } from './explainPanel';
+import { CodeTarget, EXPLAIN, targetLabel } from './serverCommands';
+import { newToken, StreamRouter } from './streams';
+import { errorMessage, isCancellation } from './errors';
+
+export class ExplainController {
+  constructor(private readonly extensionUri: vscode.Uri, private readonly streams: StreamRouter) {}
+
+  async run(client: LanguageClient, target: CodeTarget): Promise<void> {
+    const token = newToken('offpilot-explain');
+    const cancel = new vscode.CancellationTokenSource();
+    const model = new ExplainModel(`Explain ${targetLabel(target)}`);
+    const panel = ExplainPanel.show(this.extensionUri, model, () => cancel.cancel());
+    const stream = this.streams.open(token);
+    stream.onDelta((text) => {
+      if (model.status === 'running') {
+        model.update(text);
+        panel.render();
+      }
+    });
+    const progress = client.onProgress(WorkDoneProgress.type, token, (value) => {
+      if (value.kind !== 'end') {
+        model.setProgress(value.message);
+        panel.render();
+      }
+    });
+    try {
+      const result: unknown = await client.sendRequest(ExecuteCommandRequest.type,
+        { command: EXPLAIN, arguments: [target], workDoneToken: token }, cancel.token);
+      if (cancel.token.isCancellationRequested) {
+        model.cancel();
+      } else {
+        model.finish(result);
+      }
+    } catch (error) {
+      if (cancel.token.isCancellationRequested || isCancellation(error)) {
+        model.cancel();
+      } else {
+        model.fail(errorMessage(error));
+      }
+    } finally {
+      this.streams.close(token);
+      progress.dispose();
+      cancel.dispose();
+      panel.settle(model);
+    }
+  }
+}

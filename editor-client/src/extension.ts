@@ -1,0 +1,78 @@
+// Offpilot for VS Code: starts `offpilot serve` and wires its inline completions, status,
+// Explain panel and test generation into the editor.
+import * as vscode from 'vscode';
+import { DidChangeConfigurationNotification, Middleware } from 'vscode-languageclient/node';
+import { Commands } from './commands';
+import { Configuration, SECTION } from './configuration';
+import { ExplainController } from './explain';
+import { ServerProcess } from './serverProcess';
+import { onlyServerSettings } from './settings';
+import { StatusBar } from './statusBar';
+import { StreamRouter } from './streams';
+import { TestGenerator } from './testGeneration';
+
+export const STATUS_NOTIFICATION = 'offpilot/status';
+export const STREAM_NOTIFICATION = 'offpilot/stream';
+
+let server: ServerProcess | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const output = vscode.window.createOutputChannel('Offpilot', { log: true });
+  const config = new Configuration();
+  const statusBar = new StatusBar(config);
+  const streams = new StreamRouter();
+  let commands: Commands | undefined;
+
+  const middleware: Middleware = {
+    // Skip the round trip when completions are off; the server checks the same settings.
+    provideInlineCompletionItems: (document, position, ctx, token, next) =>
+      config.completionsWantedFor(document) ? next(document, position, ctx, token) : undefined,
+    executeCommand: (command, args, next) =>
+      commands !== undefined ? commands.executeCommand(command, args, next) : next(command, args),
+    workspace: {
+      // The server reads section `offpilot`; client-only keys (server.*, trace.*) stay here.
+      configuration: async (params, token, next) => {
+        const answer = await next(params, token);
+        if (!Array.isArray(answer)) {
+          return answer;
+        }
+        return answer.map((value, i) => (params.items[i]?.section === SECTION ? onlyServerSettings(value) : value));
+      },
+    },
+  };
+
+  server = new ServerProcess(output, config, middleware);
+  const process_ = server;
+  commands = new Commands(server, config, statusBar, output, new ExplainController(context.extensionUri, streams), new TestGenerator());
+
+  context.subscriptions.push(
+    output, statusBar, server, ...commands.register(),
+    server.onDidCreateClient((client) => {
+      client.onNotification(STATUS_NOTIFICATION, (params: unknown) => statusBar.setServerStatus(params));
+      client.onNotification(STREAM_NOTIFICATION, (params: unknown) => { streams.push(params); });
+    }),
+    server.onDidChangeState((state) => statusBar.setConnection(state)),
+    vscode.window.onDidChangeActiveTextEditor(() => statusBar.refresh()),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (Configuration.affectsServer(event)) {
+        output.info('server settings changed; restarting the server');
+        void process_.restart();
+        return;
+      }
+      if (event.affectsConfiguration(SECTION)) {
+        statusBar.refresh();
+        const client = process_.running;
+        if (client !== undefined) {
+          void client.sendNotification(DidChangeConfigurationNotification.type,
+            { settings: { [SECTION]: config.initializationOptions() } });
+        }
+      }
+    }),
+  );
+  await server.start();
+}
+
+export async function deactivate(): Promise<void> {
+  await server?.stop();
+  server = undefined;
+}
