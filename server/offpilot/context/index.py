@@ -278,6 +278,7 @@ class Index:
         self._by_dir: dict[str, frozenset[str]] = {}
         self._by_basename: dict[str, frozenset[str]] = {}
         self._overlay: dict[str, FileSummary] = {}
+        self._configs: dict[str, str | None] = {}
         self._db: sqlite3.Connection | None = None
         self._open_db()
         self._load()
@@ -479,6 +480,7 @@ class Index:
         if self._db is None:
             return self.last_stats
         files, skipped = scan(self.root, self.rules, self.max_file_size)
+        self._configs.clear()
         with self._lock:
             known = dict(self._signatures)
         removed = [p for p in known if p not in files]
@@ -602,6 +604,23 @@ class Index:
 
     def dirs(self) -> list[str]:
         return list(self._by_dir)
+
+    def read_config(self, rel: str) -> str | None:
+        """Text of a small project file (``go.mod``, ``tsconfig.json``…), None when absent."""
+        try:
+            return self._configs[rel]
+        except KeyError:
+            pass
+        try:
+            path = self.root / rel
+            text = path.read_text(encoding="utf-8", errors="replace") \
+                if path.is_file() and path.stat().st_size <= 1_000_000 else None
+        except OSError:
+            text = None
+        if len(self._configs) > 10_000:
+            self._configs.clear()
+        self._configs[rel] = text
+        return text
 
     def files_named(self, basename: str) -> frozenset[str]:
         return self._by_basename.get(basename, frozenset())
