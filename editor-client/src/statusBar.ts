@@ -46,6 +46,8 @@ export class StatusBar implements vscode.Disposable {
     });
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
+    const plain = view.text.replace(/\$\([^)]*\)\s*/g, '');
+    this.item.accessibilityInformation = { label: `Offpilot status: ${plain.replace(/^Offpilot: /, '')}` };
     this.item.backgroundColor = view.severity === 'normal' ? undefined
       : new vscode.ThemeColor(view.severity === 'error' ? 'statusBarItem.errorBackground' : 'statusBarItem.warningBackground');
   }

@@ -1,0 +1,228 @@
+// End-to-end test of the Offpilot extension in a real VS Code (code-server), driven with
+// Debian's headless Chromium through playwright-core. Started by .ci/e2e-vscode, which sets:
+//   CS_URL      code-server URL with ?folder=<workspace>
+//   WORKSPACE   the workspace folder (a copy of examples/demo-project)
+//   LOGS_DIR    code-server's user-data dir (the Offpilot output channel is logged below it)
+//   PLAYWRIGHT  folder with node_modules/playwright-core;  ARTIFACTS  screenshots go here
+//   E2E_EXPLAIN / E2E_TESTS  "0" to skip those parts
+import { createRequire } from 'module';
+import fs from 'fs';
+import path from 'path';
+
+const require = createRequire(path.join(process.env.PLAYWRIGHT, 'node_modules', 'x.js'));
+const { chromium } = require('playwright-core');
+
+const workspace = process.env.WORKSPACE;
+const artifacts = process.env.ARTIFACTS;
+const t0 = Date.now();
+const timings = {};
+const log = (...a) => console.log(`[e2e +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+const mark = (name) => { timings[name] = +((Date.now() - t0) / 1000).toFixed(1); };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Text of the Offpilot output channel (its log file under the user-data dir). */
+function offpilotLog() {
+  const found = [];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/Offpilot\.log$/.test(e.name)) found.push(p);
+    }
+  };
+  try { walk(process.env.LOGS_DIR); } catch { /* not there yet */ }
+  return found.map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+}
+
+async function waitFor(what, fn, timeoutMs, everyMs = 500) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+const ctx = await chromium.launchPersistentContext(path.join(artifacts, 'chrome-profile'), {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1500, height: 950 },
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+const page = ctx.pages()[0] || (await ctx.newPage());
+page.on('pageerror', (e) => console.log('  [pageerror]', String(e).slice(0, 200)));
+const shot = async (name) => { try { await page.screenshot({ path: path.join(artifacts, `${name}.png`) }); } catch { /* closed */ } };
+
+async function quickInput(key, text, rowText) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.keyboard.press(key);
+    try { await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: 5000 }); break; } catch { log('quick input not visible, retrying'); }
+  }
+  await page.keyboard.type(text, { delay: 15 });
+  if (rowText) {
+    await page.waitForSelector(`.quick-input-list .monaco-list-row:has-text("${rowText}")`, { timeout: 15000 });
+  } else {
+    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 15000 });
+  }
+  await page.keyboard.press('Enter');
+}
+const runCommand = (title) => quickInput('F1', title, title);
+
+async function openFile(rel) {
+  await quickInput('Control+P', rel);
+  const name = path.basename(rel);
+  await page.waitForSelector(`.tabs-container .tab[aria-label*="${name}"]`, { timeout: 20000 });
+  const editor = page.locator('.editor-instance .monaco-editor').first();
+  await editor.waitFor({ timeout: 20000 });
+  return editor;
+}
+
+async function goToLine(line) {
+  await quickInput('Control+G', String(line));
+  await sleep(200);
+}
+
+const statusText = () => page.evaluate(() =>
+  [...document.querySelectorAll('.statusbar-item')].map((e) => e.getAttribute('aria-label') || e.textContent || '')
+    .find((t) => t.startsWith('Offpilot status:')) ?? '');
+
+const results = {};
+let failure;
+try {
+  log('open', process.env.CS_URL);
+  await page.goto(process.env.CS_URL, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+  await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="shop"]', { timeout: 60000 });
+  mark('workbench');
+  log('workbench up');
+  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 450 } }).catch(() => {});
+
+  const file = 'shop/pricing.py';
+  const editor = await openFile(file);
+  log('opened', file);
+
+  // The status bar item goes from "starting"/"loading model" to the model name and "ready".
+  const status = await waitFor('the server to be ready', async () => {
+    const t = await statusText();
+    return /ready|indexing/.test(t) ? t : undefined;
+  }, 120000);
+  mark('server-ready');
+  log('status bar:', JSON.stringify(status));
+  results.status = status;
+
+  // Type a new function at the end of the file and wait for the server's ghost text.
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('def price_with_tax(price_cents: int, rate: float) -> int:', { delay: 25 });
+  await page.keyboard.press('Enter');
+  log('typed; waiting for ghost text');
+  // Ghost text is rendered as decorations: the rest of the cursor line and a block of lines below.
+  const ghostPieces = await waitFor('ghost text', async () => {
+    const pieces = await page.evaluate(() => [...document.querySelectorAll('.ghost-text-decoration, .ghost-text')]
+      .map((e) => e.textContent ?? '').filter((t) => t.trim() !== ''));
+    if (pieces.length > 0) return pieces;
+    await page.keyboard.press('Alt+Backslash').catch(() => {});  // editor.action.inlineSuggest.trigger
+    return undefined;
+  }, 60000, 1500);
+  mark('ghost-text');
+  await shot('ghost-text');
+  const squash = (s) => s.replace(/[\s\u00a0]+/g, '');
+  log('ghost text pieces:', JSON.stringify(ghostPieces));
+  results.ghost = ghostPieces;
+
+  await page.keyboard.press('Tab');
+  await sleep(300);
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+S');
+  const saved = await waitFor('the accepted completion on disk', () => {
+    const text = fs.readFileSync(path.join(workspace, file), 'utf8');
+    const tail = text.slice(text.indexOf('def price_with_tax'));
+    return ghostPieces.every((p) => squash(tail).includes(squash(p))) ? tail : undefined;
+  }, 10000, 250);
+  mark('accepted-saved');
+  log('saved after Tab:', JSON.stringify(saved));
+
+  // The ghost text came from the server: the traced inlineCompletion answer contains it, and
+  // the server's own counters show a served completion.
+  const traced = await waitFor('the traced inlineCompletion response', () => {
+    const text = offpilotLog();
+    const answers = [...text.matchAll(/"insertText":\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`));
+    return answers.find((a) => squash(a) !== '' && squash(saved).includes(squash(a)) &&
+      squash(a).includes(squash(ghostPieces[0]))) ?? undefined;
+  }, 10000);
+  log('server answered with insertText:', JSON.stringify(traced));
+  await runCommand('Offpilot: Show Server Stats');
+  const stats = await waitFor('offpilot/stats in the output', () => {
+    const m = [...offpilotLog().matchAll(/offpilot\/stats (\{.*\})/g)].pop();
+    return m ? JSON.parse(m[1]) : undefined;
+  }, 15000);
+  log('stats.completion:', JSON.stringify(stats.completion));
+  results.stats = stats.completion;
+  if (!(stats.completion?.requests > 0 && stats.completion?.modelCalls > 0)) {
+    throw new Error(`the server's stats show no completion: ${JSON.stringify(stats.completion)}`);
+  }
+  await page.keyboard.press('Escape');
+
+  const advertised = offpilotLog();
+  if (!/Received response 'initialize/.test(advertised)) {
+    throw new Error('no traced initialize response in the Offpilot output: cannot tell which commands the server offers');
+  }
+  const pricing = fs.readFileSync(path.join(workspace, file), 'utf8').split('\n');
+  const bodyLine = pricing.findIndex((l) => l.startsWith('def apply_discount')) + 2;  // 1-based, inside
+
+  if (process.env.E2E_EXPLAIN !== '0' && advertised.includes('"offpilot.explain"')) {
+    await editor.locator('.view-lines').click();
+    await goToLine(bodyLine);
+    await runCommand('Offpilot: Explain This Code');
+    log('explain started');
+    const explained = await waitFor('the Explain panel to fill', async () => {
+      for (const frame of page.frames()) {
+        const r = await frame.evaluate(() => {
+          const c = document.getElementById('content');
+          const s = document.getElementById('status');
+          return c ? { text: c.textContent ?? '', status: s?.textContent ?? '', state: document.body.dataset.status } : null;
+        }).catch(() => null);
+        if (r && r.text.trim().length > 40 && !/Waiting for the model/.test(r.text)) return r;
+      }
+      return undefined;
+    }, 90000, 1000);
+    mark('explain-text');
+    log('explain panel:', explained.status, JSON.stringify(explained.text.slice(0, 160)));
+    await shot('explain');
+    results.explain = explained.text.slice(0, 200);
+  } else {
+    log('explain: skipped (not advertised by the server or E2E_EXPLAIN=0)');
+  }
+
+  if (process.env.E2E_TESTS !== '0' && advertised.includes('"offpilot.generateTests"')) {
+    await openFile(file);
+    await editor.locator('.view-lines').click();
+    await goToLine(bodyLine);
+    await runCommand('Offpilot: Generate Unit Tests');
+    log('test generation started');
+    const tab = await waitFor('the generated test file to open', () => page.evaluate(() =>
+      [...document.querySelectorAll('.tabs-container .tab')].map((t) => t.getAttribute('aria-label') || '')
+        .find((l) => /test_\w*\.py/.test(l))), 180000, 1000);
+    mark('tests-open');
+    await shot('tests');
+    log('test file tab:', JSON.stringify(tab));
+    results.testsTab = tab;
+  } else {
+    log('generate tests: skipped (not advertised by the server or E2E_TESTS=0)');
+  }
+} catch (e) {
+  failure = e;
+  console.error('E2E FAILED:', e && e.message ? e.message : e);
+  await shot('failure');
+  console.error('status bar was:', JSON.stringify(await statusText().catch(() => '')));
+} finally {
+  await ctx.close();
+}
+fs.writeFileSync(path.join(artifacts, 'result.json'), JSON.stringify({ ok: !failure, timings, results }, null, 2));
+log('timings (s since start):', JSON.stringify(timings));
+log(failure ? 'FAIL' : 'PASS');
+process.exit(failure ? 1 : 0);
