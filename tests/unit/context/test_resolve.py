@@ -1,0 +1,188 @@
+"""Import resolution per language, on small in-memory trees (no parsing involved)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from offpilot.context.model import Definition, FileSummary, Import
+from offpilot.context.resolve import Resolver, _strip_json_comments
+
+
+class FakeTree:
+    """The part of the index the resolver reads, over a dict of paths (and config files)."""
+
+    def __init__(self, files: Iterable[str], configs: dict[str, str] | None = None,
+                 summaries: dict[str, FileSummary] | None = None) -> None:
+        self.files = set(files)
+        self.configs = configs or {}
+        self.summaries = summaries or {}
+        self.generation = 1
+
+    def summary(self, rel: str) -> FileSummary | None:
+        return self.summaries.get(rel)
+
+    def has(self, rel: str) -> bool:
+        return rel in self.files
+
+    def files_in_dir(self, rel_dir: str) -> frozenset[str]:
+        return frozenset(f for f in self.files if f.rpartition("/")[0] == rel_dir)
+
+    def files_named(self, basename: str) -> frozenset[str]:
+        return frozenset(f for f in self.files if f.rpartition("/")[2] == basename)
+
+    def dirs(self) -> list[str]:
+        return sorted({f.rpartition("/")[0] for f in self.files})
+
+    def definitions(self, name: str) -> list[Definition]:
+        return [d for s in self.summaries.values() for d in s.definitions if d.name == name]
+
+    def read_config(self, rel: str) -> str | None:
+        return self.configs.get(rel)
+
+
+def files_of(tree: FakeTree, from_path: str, language: str, module: str, level: int = 0):
+    return list(Resolver(tree).module_files(from_path, language, Import(module, level=level)))
+
+
+def fn(name: str, path: str, line: int = 1, parent: str = "") -> Definition:
+    return Definition(name=name, kind="function", path=path, start_line=line, end_line=line + 2,
+                      signature=f"def {name}():", parent=parent)
+
+
+# ----------------------------------------------------------------------------- Python
+def test_python_absolute_relative_and_packages():
+    tree = FakeTree(["app/__init__.py", "app/core.py", "app/sub/__init__.py",
+                     "app/sub/util.py", "main.py"])
+    assert files_of(tree, "main.py", "python", "app.core") == ["app/core.py"]
+    assert files_of(tree, "main.py", "python", "app.sub") == ["app/sub/__init__.py"]
+    assert files_of(tree, "app/sub/util.py", "python", "core", level=2) == ["app/core.py"]
+    assert files_of(tree, "app/sub/util.py", "python", "", level=1) == ["app/sub/__init__.py"]
+    assert files_of(tree, "app/core.py", "python", "sub.util", level=1) == ["app/sub/util.py"]
+    assert files_of(tree, "main.py", "python", "os.path") == []
+    assert files_of(tree, "app/core.py", "python", "x", level=5) == []
+
+
+def test_python_src_layout_and_nested_projects():
+    tree = FakeTree(["src/pkg/__init__.py", "src/pkg/mod.py", "tests/test_mod.py",
+                     "libs/tool/src/tool/__init__.py", "libs/tool/src/tool/api.py"],
+                    configs={"libs/tool/pyproject.toml": "[project]\nname='tool'\n"})
+    assert files_of(tree, "tests/test_mod.py", "python", "pkg.mod") == ["src/pkg/mod.py"]
+    assert files_of(tree, "tests/test_mod.py", "python", "tool.api") == [
+        "libs/tool/src/tool/api.py"]
+
+
+def test_python_name_through_package_reexport():
+    init = FileSummary("pkg/__init__.py", "python",
+                       imports=(Import("impl", (("helper", ""),), level=1),))
+    impl = FileSummary("pkg/impl.py", "python", definitions=(fn("helper", "pkg/impl.py", 3),))
+    main = FileSummary("main.py", "python", imports=(Import("pkg", (("helper", "h"),)),))
+    tree = FakeTree(["pkg/__init__.py", "pkg/impl.py", "main.py"],
+                    summaries={s.path: s for s in (init, impl, main)})
+    found = Resolver(tree).lookup("main.py", main, "h")
+    assert [(d.path, d.name) for d in found] == [("pkg/impl.py", "helper")]
+
+
+def test_python_qualified_use_searches_imported_modules():
+    util = FileSummary("pkg/util.py", "python", definitions=(fn("slug", "pkg/util.py"),))
+    other = FileSummary("other/util.py", "python", definitions=(fn("slug", "other/util.py"),))
+    main = FileSummary("main.py", "python", imports=(Import("pkg", (("util", ""),)),))
+    tree = FakeTree(["pkg/__init__.py", "pkg/util.py", "other/util.py", "main.py"],
+                    summaries={s.path: s for s in (util, other, main)})
+    found = Resolver(tree).lookup("main.py", main, "slug")
+    assert found[0].path == "pkg/util.py"
+
+
+def test_fallback_by_name_prefers_same_folder_then_shorter_path():
+    a = FileSummary("deep/er/x.py", "python", definitions=(fn("go", "deep/er/x.py"),))
+    b = FileSummary("lib/y.py", "python", definitions=(fn("go", "lib/y.py"),))
+    c = FileSummary("app/z.py", "python", definitions=(fn("go", "app/z.py"),))
+    main = FileSummary("app/main.py", "python")
+    tree = FakeTree([s.path for s in (a, b, c, main)],
+                    summaries={s.path: s for s in (a, b, c, main)})
+    found = Resolver(tree).lookup("app/main.py", main, "go", limit=3)
+    assert [d.path for d in found] == ["app/z.py", "lib/y.py", "deep/er/x.py"]
+
+
+# ----------------------------------------------------------------------------- JS / TS
+def test_js_relative_extensions_and_index():
+    tree = FakeTree(["src/a.ts", "src/lib/index.ts", "src/b.js", "src/c/index.jsx",
+                     "src/d.tsx"])
+    assert files_of(tree, "src/a.ts", "typescript", "./lib") == ["src/lib/index.ts"]
+    assert files_of(tree, "src/a.ts", "typescript", "./b") == ["src/b.js"]
+    assert files_of(tree, "src/a.ts", "typescript", "./b.js") == ["src/b.js"]
+    assert files_of(tree, "src/lib/index.ts", "typescript", "../a.js") == ["src/a.ts"]
+    assert files_of(tree, "src/a.ts", "javascript", "./c") == ["src/c/index.jsx"]
+    assert files_of(tree, "src/a.ts", "tsx", "./d") == ["src/d.tsx"]
+    assert files_of(tree, "src/a.ts", "typescript", "react") == []
+
+
+def test_tsconfig_paths_and_base_url():
+    tsconfig = """{
+      // comments and trailing commas are allowed in tsconfig
+      "compilerOptions": {
+        "baseUrl": ".",
+        "paths": {"@/*": ["src/*"], "utils": ["src/shared/utils.ts"],},
+      },
+    }"""
+    tree = FakeTree(["src/app/page.ts", "src/shared/utils.ts", "src/shared/format.ts"],
+                    configs={"tsconfig.json": tsconfig})
+    assert files_of(tree, "src/app/page.ts", "typescript", "@/shared/format") == [
+        "src/shared/format.ts"]
+    assert files_of(tree, "src/app/page.ts", "typescript", "utils") == ["src/shared/utils.ts"]
+    assert files_of(tree, "src/app/page.ts", "typescript", "src/shared/format") == [
+        "src/shared/format.ts"]
+
+
+def test_strip_json_comments_keeps_strings():
+    assert _strip_json_comments('{"a": "http://x/*y*/", // c\n "b": [1,],}') == \
+        '{"a": "http://x/*y*/", \n "b": [1]}'
+
+
+# ----------------------------------------------------------------------------- Go
+def test_go_module_packages():
+    tree = FakeTree(["go.sum", "main.go", "internal/store/store.go", "internal/store/x_test.go",
+                     "pkg/api/api.go"], configs={"go.mod": "module example.com/app\n\ngo 1.22\n"})
+    assert files_of(tree, "main.go", "go", "example.com/app/internal/store") == [
+        "internal/store/store.go"]
+    assert files_of(tree, "main.go", "go", "example.com/app/pkg/api") == ["pkg/api/api.go"]
+    assert files_of(tree, "main.go", "go", "fmt") == []
+
+
+# ----------------------------------------------------------------------------- Rust
+def test_rust_modules_and_use_paths():
+    tree = FakeTree(["src/main.rs", "src/net.rs", "src/net/http.rs", "src/db/mod.rs",
+                     "src/db/pool.rs"])
+    assert files_of(tree, "src/main.rs", "rust", "net") == ["src/net.rs"]
+    assert files_of(tree, "src/main.rs", "rust", "db") == ["src/db/mod.rs"]
+    assert files_of(tree, "src/net.rs", "rust", "http") == ["src/net/http.rs"]
+    assert files_of(tree, "src/net/http.rs", "rust", "crate::db::pool::Pool") == [
+        "src/db/pool.rs"]
+    assert files_of(tree, "src/db/pool.rs", "rust", "super::super::net::http") == [
+        "src/net/http.rs"]
+    assert files_of(tree, "src/db/mod.rs", "rust", "self::pool::connect") == ["src/db/pool.rs"]
+    assert files_of(tree, "src/main.rs", "rust", "std::collections::HashMap") == []
+
+
+# ----------------------------------------------------------------------------- Java
+def test_java_classes_and_packages():
+    tree = FakeTree(["src/main/java/com/acme/App.java", "src/main/java/com/acme/util/Strings.java",
+                     "src/main/java/com/acme/util/Numbers.java"])
+    app = "src/main/java/com/acme/App.java"
+    assert files_of(tree, app, "java", "com.acme.util.Strings") == [
+        "src/main/java/com/acme/util/Strings.java"]
+    assert files_of(tree, app, "java", "com.acme.util.Strings.join") == [
+        "src/main/java/com/acme/util/Strings.java"]
+    assert sorted(files_of(tree, app, "java", "com.acme.util.*")) == [
+        "src/main/java/com/acme/util/Numbers.java", "src/main/java/com/acme/util/Strings.java"]
+    assert files_of(tree, app, "java", "java.util.List") == []
+
+
+# ----------------------------------------------------------------------------- C / C++
+def test_c_includes_relative_include_dirs_and_sibling_sources():
+    tree = FakeTree(["src/main.c", "src/local.h", "src/local.c", "include/lib/api.h",
+                     "lib/api.c", "cpp/widget.hpp", "cpp/widget.cpp", "cpp/app.cpp"])
+    assert files_of(tree, "src/main.c", "c", "local.h") == ["src/local.h", "src/local.c"]
+    assert files_of(tree, "src/main.c", "c", "lib/api.h") == ["include/lib/api.h", "lib/api.c"]
+    assert files_of(tree, "cpp/app.cpp", "cpp", "widget.hpp") == [
+        "cpp/widget.hpp", "cpp/widget.cpp"]
+    assert files_of(tree, "src/main.c", "c", "stdio.h") == []
