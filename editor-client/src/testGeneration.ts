@@ -6,25 +6,7 @@ import { ExecuteCommandRequest, LanguageClient, WorkDoneProgress } from 'vscode-
 import { errorMessage, isCancellation } from './errors';
 import { CodeTarget, GENERATE_TESTS, targetLabel } from './serverCommands';
 import { newToken } from './streams';
-
-export interface TestGenerationResult {
-  summary?: string;
-  testFile?: string;
-  kept?: number;
-  failing?: number;
-  unverified?: number;
-}
-
-/** The message shown when generation is over. */
-export function summarize(result: TestGenerationResult): string {
-  if (typeof result.summary === 'string' && result.summary.trim() !== '') {
-    return result.summary.trim();
-  }
-  const n = (x: number | undefined) => (typeof x === 'number' ? x : 0);
-  return `Offpilot kept ${n(result.kept)} passing test(s)` +
-    `${n(result.failing) ? `, ${n(result.failing)} failing` : ''}` +
-    `${n(result.unverified) ? `, ${n(result.unverified)} unverified` : ''}.`;
-}
+import { summarize, TestGenerationResult } from './testSummary';
 
 export class TestGenerator {
   async run(client: LanguageClient, target: CodeTarget): Promise<TestGenerationResult | undefined> {

@@ -1,0 +1,20 @@
+// The message shown when test generation is over. Pure (no vscode).
+
+export interface TestGenerationResult {
+  summary?: string;
+  testFile?: string;
+  kept?: number;
+  failing?: number;
+  unverified?: number;
+}
+
+/** The message shown when generation is over. */
+export function summarize(result: TestGenerationResult): string {
+  if (typeof result.summary === 'string' && result.summary.trim() !== '') {
+    return result.summary.trim();
+  }
+  const n = (x: number | undefined) => (typeof x === 'number' ? x : 0);
+  return `Offpilot kept ${n(result.kept)} passing test(s)` +
+    `${n(result.failing) ? `, ${n(result.failing)} failing` : ''}` +
+    `${n(result.unverified) ? `, ${n(result.unverified)} unverified` : ''}.`;
+}

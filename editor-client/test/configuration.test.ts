@@ -1,0 +1,75 @@
+// Configuration and StatusBar against a MOCKED `vscode` module (test/vscodeMock.ts, aliased in
+// vitest.config.ts): settings are read from and written to an in-memory store.
+import { beforeEach, describe, expect, it } from 'vitest';
+import * as vscode from './vscodeMock';
+import { Configuration } from '../src/configuration';
+import { StatusBar } from '../src/statusBar';
+
+beforeEach(() => {
+  vscode.settingsStore.clear();
+  vscode.updates.length = 0;
+  vscode.window.activeTextEditor = undefined;
+});
+
+describe('Configuration (mocked vscode)', () => {
+  it('builds initializationOptions from the offpilot section, without client-only keys', () => {
+    vscode.settingsStore.set('offpilot.model', '/models/a.gguf');
+    vscode.settingsStore.set('offpilot.maxLines', 4);
+    vscode.settingsStore.set('offpilot.server.command', ['/bin/offpilot', 'serve']);
+    const config = new Configuration();
+    expect(config.initializationOptions()).toEqual({ model: '/models/a.gguf', maxLines: 4 });
+    expect(config.launchSettings()).toEqual({ command: ['/bin/offpilot', 'serve'], pythonPath: undefined });
+  });
+
+  it('writes the toggles as settings', async () => {
+    const config = new Configuration();
+    await config.setCompletionsEnabled(false);
+    expect(await config.toggleLanguage('markdown')).toBe(false);
+    expect(await config.toggleLanguage('markdown')).toBe(true);
+    expect(vscode.updates).toEqual([
+      { key: 'offpilot.completionsEnabled', value: false, target: vscode.ConfigurationTarget.Global },
+      { key: 'offpilot.disabledLanguages', value: ['markdown'], target: vscode.ConfigurationTarget.Global },
+      { key: 'offpilot.disabledLanguages', value: [], target: vscode.ConfigurationTarget.Global },
+    ]);
+    expect(config.completionsEnabled).toBe(false);
+  });
+});
+
+describe('StatusBar (mocked vscode)', () => {
+  it('follows the connection and the offpilot/status notifications', () => {
+    const bar = new StatusBar(new Configuration());
+    const item = vscode.createdStatusBarItems.at(-1)!;
+    expect(item.visible).toBe(true);
+    expect(item.command).toBe('offpilot.showMenu');
+    expect(item.text).toBe('$(loading~spin) Offpilot: starting');
+
+    bar.setConnection('running');
+    bar.setServerStatus({ state: 'loading', model: 'gemma3-270m', message: '' });
+    expect(item.text).toBe('$(loading~spin) gemma3-270m · loading model');
+    bar.setServerStatus({ state: 'ready', model: 'gemma3-270m', message: '' });
+    expect(item.text).toBe('$(sparkle) gemma3-270m · ready');
+    expect(item.accessibilityInformation).toEqual({ label: 'Offpilot status: gemma3-270m · ready' });
+    expect(item.backgroundColor).toBeUndefined();
+
+    bar.setServerStatus({ nonsense: true });
+    expect(item.text).toBe('$(sparkle) gemma3-270m · ready');
+
+    bar.setServerStatus({ state: 'error', model: 'gemma3-270m', message: 'out of memory' });
+    expect((item.backgroundColor as vscode.ThemeColor).id).toBe('statusBarItem.errorBackground');
+
+    bar.setConnection('restarting');
+    expect(item.text).toBe('$(loading~spin) Offpilot: restarting');
+    expect(bar.serverStatus).toBeUndefined();
+  });
+
+  it('says when the active language is switched off', () => {
+    vscode.settingsStore.set('offpilot.disabledLanguages', ['markdown']);
+    vscode.window.activeTextEditor = { document: { languageId: 'markdown' } };
+    const bar = new StatusBar(new Configuration());
+    bar.setConnection('running');
+    bar.setServerStatus({ state: 'ready', model: 'm' });
+    const item = vscode.createdStatusBarItems.at(-1)!;
+    expect(item.text).toBe('$(circle-slash) m · ready');
+    expect(item.tooltip).toContain('off for markdown');
+  });
+});
