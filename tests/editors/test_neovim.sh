@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Neovim end-to-end test: a headless Neovim with tests/editors/nvim_init.lua opens
+# shop/pricing.py in a copy of examples/demo-project; neovim_test.lua checks attach,
+# inline completion, offpilot/stats, and Explain when the server offers it.
+# Installs Debian's neovim when missing and running as root; skips (exit 0) otherwise.
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+HERE="$REPO/tests/editors"
+if ! command -v nvim >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim >/dev/null; }
+  else
+    echo "[neovim] SKIPPED: nvim is not installed (apt-get install neovim)" >&2
+    exit 0
+  fi
+fi
+WORK="$(mktemp -d /tmp/offpilot-nvim.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+cp -r "$REPO/examples/demo-project" "$WORK/project"
+export OFFPILOT_SERVER="${OFFPILOT_SERVER:-$REPO/.venv/bin/offpilot}"
+export OFFPILOT_NVIM_FILE="$WORK/project/shop/pricing.py"
+export XDG_CONFIG_HOME="$WORK/config" XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" XDG_CACHE_HOME="$WORK/cache"
+start=$(date +%s)
+timeout 300 nvim --headless -n -i NONE -u "$HERE/nvim_init.lua" -c "luafile $HERE/neovim_test.lua"
+echo "[neovim] passed in $(( $(date +%s) - start ))s ($(nvim --version | head -1))" >&2
