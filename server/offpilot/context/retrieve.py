@@ -133,6 +133,10 @@ class Retriever:
         head = "\n".join(lines[doc_start - 1:head_end]).rstrip()
         full = "\n".join(lines[doc_start - 1:end]).rstrip()
         forms = []
+        sig_end = min(max(d.signature_end_line or d.start_line, d.start_line), end)
+        if doc_start < d.start_line or head_end > sig_end:  # the signature alone, doc left out
+            signature = "\n".join(lines[d.start_line - 1:sig_end]).rstrip()
+            forms.append(signature + (_elision(lines, d, sig_end, end) if sig_end < end else ""))
         if head_end < end:
             forms.append(head + _elision(lines, d, head_end, end))
         if d.kind in CLASS_KINDS:

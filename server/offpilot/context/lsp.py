@@ -1,0 +1,63 @@
+"""``offpilot/context``: the snippets retrieval gives at a position, for editors and tests.
+
+Params: ``{"uri" (or "textDocument": {"uri"}), "position": {line, character}, "budget"?,
+"end"?: {line, character}}``; with ``end`` the answer is the Explain context of the range.
+Result: ``{"ready", "ms", "snippets": [{path, start_line, end_line, kind, text}]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from offpilot.context.commands import snippet_json
+from offpilot.context.documents import Document
+
+CONTEXT_REQUEST = "offpilot/context"
+
+
+def _get(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _offset(doc: Document, position: Any) -> int:
+    return doc.offset_at(int(_get(position, "line") or 0), int(_get(position, "character") or 0))
+
+
+def setup(server: Any) -> None:
+    @server.feature(CONTEXT_REQUEST)
+    async def context(ls: Any, params: Any = None) -> dict[str, Any]:
+        engine = ls.context_engine
+        uri = _get(params, "uri") or _get(_get(params, "textDocument"), "uri")
+        if engine is None or not uri:
+            return {"ready": False, "ms": 0.0, "snippets": []}
+        doc = ls.documents.get(uri)
+        if doc is None:
+            from pygls.uris import to_fs_path
+
+            path = to_fs_path(uri) or uri
+            try:
+                text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8",
+                                               errors="replace")
+            except OSError:
+                return {"ready": engine.ready, "ms": 0.0, "snippets": []}
+            doc = Document(uri=uri, language_id="", version=0, text=text,
+                           encoding=ls.documents.position_encoding, path=path)
+        budget = _get(params, "budget")
+        budget = int(budget) if isinstance(budget, int | float) else ls.settings.context_budget
+        start = _offset(doc, _get(params, "position"))
+        end = _get(params, "end")
+        t0 = time.perf_counter()
+        if end is not None:
+            snippets = await asyncio.to_thread(engine.context_for_range, uri, start,
+                                               _offset(doc, end), budget)
+        else:
+            snippets = (await asyncio.to_thread(engine.retrieve, uri, start, budget)).snippets
+        return {"ready": engine.ready, "ms": round((time.perf_counter() - t0) * 1000, 2),
+                "snippets": [snippet_json(s) for s in snippets]}

@@ -1,0 +1,92 @@
+"""Workspace context end to end: the real server indexes the example project, and a function
+defined in another file reaches the completion prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.exceptions import JsonRpcMethodNotFound
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.lsp.helpers import SERVER, capabilities, open_document, position_of, server_env
+
+CACHE = tempfile.mkdtemp(prefix="offpilot-index-")  # keep the user's cache dir clean
+CHECKOUT = ("from shop.models import Cart\nfrom shop.pricing import cart_total, format_cents\n\n\n"
+            "def receipt(cart: Cart) -> str:\n    total = cart_total(cart, 10)\n"
+            "    return format_cents(total)\n")
+
+
+def as_data(obj: Any) -> Any:
+    """A JSON-RPC result of a custom request as plain dicts and lists."""
+    if hasattr(obj, "_asdict"):
+        obj = obj._asdict()
+    if isinstance(obj, dict):
+        return {k: as_data(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [as_data(v) for v in obj]
+    return obj
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=SERVER, server_env=server_env(OFFPILOT_CACHE_DIR=CACHE)))
+async def client(lsp_client: LanguageClient, demo_project: Path):
+    lsp_client.demo_project = demo_project  # type: ignore[attr-defined]
+    (demo_project / "shop" / "checkout.py").write_text(CHECKOUT, encoding="utf-8")
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=capabilities(), root_uri=demo_project.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=demo_project.as_uri(), name="demo")]))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def context_stats(client: LanguageClient, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = as_data(await client.protocol.send_request_async("offpilot/stats", None))
+        context = stats.get("context") or {}
+        if context.get("ready") or time.monotonic() > deadline:
+            return context
+        await asyncio.sleep(0.1)
+
+
+async def test_index_is_built_and_reported(client: LanguageClient):
+    context = await context_stats(client)
+    assert context["ready"] and context["files"] >= 6 and context["definitions"] >= 9
+
+
+@pytest.mark.model
+async def test_definition_from_another_file_reaches_the_completion_prompt(
+        client: LanguageClient):
+    root: Path = client.demo_project  # type: ignore[attr-defined]
+    await context_stats(client)
+    uri = await open_document(client, root / "shop" / "checkout.py")
+    pos = position_of(CHECKOUT, "cart_total(")
+    await client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=pos,
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+    context = await context_stats(client)
+    last = context["last_retrieval"]
+    assert {"path": "shop/pricing.py", "lines": [19, 25], "kind": "definition"} in last
+    assert context["retrieval_ms_p50"] is not None
+
+
+async def test_context_request_shows_the_snippets(client: LanguageClient):
+    root: Path = client.demo_project  # type: ignore[attr-defined]
+    await context_stats(client)
+    uri = await open_document(client, root / "shop" / "checkout.py")
+    pos = position_of(CHECKOUT, "cart_total(")
+    try:
+        result = as_data(await client.protocol.send_request_async("offpilot/context", {
+            "uri": uri, "position": {"line": pos.line, "character": pos.character}}))
+    except JsonRpcMethodNotFound:
+        pytest.skip("offpilot/context is not registered by this server")
+    texts = [s["text"] for s in result["snippets"] if s["path"] == "shop/pricing.py"]
+    assert any(t.startswith("def cart_total(cart: Cart") for t in texts)
