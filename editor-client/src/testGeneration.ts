@@ -55,7 +55,11 @@ export class TestGenerator {
     if (typeof result.testFile === 'string' && result.testFile !== '') {
       const uri = client.protocol2CodeConverter.asUri(result.testFile);
       try {
-        await vscode.window.showTextDocument(uri, { preview: false });
+        const editor = await vscode.window.showTextDocument(uri, { preview: false });
+        // The server's edit leaves the new file unsaved in the editor; keep it on disk.
+        if (editor.document.isDirty) {
+          await editor.document.save();
+        }
       } catch (error) {
         void vscode.window.showWarningMessage(`Offpilot: cannot open ${uri.fsPath}: ${errorMessage(error)}`);
       }

@@ -5,6 +5,9 @@
 //   LOGS_DIR    code-server's user-data dir (the Offpilot output channel is logged below it)
 //   PLAYWRIGHT  folder with node_modules/playwright-core;  ARTIFACTS  screenshots go here
 //   E2E_EXPLAIN / E2E_TESTS  "0" to skip those parts
+//   E2E_MODE    "real" (offpilot serve: the model's text is unpredictable) or "fake"
+//               (test/e2e/fake_server.py: fixed text, so the panel's content, Cancel, the
+//               light-bulb code action and the test file's content are checked exactly)
 import { createRequire } from 'module';
 import fs from 'fs';
 import path from 'path';
@@ -13,6 +16,7 @@ const require = createRequire(path.join(process.env.PLAYWRIGHT, 'node_modules', 
 const { chromium } = require('playwright-core');
 
 const workspace = process.env.WORKSPACE;
+const fake = process.env.E2E_MODE === 'fake';
 const artifacts = process.env.ARTIFACTS;
 const t0 = Date.now();
 const timings = {};
@@ -174,26 +178,89 @@ try {
   const pricing = fs.readFileSync(path.join(workspace, file), 'utf8').split('\n');
   const bodyLine = pricing.findIndex((l) => l.startsWith('def apply_discount')) + 2;  // 1-based, inside
 
+  const panelState = async () => {
+    for (const frame of page.frames()) {
+      const r = await frame.evaluate(() => {
+        const c = document.getElementById('content');
+        const s = document.getElementById('status');
+        const t = document.getElementById('title');
+        return c && t ? { text: c.textContent ?? '', html: c.innerHTML, status: s?.textContent ?? '', state: document.body.dataset.status ?? '', title: t.textContent ?? '' } : null;
+      }).catch(() => null);
+      if (r) return { frame, ...r };
+    }
+    return undefined;
+  };
+
   if (process.env.E2E_EXPLAIN !== '0' && advertised.includes('"offpilot.explain"')) {
     await editor.locator('.view-lines').click();
     await goToLine(bodyLine);
     await runCommand('Offpilot: Explain This Code');
     log('explain started');
-    const explained = await waitFor('the Explain panel to fill', async () => {
-      for (const frame of page.frames()) {
-        const r = await frame.evaluate(() => {
-          const c = document.getElementById('content');
-          const s = document.getElementById('status');
-          return c ? { text: c.textContent ?? '', status: s?.textContent ?? '', state: document.body.dataset.status } : null;
-        }).catch(() => null);
-        if (r && r.text.trim().length > 40 && !/Waiting for the model/.test(r.text)) return r;
-      }
-      return undefined;
-    }, 90000, 1000);
+    const streaming = await waitFor('the Explain panel to fill', async () => {
+      const r = await panelState();
+      return r && r.text.trim().length > 20 && !/Waiting for the model/.test(r.text) ? r : undefined;
+    }, 90000, 300);
     mark('explain-text');
-    log('explain panel:', explained.status, JSON.stringify(explained.text.slice(0, 160)));
+    log('explain panel:', streaming.state, JSON.stringify(streaming.text.slice(0, 120)));
+    await shot('explain-streaming');
+    const done = await waitFor('the explanation to finish', async () => {
+      const r = await panelState();
+      return r && r.state !== 'running' ? r : undefined;
+    }, 180000, 500);
+    mark('explain-done');
+    log('explain finished:', done.state, JSON.stringify(done.status), `${done.text.length} chars`);
+    if (done.state !== 'done') throw new Error(`explain ended as ${done.state}: ${done.status}`);
     await shot('explain');
-    results.explain = explained.text.slice(0, 200);
+    results.explain = done.text.slice(0, 300);
+    if (fake) {
+      if (!streaming.text.includes('apply_discount') || streaming.text.includes('FAKE-EXPLAIN-END')) {
+        throw new Error('the panel did not show the explanation while it streamed');
+      }
+      if (!done.text.includes('FAKE-EXPLAIN-END') || !done.html.includes('<strong>percentage discount</strong>')) {
+        throw new Error(`the final explanation is wrong: ${done.html.slice(0, 300)}`);
+      }
+      if (done.html.includes('<b>') || !done.text.includes('<b>not bold</b>')) {
+        throw new Error('HTML from the model was not escaped');
+      }
+      // Cancel: start again and press the panel's Cancel button while it streams.
+      await editor.locator('.view-lines').click();
+      await goToLine(bodyLine);
+      await runCommand('Offpilot: Explain This Code');
+      const running = await waitFor('a second explanation to stream', async () => {
+        const r = await panelState();
+        return r && r.state === 'running' && r.text.includes('apply_discount') ? r : undefined;
+      }, 30000, 200);
+      await running.frame.click('#cancel');
+      const cancelled = await waitFor('the explanation to stop', async () => {
+        const r = await panelState();
+        return r && r.state !== 'running' ? r : undefined;
+      }, 15000, 200);
+      if (cancelled.state !== 'cancelled' || cancelled.text.includes('FAKE-EXPLAIN-END')) {
+        throw new Error(`Cancel did not stop the explanation: ${cancelled.state}`);
+      }
+      mark('explain-cancelled');
+      log('cancel: panel says', JSON.stringify(cancelled.status));
+      // The light bulb: the server's code action goes through the same panel.
+      await editor.locator('.view-lines').click();
+      await goToLine(bodyLine);
+      const action = page.locator('.action-widget .monaco-list-row', { hasText: 'Offpilot: Explain this code' });
+      for (let attempt = 1; ; attempt++) {
+        await sleep(800);  // let the light bulb's own code action request settle
+        await page.keyboard.press('Control+Shift+R');  // editor.action.refactor: the actions are of kind refactor
+        try { await action.first().waitFor({ timeout: 5000 }); break; } catch (e) {
+          if (attempt === 3) throw e;
+          log('refactor menu without Offpilot actions, retrying');
+          await page.keyboard.press('Escape');
+        }
+      }
+      await page.keyboard.press('Enter');  // the first action (Explain) is focused
+      const viaAction = await waitFor('the code action to fill the panel', async () => {
+        const r = await panelState();
+        return r && r.state === 'done' && r.text.includes('FAKE-EXPLAIN-END') ? r : undefined;
+      }, 30000, 300);
+      mark('explain-code-action');
+      log('code action explain:', JSON.stringify(viaAction.title));
+    }
   } else {
     log('explain: skipped (not advertised by the server or E2E_EXPLAIN=0)');
   }
@@ -211,6 +278,17 @@ try {
     await shot('tests');
     log('test file tab:', JSON.stringify(tab));
     results.testsTab = tab;
+    if (fake) {
+      const testPath = path.join(workspace, 'tests', 'test_pricing_generated.py');
+      const content = await waitFor('the test file on disk', () => {
+        try { const t = fs.readFileSync(testPath, 'utf8'); return t.includes('def test_apply_discount_fifteen_percent') ? t : undefined; } catch { return undefined; }
+      }, 10000, 250);
+      log('test file on disk:', JSON.stringify(content.slice(0, 80)));
+      const note = await waitFor('the summary message', () => page.evaluate(() =>
+        [...document.querySelectorAll('.notifications-toasts .notification-list-item-message')].map((e) => e.textContent ?? '')
+          .find((t) => t.includes('FAKE: kept 1 test'))), 10000, 250);
+      log('summary shown:', JSON.stringify(note));
+    }
   } else {
     log('generate tests: skipped (not advertised by the server or E2E_TESTS=0)');
   }
