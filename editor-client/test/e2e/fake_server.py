@@ -61,6 +61,9 @@ server = FakeServer()
 
 @server.feature(types.INITIALIZED)
 async def initialized(ls: FakeServer, params: types.InitializedParams) -> None:
+    pid_file = os.environ.get("FAKE_PID_FILE")
+    if pid_file:  # lets the test kill this process to check the client restarts it
+        Path(pid_file).write_text(str(os.getpid()))
     ls.status("loading")
     await asyncio.sleep(0.3)
     ls.status("ready")

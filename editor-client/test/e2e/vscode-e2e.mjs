@@ -292,6 +292,26 @@ try {
   } else {
     log('generate tests: skipped (not advertised by the server or E2E_TESTS=0)');
   }
+
+  if (fake) {
+    // Crash the server: the status bar says it restarts, and a new server process comes up.
+    const pidFile = process.env.FAKE_PID_FILE;
+    const oldPid = Number(fs.readFileSync(pidFile, 'utf8'));
+    process.kill(oldPid, 'SIGKILL');
+    log('killed the server process', oldPid);
+    const restarting = await waitFor('the status bar to show the restart', async () => {
+      const t = await statusText();
+      return /restarting|starting/.test(t) ? t : undefined;
+    }, 10000, 100);
+    log('status bar:', JSON.stringify(restarting));
+    const back = await waitFor('the restarted server to be ready', async () => {
+      const t = await statusText();
+      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      return pid !== oldPid && /ready/.test(t) ? { t, pid } : undefined;
+    }, 30000, 250);
+    mark('restarted');
+    log('restarted: new pid', back.pid, JSON.stringify(back.t));
+  }
 } catch (e) {
   failure = e;
   console.error('E2E FAILED:', e && e.message ? e.message : e);
