@@ -7,7 +7,9 @@ import {
   CloseAction, CloseHandlerResult, ErrorAction, ErrorHandlerResult, LanguageClient, LanguageClientOptions,
   Middleware, RevealOutputChannelOn, ServerOptions, State,
 } from 'vscode-languageclient/node';
+import * as readline from 'readline';
 import { RestartBackoff } from './backoff';
+import { LogLevel, parseServerLogLine } from './serverLog';
 import { Configuration } from './configuration';
 import { ConnectionState } from './statusFormat';
 import { DiscoveryEnvironment, describeLaunch, resolveServerLaunch, ServerLaunch } from './serverCommand';
@@ -39,6 +41,16 @@ export function discoveryEnvironment(): DiscoveryEnvironment {
       return undefined;
     },
   };
+}
+
+/** Server log lines (stderr) into the channel at the level the server gave them. */
+function pipeServerLog(input: NodeJS.ReadableStream, channel: vscode.LogOutputChannel): void {
+  let level: LogLevel = 'info';
+  readline.createInterface({ input, crlfDelay: Infinity, terminal: false, historySize: 0 }).on('line', (line) => {
+    const parsed = parseServerLogLine(line, level);
+    level = parsed.level;
+    channel[parsed.level](`[server] ${parsed.text}`);
+  });
 }
 
 /** Owns the language client; a manual restart replaces it with a fresh one. */
@@ -85,6 +97,10 @@ export class ServerProcess implements vscode.Disposable {
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
       outputChannel: this.output,
+      stdioOptions: {
+        stdout: (input, channel) => pipeServerLog(input, channel),  // only used by non-stdio transports
+        stderr: (input, channel) => pipeServerLog(input, channel),
+      },
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationOptions: () => this.config.initializationOptions(),
       middleware: this.middleware,
