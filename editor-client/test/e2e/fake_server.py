@@ -50,6 +50,8 @@ class FakeServer(LanguageServer):
         super().__init__("offpilot-fake", "0.0.1", protocol_cls=FakeProtocol)
         self.tokens: dict[str, Any] = {}
         self.requests = 0
+        self.init_options: Any = None
+        self.config: Any = None
 
     def status(self, state: str, message: str = "") -> None:
         self.protocol.notify("offpilot/status", {"state": state, "model": "fake-model",
@@ -59,12 +61,30 @@ class FakeServer(LanguageServer):
 server = FakeServer()
 
 
+@server.feature(types.INITIALIZE)
+def initialize(ls: FakeServer, params: types.InitializeParams) -> None:
+    ls.init_options = params.initialization_options
+
+
+async def pull_configuration(ls: FakeServer) -> None:
+    result = await ls.workspace_configuration_async(types.ConfigurationParams(
+        items=[types.ConfigurationItem(section="offpilot")]))
+    ls.config = result[0] if result else None
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def did_change_configuration(ls: FakeServer,
+                                   params: types.DidChangeConfigurationParams) -> None:
+    await pull_configuration(ls)
+
+
 @server.feature(types.INITIALIZED)
 async def initialized(ls: FakeServer, params: types.InitializedParams) -> None:
     pid_file = os.environ.get("FAKE_PID_FILE")
     if pid_file:  # lets the test kill this process to check the client restarts it
         Path(pid_file).write_text(str(os.getpid()))
     ls.status("loading")
+    await pull_configuration(ls)
     await asyncio.sleep(0.3)
     ls.status("ready")
 
@@ -91,7 +111,8 @@ def code_action(ls: FakeServer, params: types.CodeActionParams) -> list[types.Co
 
 @server.feature("offpilot/stats")
 def stats(ls: FakeServer, params: Any = None) -> dict[str, Any]:
-    return {"completion": {"requests": ls.requests, "modelCalls": ls.requests}, "fake": True}
+    return {"completion": {"requests": ls.requests, "modelCalls": ls.requests}, "fake": True,
+            "initializationOptions": ls.init_options, "configuration": ls.config}
 
 
 @server.command(EXPLAIN)

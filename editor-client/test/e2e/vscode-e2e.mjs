@@ -294,6 +294,29 @@ try {
   }
 
   if (fake) {
+    // Settings: the server got the offpilot section without the client-only keys.
+    if (stats.initializationOptions?.maxTokens !== 64 || 'server' in (stats.initializationOptions ?? {}) ||
+        stats.configuration?.promptMode !== 'auto' || 'server' in (stats.configuration ?? {}) || 'trace' in (stats.configuration ?? {})) {
+      throw new Error(`unexpected settings on the server: ${JSON.stringify({ init: stats.initializationOptions, config: stats.configuration })}`);
+    }
+    // The status bar menu turns completions off: the setting is written and the server sees it.
+    await page.locator('.statusbar-item[aria-label^="Offpilot status:"]').first().click();
+    await page.waitForSelector('.quick-input-list .monaco-list-row:has-text("Disable inline completions")', { timeout: 10000 });
+    await page.keyboard.type('Disable inline', { delay: 15 });
+    await page.keyboard.press('Enter');
+    const userSettings = path.join(process.env.LOGS_DIR, '..', 'User', 'settings.json');
+    await waitFor('completionsEnabled=false in the user settings', () =>
+      /"offpilot\.completionsEnabled":\s*false/.test(fs.readFileSync(userSettings, 'utf8')), 10000, 250);
+    const seen = await waitFor('the server to see completionsEnabled=false', async () => {
+      await runCommand('Offpilot: Show Server Stats');
+      await page.keyboard.press('Escape');
+      const m = [...offpilotLog().matchAll(/offpilot\/stats (\{.*\})/g)].pop();
+      const s = m ? JSON.parse(m[1]) : undefined;
+      return s?.configuration?.completionsEnabled === false ? s.configuration : undefined;
+    }, 15000, 1000);
+    mark('toggle-completions');
+    log('server configuration after the toggle: completionsEnabled =', seen.completionsEnabled);
+
     // Crash the server: the status bar says it restarts, and a new server process comes up.
     const pidFile = process.env.FAKE_PID_FILE;
     const oldPid = Number(fs.readFileSync(pidFile, 'utf8'));
