@@ -3,6 +3,7 @@
 # shop/pricing.py in a copy of examples/demo-project; neovim_test.lua checks attach,
 # inline completion, offpilot/stats, and Explain when the server offers it.
 # Installs Debian's neovim when missing and running as root; skips (exit 0) otherwise.
+# --scripted: run against editor-client/test/e2e/fake_server.py (which always offers Explain).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 HERE="$REPO/tests/editors"
@@ -17,7 +18,13 @@ fi
 WORK="$(mktemp -d /tmp/offpilot-nvim.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 cp -r "$REPO/examples/demo-project" "$WORK/project"
-export OFFPILOT_SERVER="${OFFPILOT_SERVER:-$REPO/.venv/bin/offpilot}"
+if [ "${1:-}" = --scripted ]; then
+  printf '#!/bin/sh\nexec "%s" "%s"\n' "$REPO/.venv/bin/python" "$REPO/editor-client/test/e2e/fake_server.py" > "$WORK/offpilot"
+  chmod +x "$WORK/offpilot"
+  export OFFPILOT_SERVER="$WORK/offpilot"
+else
+  export OFFPILOT_SERVER="${OFFPILOT_SERVER:-$REPO/.venv/bin/offpilot}"
+fi
 export OFFPILOT_NVIM_FILE="$WORK/project/shop/pricing.py"
 export XDG_CONFIG_HOME="$WORK/config" XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" XDG_CACHE_HOME="$WORK/cache"
 start=$(date +%s)
