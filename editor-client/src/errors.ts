@@ -1,5 +1,5 @@
 // Small helpers for errors coming back from the server.
-import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
+import { LSPErrorCodes, ResponseError } from 'vscode-languageserver-protocol';
 
 export function isCancellation(error: unknown): boolean {
   return error instanceof ResponseError && error.code === LSPErrorCodes.RequestCancelled;

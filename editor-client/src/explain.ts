@@ -1,7 +1,8 @@
 // "Explain this code": runs the server's `offpilot.explain` with a work-done token, streams the
 // `offpilot/stream` deltas for that token into the Explain panel, and cancels on request.
 import * as vscode from 'vscode';
-import { ExecuteCommandRequest, LanguageClient, WorkDoneProgress } from 'vscode-languageclient/node';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import { ExecuteCommandRequest, WorkDoneProgress } from 'vscode-languageserver-protocol';
 import { ExplainModel } from './explainModel';
 import { ExplainPanel } from './explainPanel';
 import { CodeTarget, EXPLAIN, targetLabel } from './serverCommands';
@@ -15,7 +16,12 @@ export class ExplainController {
     const token = newToken('offpilot-explain');
     const cancel = new vscode.CancellationTokenSource();
     const model = new ExplainModel(`Explain ${targetLabel(target)}`);
-    const panel = ExplainPanel.show(this.extensionUri, model, () => cancel.cancel());
+    const panel = ExplainPanel.show(this.extensionUri, model, () => {
+      // Stop showing text at once; the server's late pieces are dropped.
+      cancel.cancel();
+      model.cancel();
+      panel.renderNow();
+    });
     const stream = this.streams.open(token);
     stream.onDelta((text) => {
       if (model.status === 'running') {

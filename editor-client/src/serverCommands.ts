@@ -1,6 +1,6 @@
 // Server commands as seen from an editor: capability check and the selection as argument.
 import * as vscode from 'vscode';
-import { LanguageClient } from 'vscode-languageclient/node';
+import type { LanguageClient } from 'vscode-languageclient/node';
 import { CodeTarget } from './codeTarget';
 
 export { CodeTarget, EXPLAIN, GENERATE_TESTS, isCodeTarget, targetLabel } from './codeTarget';

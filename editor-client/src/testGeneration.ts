@@ -2,7 +2,8 @@
 // notification fed by the server's `$/progress`, then shows the summary and opens the test file.
 // The server writes the file itself with `workspace/applyEdit`, which the client applies.
 import * as vscode from 'vscode';
-import { ExecuteCommandRequest, LanguageClient, WorkDoneProgress } from 'vscode-languageclient/node';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import { ExecuteCommandRequest, WorkDoneProgress } from 'vscode-languageserver-protocol';
 import { errorMessage, isCancellation } from './errors';
 import { CodeTarget, GENERATE_TESTS, targetLabel } from './serverCommands';
 import { newToken } from './streams';
@@ -45,8 +46,9 @@ export class TestGenerator {
     } catch (error) {
       if (!isCancellation(error)) {
         void vscode.window.showErrorMessage(`Offpilot: generating tests failed: ${errorMessage(error)}`);
+        return undefined;
       }
-      return undefined;
+      result = undefined;
     }
     if (result === undefined) {
       void vscode.window.showInformationMessage('Offpilot: test generation cancelled.');

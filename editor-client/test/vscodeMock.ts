@@ -58,3 +58,94 @@ export const workspace = {
     };
   },
 };
+
+// ---- used by the Explain and test-generation flows (test/flows.test.ts) ----
+
+export class Uri {
+  private constructor(readonly scheme: string, readonly fsPath: string) {}
+  static parse(value: string): Uri { return new Uri(value.split(':')[0]!, decodeURIComponent(value.replace(/^file:\/\//, ''))); }
+  static file(path: string): Uri { return new Uri('file', path); }
+  static joinPath(base: Uri, ...parts: string[]): Uri { return new Uri(base.scheme, [base.fsPath, ...parts].join('/')); }
+  toString(): string { return `${this.scheme}://${this.fsPath}`; }
+}
+
+export enum ViewColumn { Active = -1, Beside = -2, One = 1 }
+export enum ProgressLocation { SourceControl = 1, Window = 10, Notification = 15 }
+
+export class CancellationTokenSource {
+  private listeners: (() => void)[] = [];
+  token = {
+    isCancellationRequested: false,
+    onCancellationRequested: (l: () => void) => { this.listeners.push(l); return { dispose() {} }; },
+  };
+  cancel(): void {
+    if (!this.token.isCancellationRequested) {
+      this.token.isCancellationRequested = true;
+      for (const l of this.listeners) l();
+    }
+  }
+  dispose(): void {}
+}
+
+export interface MockWebviewPanel {
+  title: string;
+  posted: unknown[];
+  disposed: boolean;
+  receive(message: unknown): void;
+  dispose(): void;
+}
+
+export const ui = {
+  panels: [] as MockWebviewPanel[],
+  messages: [] as { kind: string; text: string }[],
+  opened: [] as string[],
+  saved: [] as string[],
+  progress: [] as { title?: string; message?: string; increment?: number }[],
+  /** Cancel the next withProgress run after this many reports (-1: never). */
+  cancelProgressAfter: -1,
+  reset(): void {
+    // panels stay: the Explain panel is reused, as in VS Code
+    this.messages = []; this.opened = []; this.saved = []; this.progress = [];
+    this.cancelProgressAfter = -1;
+  },
+};
+
+Object.assign(window, {
+  createWebviewPanel(_type: string, title: string): unknown {
+    let onMessage: (m: unknown) => void = () => {};
+    let onDispose: () => void = () => {};
+    const panel: MockWebviewPanel & Record<string, unknown> = {
+      title, posted: [], disposed: false,
+      webview: {
+        html: '', cspSource: 'mock:', asWebviewUri: (u: Uri) => u,
+        onDidReceiveMessage: (l: (m: unknown) => void) => { onMessage = l; return { dispose() {} }; },
+        postMessage: async (m: unknown) => { panel.posted.push(m); return true; },
+      },
+      reveal() {},
+      onDidDispose: (l: () => void) => { onDispose = l; return { dispose() {} }; },
+      receive: (m: unknown) => onMessage(m),
+      dispose: () => { panel.disposed = true; onDispose(); },
+    };
+    ui.panels.push(panel);
+    return panel;
+  },
+  async withProgress<T>(options: { title?: string }, task: (p: { report(v: { message?: string; increment?: number }): void }, t: unknown) => Promise<T>): Promise<T> {
+    const source = new CancellationTokenSource();
+    ui.progress.push({ title: options.title });
+    let reports = 0;
+    return task({
+      report: (v) => {
+        ui.progress.push(v);
+        reports += 1;
+        if (reports === ui.cancelProgressAfter) source.cancel();
+      },
+    }, source.token);
+  },
+  async showInformationMessage(text: string) { ui.messages.push({ kind: 'info', text }); return undefined; },
+  async showWarningMessage(text: string) { ui.messages.push({ kind: 'warning', text }); return undefined; },
+  async showErrorMessage(text: string) { ui.messages.push({ kind: 'error', text }); return undefined; },
+  async showTextDocument(uri: Uri) {
+    ui.opened.push(uri.fsPath);
+    return { document: { isDirty: true, save: async () => { ui.saved.push(uri.fsPath); return true; } } };
+  },
+});
