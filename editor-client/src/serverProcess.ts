@@ -105,8 +105,9 @@ export class ServerProcess implements vscode.Disposable {
       initializationOptions: () => this.config.initializationOptions(),
       middleware: this.middleware,
       errorHandler: {
+        // Logged in the output; the restart policy below decides what the user sees.
         error: (_error, _message, count): ErrorHandlerResult =>
-          ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),
+          ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown, handled: true }),
         closed: () => this.onClosed(),
       },
     };
