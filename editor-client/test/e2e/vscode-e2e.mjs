@@ -131,7 +131,7 @@ try {
     if (pieces.length > 0) return pieces;
     await page.keyboard.press('Alt+Backslash').catch(() => {});  // editor.action.inlineSuggest.trigger
     return undefined;
-  }, 60000, 1500);
+  }, 120000, 1500);  // the first completion loads the prompt: slow on a busy 2-core machine
   mark('ghost-text');
   await shot('ghost-text');
   const squash = (s) => s.replace(/[\s\u00a0]+/g, '');
