@@ -46,7 +46,7 @@ SKIPPED_ABOVE = frozenset({"attribute_item", "inner_attribute_item", "annotation
                            "marker_annotation", "decorator"})
 # Nodes that wrap a definition: its doc comment sits above the wrapper.
 WRAPPER_TYPES = frozenset({"decorated_definition", "export_statement", "template_declaration",
-                           "ambient_declaration"})
+                           "ambient_declaration", "expression_statement"})
 IGNORED_NAMES = frozenset({"self", "cls", "this", "super", "_", "Self"})
 QUOTES = "\"'`"
 
@@ -133,9 +133,10 @@ def _split_qualified(name: str) -> tuple[str, str]:
 
 def _found_in(matches: Iterable[tuple[int, dict[str, list[tree_sitter.Node]]]], source: bytes,
               prefix: str) -> list[_Found]:
-    """Matches with a ``@<prefix>.<kind>`` capture and a ``@name``, one per node."""
-    seen: dict[tuple[int, int], _Found] = {}
-    for _pattern, caps in matches:
+    """Matches with a ``@<prefix>.<kind>`` capture and a ``@name``, one per node: where two
+    patterns catch the same node, the one written first in the query wins."""
+    seen: dict[tuple[int, int], tuple[int, _Found]] = {}
+    for pattern, caps in matches:
         node = kind = None
         for cap, nodes in caps.items():
             if cap.startswith(prefix) and nodes:
@@ -145,20 +146,24 @@ def _found_in(matches: Iterable[tuple[int, dict[str, list[tree_sitter.Node]]]], 
         if node is None or not kind or not names:
             continue
         key = (node.start_byte, node.end_byte)
-        if key in seen:
-            old = seen[key]
-            if old.doc_node is None and caps.get("doc"):
-                old.doc_node = caps["doc"][0]
+        old = seen.get(key)
+        if old is not None and old[0] <= pattern:
+            if old[1].doc_node is None and caps.get("doc"):
+                old[1].doc_node = caps["doc"][0]
             continue
         name, parent = _split_qualified(" ".join(node_text(source, n, 200) for n in names))
         if not name:
             continue
         if caps.get("parent"):
             parent = node_text(source, caps["parent"][0], 200)
-        seen[key] = _Found(node, kind, name, parent, (caps.get("doc") or [None])[0])
+        doc_node = (caps.get("doc") or [None])[0]
+        if doc_node is None and old is not None:
+            doc_node = old[1].doc_node
+        seen[key] = (pattern, _Found(node, kind, name, parent, doc_node))
         if len(seen) >= MAX_DEFINITIONS:
             break
-    return sorted(seen.values(), key=lambda f: (f.node.start_byte, -f.node.end_byte))
+    return sorted((f for _p, f in seen.values()),
+                  key=lambda f: (f.node.start_byte, -f.node.end_byte))
 
 
 def _body(node: tree_sitter.Node) -> tree_sitter.Node | None:
@@ -304,9 +309,9 @@ def _imports(query: tree_sitter.Query, root: tree_sitter.Node, source: bytes,
             name = node_text(source, caps["name"][0], 200)
             alias = node_text(source, caps["name.alias"][0], 200) if caps.get("name.alias") \
                 else ""
-            if (name, alias) not in g["names"]:
-                g["names"].append((name, alias))
-    out = [Import(module=g["module"], names=tuple(g["names"]), alias=g["alias"],
+            g["names"].append((caps["name"][0].start_byte, name, alias))
+    out = [Import(module=g["module"], alias=g["alias"],
+                  names=tuple(dict.fromkeys((n, a) for _b, n, a in sorted(g["names"]))),
                   level=g["level"], line=g["line"], wildcard=g["wildcard"])
            for g in groups.values() if g["module"] or g["level"]]
     return sorted(out, key=lambda i: i.line)

@@ -1,0 +1,46 @@
+; Scopes that enclose a position: @scope.<kind> on the node, @name on its name.
+
+(class_declaration
+  name: (type_identifier) @name) @scope.class
+
+(function_declaration
+  name: (identifier) @name) @scope.function
+
+(generator_function_declaration
+  name: (identifier) @name) @scope.function
+
+(method_definition
+  name: [(property_identifier) (private_property_identifier)] @name) @scope.method
+
+(lexical_declaration
+  (variable_declarator
+    name: (identifier) @name
+    value: [(arrow_function) (function_expression) (generator_function)])) @scope.function
+
+(variable_declaration
+  (variable_declarator
+    name: (identifier) @name
+    value: [(arrow_function) (function_expression) (generator_function)])) @scope.function
+
+(lexical_declaration
+  (variable_declarator
+    name: (identifier) @name
+    value: (class))) @scope.class
+
+(abstract_class_declaration
+  name: (type_identifier) @name) @scope.class
+
+(interface_declaration
+  name: (type_identifier) @name) @scope.interface
+
+(enum_declaration
+  name: (identifier) @name) @scope.enum
+
+(internal_module
+  name: [(identifier) (nested_identifier)] @name) @scope.namespace
+
+(module
+  name: [(identifier) (nested_identifier)] @name) @scope.namespace
+
+(module
+  name: (string (string_fragment) @name)) @scope.namespace
