@@ -17,7 +17,8 @@ log = logging.getLogger("offpilot")
 SUBCOMMAND_MODULES = (
     "offpilot.context.commands",  # index, context
     "offpilot.engine.commands",  # models
-    "offpilot.features.commands",  # explain, tests
+    "offpilot.features.commands",  # explain
+    "offpilot.features.testgen.commands",  # tests
 )
 
 

@@ -3,6 +3,8 @@
 pygls drops a request whose params fail to deserialize (a negative position, a null range,
 params of the wrong shape) after logging it, and the editor then waits forever. Here such a
 request is answered with InvalidParams (-32602), and a body that is not JSON with ParseError.
+Messages with an id that pygls would otherwise drop unanswered get InvalidRequest (-32600): a
+notification method sent with an id, a ``jsonrpc`` other than "2.0", a request after shutdown.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInvalidParams,
@@ -18,6 +21,8 @@ from pygls.exceptions import (
     JsonRpcParseError,
 )
 from pygls.protocol import LanguageServerProtocol
+
+from offpilot.lsp.progress import work_done_token
 
 log = logging.getLogger(__name__)
 
@@ -30,26 +35,48 @@ class MalformedRequest:
     method: str
     reason: str
     jsonrpc: str = "2.0"
+    not_a_request: bool = False  # InvalidRequest rather than InvalidParams
+
+
+def _usable_id(msg_id: Any) -> bool:
+    return isinstance(msg_id, int | str) and not isinstance(msg_id, bool)
 
 
 class OffpilotProtocol(LanguageServerProtocol):
+    def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> Any:
+        # Commands get only their arguments: keep the request's workDoneToken for them. The
+        # handler's task is created inside this call and so copies this context.
+        token = getattr(params, "work_done_token", None) \
+            if method_name == types.WORKSPACE_EXECUTE_COMMAND else None
+        work_done_token.set(token)
+        return super()._handle_request(msg_id, method_name, params)
+
     def structure_message(self, data: dict[str, Any]) -> Any:
+        if isinstance(data, dict) and "method" in data and "params" not in data:
+            data = {**data, "params": None}  # params are optional in JSON-RPC
         try:
-            return super().structure_message(data)
+            message = super().structure_message(data)
         except JsonRpcException as exc:
             if isinstance(data, dict) and "id" in data and "method" in data:
                 msg_id = data.get("id")
-                if isinstance(msg_id, int | str) and not isinstance(msg_id, bool):
+                if _usable_id(msg_id):
                     cause = exc.__cause__
                     reason = str(cause).splitlines()[0] if cause else str(exc)
                     return MalformedRequest(msg_id, str(data.get("method")), reason)
             raise
+        if (isinstance(data, dict) and "method" in data and _usable_id(data.get("id"))
+                and not hasattr(message, "id")):
+            # A notification method sent with an id: pygls would run it and never answer.
+            return MalformedRequest(data["id"], str(data["method"]),
+                                    "it is a notification and must not have an id",
+                                    not_a_request=True)
+        return message
 
     def handle_message(self, message: Any) -> None:
         if isinstance(message, dict):
             # Not a JSON-RPC 2.0 message ("jsonrpc" missing): answer requests, drop the rest.
             msg_id = message.get("id")
-            if isinstance(msg_id, int | str) and not isinstance(msg_id, bool):
+            if "method" in message and _usable_id(msg_id):
                 self._send_response(msg_id, error=JsonRpcInvalidRequest(
                     "not a JSON-RPC 2.0 request").to_response_error())
             else:
@@ -59,12 +86,30 @@ class OffpilotProtocol(LanguageServerProtocol):
             log.warning("dropping a message of type %s", type(message).__name__)
             return
         if isinstance(message, MalformedRequest):
-            log.warning("invalid params for %s (id %r): %s", message.method, message.id,
-                        message.reason)
-            error = JsonRpcInvalidParams(
-                f"invalid params for {message.method}: {message.reason}")
+            log.warning("invalid %s %s (id %r): %s",
+                        "request" if message.not_a_request else "params for", message.method,
+                        message.id, message.reason)
+            error: JsonRpcException = (
+                JsonRpcInvalidRequest(f"{message.method}: {message.reason}")
+                if message.not_a_request
+                else JsonRpcInvalidParams(f"invalid params for {message.method}: "
+                                          f"{message.reason}"))
             self._send_response(message.id, error=error.to_response_error())
             return
+        method = getattr(message, "method", None)
+        msg_id = getattr(message, "id", None)
+        if method is not None and _usable_id(msg_id):
+            # Requests pygls would drop without an answer.
+            reason = ""
+            if message.jsonrpc != "2.0":
+                reason = f"not a JSON-RPC 2.0 request (jsonrpc {message.jsonrpc!r})"
+            elif self._shutdown and method != types.EXIT:
+                reason = "the server is shutting down"
+            if reason:
+                log.warning("refusing %s (id %r): %s", method, msg_id, reason)
+                self._send_response(msg_id, error=JsonRpcInvalidRequest(
+                    reason).to_response_error())
+                return
         super().handle_message(message)
 
 
@@ -72,6 +117,10 @@ def answer_unparsable(protocol: LanguageServerProtocol, error: Exception) -> boo
     """Reply ParseError (id null) to a body that is not JSON; True if it was that case."""
     if isinstance(error, ValueError) and type(error).__name__ == "JSONDecodeError":
         log.warning("unparsable message: %s", error)
-        protocol._send_response(None, error=JsonRpcParseError(str(error)).to_response_error())
+        # Written as a plain dict: the response classes drop a None id, and JSON-RPC wants
+        # "id": null here.
+        err = JsonRpcParseError(str(error)).to_response_error()
+        protocol._send_data({"jsonrpc": "2.0", "id": None,
+                             "error": {"code": err.code, "message": err.message}})
         return True
     return False

@@ -206,18 +206,26 @@ class OffpilotServer(LanguageServer):
             self.set_status("indexing", message)
 
 
+# Feature modules, each with ``setup(server)``; one that cannot be imported is skipped.
+FEATURE_MODULES = (
+    "offpilot.lsp.completion",  # textDocument/inlineCompletion
+    "offpilot.lsp.actions",  # code actions, offpilot.explain
+    "offpilot.lsp.testgen",  # offpilot.generateTests
+)
+
+
 def create_server() -> OffpilotServer:
+    import importlib
+
     server = OffpilotServer()
     _register_lifecycle(server)
-    from offpilot.lsp import completion
-
-    completion.setup(server)
-    try:
-        from offpilot.lsp import actions
-    except ImportError:
-        actions = None  # type: ignore[assignment]
-    if actions is not None:
-        actions.setup(server)
+    for name in FEATURE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            log.warning("feature %s unavailable: %s", name, exc)
+            continue
+        module.setup(server)
     return server
 
 
@@ -296,7 +304,8 @@ def _register_lifecycle(server: OffpilotServer) -> None:
     @server.feature(STATS_REQUEST)
     def stats(ls: OffpilotServer, params: Any = None) -> dict[str, Any]:
         out: dict[str, Any] = {"completion": ls.completer.stats.as_dict(),
-                               "models": ls.models.status(), "status": ls.status}
+                               "models": ls.models.status(), "status": ls.status,
+                               "tasks": len(asyncio.all_tasks())}  # work in progress
         if ls.context_engine is not None:
             with contextlib.suppress(Exception):
                 out["context"] = ls.context_engine.stats()

@@ -1,0 +1,93 @@
+"""Work-done progress and text streaming for long-running commands (Explain, Generate tests).
+
+pygls hands a command handler only its arguments, so the ``workDoneToken`` of the
+``workspace/executeCommand`` request is kept in a context variable by :mod:`offpilot.lsp.protocol`
+and read back here. A command reports through :class:`CommandProgress`:
+
+- ``$/progress`` begin/report/end on the client's token (when it sent one), and
+- ``offpilot/stream`` notifications ``{"token", "delta"}`` carrying generated text as it comes,
+  which the VS Code Explain panel and ``offpilot demo`` show live.
+
+Cancellation is the request's own: ``$/cancelRequest`` cancels the handler's task, and the
+``finally`` of :meth:`CommandProgress.__exit__` still ends the progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from types import TracebackType
+from typing import Any
+
+from lsprotocol import types
+
+log = logging.getLogger(__name__)
+
+STREAM_NOTIFICATION = "offpilot/stream"
+
+work_done_token: contextvars.ContextVar[str | int | None] = contextvars.ContextVar(
+    "offpilot_work_done_token", default=None)
+
+
+def current_work_done_token() -> str | int | None:
+    """The ``workDoneToken`` of the executeCommand request being handled, if the client sent one."""
+    return work_done_token.get()
+
+
+class CommandProgress:
+    """Progress of one command run; a context manager that always ends what it began."""
+
+    def __init__(self, server: Any, title: str, token: str | int | None = None) -> None:
+        self.server = server
+        self.title = title
+        self.token = token if token is not None else current_work_done_token()
+        self._begun = False
+        self._ended = False
+
+    def begin(self, message: str | None = None, percentage: int | None = None) -> None:
+        if self.token is None or self._begun:
+            return
+        self._begun = True
+        with contextlib.suppress(Exception):
+            self.server.work_done_progress.begin(self.token, types.WorkDoneProgressBegin(
+                title=self.title, message=message, percentage=percentage, cancellable=True))
+
+    def report(self, message: str | None = None, percentage: int | None = None) -> None:
+        if self.token is None:
+            return
+        if not self._begun:
+            self.begin(message, percentage)
+            return
+        with contextlib.suppress(Exception):
+            self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(
+                message=message, percentage=percentage))
+
+    def stream(self, delta: str) -> None:
+        """Send a piece of generated text to the client."""
+        if not delta:
+            return
+        with contextlib.suppress(Exception):
+            self.server.protocol.notify(STREAM_NOTIFICATION, {"token": self.token,
+                                                              "delta": delta})
+
+    def end(self, message: str | None = None) -> None:
+        if self.token is None or not self._begun or self._ended:
+            return
+        self._ended = True
+        with contextlib.suppress(Exception):
+            self.server.work_done_progress.end(self.token,
+                                               types.WorkDoneProgressEnd(message=message))
+
+    def __enter__(self) -> CommandProgress:
+        self.begin()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.end("done")
+        elif issubclass(exc_type, BaseException) and exc_type.__name__ == "CancelledError":
+            self.end("cancelled")
+        else:
+            self.end("failed")
