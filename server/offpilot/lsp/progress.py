@@ -8,12 +8,16 @@ and read back here. A command reports through :class:`CommandProgress`:
 - ``offpilot/stream`` notifications ``{"token", "delta"}`` carrying generated text as it comes,
   which the VS Code Explain panel and ``offpilot demo`` show live.
 
-Cancellation is the request's own: ``$/cancelRequest`` cancels the handler's task, and the
-``finally`` of :meth:`CommandProgress.__exit__` still ends the progress.
+Cancellation: pygls runs a command as a sub-task of its ``workspace/executeCommand`` request, and
+``$/cancelRequest`` cancels only the request's future (answering RequestCancelled).
+:func:`follow_request_cancellation` links the two, so the command's task is cancelled too and its
+generation stops within one token; :class:`CommandProgress` does this when it is created, and its
+``__exit__`` still ends the progress.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -35,6 +39,27 @@ def current_work_done_token() -> str | int | None:
     return work_done_token.get()
 
 
+def follow_request_cancellation(server: Any) -> None:
+    """Cancel the current task when the client cancels the request it serves."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return
+    protocol = getattr(server, "protocol", None)
+    msg_id = getattr(protocol, "msg_id", None)
+    futures = getattr(protocol, "_request_futures", {})
+    request = futures.get(msg_id) if msg_id is not None else None
+    if task is None or request is None or request is task:
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_done(future: Any) -> None:
+        if future.cancelled() and not task.done():
+            loop.call_soon_threadsafe(task.cancel)
+
+    request.add_done_callback(on_done)
+
+
 class CommandProgress:
     """Progress of one command run; a context manager that always ends what it began."""
 
@@ -44,6 +69,7 @@ class CommandProgress:
         self.token = token if token is not None else current_work_done_token()
         self._begun = False
         self._ended = False
+        follow_request_cancellation(server)
 
     def begin(self, message: str | None = None, percentage: int | None = None) -> None:
         if self.token is None or self._begun:

@@ -46,6 +46,7 @@ class OffpilotServer(LanguageServer):
         self.completer = Completer(lambda: self.models.backend(COMPLETION), self.settings,
                                    context=self._retrieve)
         self.roots: list[Path] = []
+        self.client_name = ""  # clientInfo.name from initialize
         self.status: dict[str, Any] = {"state": str(BackendState.NO_MODEL), "model": "",
                                        "message": ""}
         self._model_error_shown = ""
@@ -233,6 +234,7 @@ def _register_lifecycle(server: OffpilotServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: OffpilotServer, params: types.InitializeParams) -> None:
         ls._init_options = params.initialization_options
+        ls.client_name = params.client_info.name if params.client_info else ""
         roots: list[Path] = []
         for folder in params.workspace_folders or []:
             path = to_fs_path(folder.uri)
@@ -253,8 +255,11 @@ def _register_lifecycle(server: OffpilotServer) -> None:
         await ls.pull_configuration()
         if ls._client_config is not None:
             ls.apply_settings()
-        ls.set_status("loading" if ls.settings.completions_enabled else "ready", "",
-                      ls.settings.model or "embedded default")
+        if ls.status["state"] == str(BackendState.NO_MODEL):
+            # (requests handled during the configuration pull may have set a state already,
+            # an error for instance, which "loading" must not hide)
+            ls.set_status("loading" if ls.settings.completions_enabled else "ready", "",
+                          ls.settings.model or "embedded default")
         ls.start_context()
         ls.spawn(ls.preload())
 

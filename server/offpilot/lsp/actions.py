@@ -1,0 +1,300 @@
+"""Code actions (Explain, Generate tests) and the ``offpilot.explain`` command.
+
+- ``textDocument/codeAction``: on a selection, or on the function or class around the cursor,
+  offers "Explain this code" (``offpilot.explain``), "Generate unit tests" and "Generate tests for
+  this file" (``offpilot.generateTests``, scope ``symbol`` / ``file``). Only tree-sitter runs
+  here, never the model; bad input (an unknown document, positions out of range) gets ``[]``.
+- ``offpilot.explain`` with ``[{"uri", "range"}]``: resolves the target
+  (:func:`offpilot.features.explain.pick_target`), adds the definitions it calls from the
+  workspace, streams the Markdown as ``offpilot/stream`` notifications with work-done progress,
+  writes it to ``<cache>/explain/<name>.md`` and answers ``{"markdown", "path"}``. Clients other
+  than VS Code (whose extension has its own panel) are also asked to show that file.
+
+The work happens in :mod:`offpilot.features.explain`; this module converts LSP types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.uris import to_fs_path
+
+from offpilot.context.documents import Document
+from offpilot.context.languages import for_path
+from offpilot.engine.backend import ModelError
+from offpilot.engine.manager import CHAT
+from offpilot.features.explain import (
+    ExplainTarget,
+    context_budget,
+    explain,
+    file_target,
+    pick_target,
+    save_markdown,
+)
+from offpilot.lsp.progress import CommandProgress
+from offpilot.lsp.server import OffpilotServer
+
+log = logging.getLogger(__name__)
+
+EXPLAIN_COMMAND = "offpilot.explain"
+GENERATE_TESTS_COMMAND = "offpilot.generateTests"
+EXPLAIN_TITLE = "Offpilot: Explain this code"
+TESTS_TITLE = "Offpilot: Generate unit tests"
+FILE_TESTS_TITLE = "Offpilot: Generate tests for this file"
+TEST_LANGUAGES = frozenset({"python"})  # what test generation can write tests for
+CONTEXT_WAIT = 3.0  # seconds an explanation waits for the first index build
+# Clients with their own Explain view (the Offpilot VS Code extension): no extra editor tab.
+OWN_PANEL_CLIENTS = ("visual studio code", "vscodium", "code - oss", "cursor", "windsurf")
+REQUEST_FAILED = int(types.LSPErrorCodes.RequestFailed)
+_CODE_ACTION_TAG = getattr(types, "CodeActionTag", None)  # LSP 3.18, lsprotocol >= 2025
+
+
+def setup(server: OffpilotServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
+        code_action_kinds=[types.CodeActionKind.Refactor, types.CodeActionKind.Source]))
+    def code_action(ls: OffpilotServer, params: types.CodeActionParams
+                    ) -> list[types.CodeAction | types.Command]:
+        try:
+            return code_actions(ls, params)
+        except Exception:  # a code action must never fail the editor's request
+            log.exception("code actions failed for %s", params.text_document.uri)
+            return []
+
+    @server.command(EXPLAIN_COMMAND)
+    async def explain_command(ls: OffpilotServer, *args: Any) -> dict[str, Any]:
+        return await run_explain(ls, args)
+
+
+# ----------------------------------------------------------------------------- documents
+def load_document(ls: OffpilotServer, uri: str) -> Document | None:
+    """The open document, else the file on disk (read-only), else None."""
+    doc = ls.documents.get(uri)
+    if doc is not None:
+        return doc
+    if not isinstance(uri, str) or not uri.startswith("file:"):
+        return None
+    try:
+        path = to_fs_path(uri)
+        if not path:
+            return None
+        file = Path(path)
+        if not file.is_file() or file.stat().st_size > ls.settings.max_file_size:
+            return None
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except (OSError, ValueError):
+        return None
+    spec = for_path(path)
+    return Document(uri=uri, language_id=spec.language_ids[0] if spec else "", version=0,
+                    text=text, encoding=ls.documents.position_encoding, path=path, spec=spec)
+
+
+def target_in(ls: OffpilotServer, doc: Document, rng: types.Range | None,
+              scope: str = "symbol") -> ExplainTarget:
+    """What a range of ``doc`` means: the selection, the definition at the cursor or the file."""
+    path = ls.document_path(doc.uri)
+    if rng is None or scope == "file":
+        return file_target(doc.text, path=path, language=doc.language_id)
+    start = doc.offset_at(rng.start.line, rng.start.character)
+    end = doc.offset_at(rng.end.line, rng.end.character)
+    return pick_target(doc.text, start, end, path=path, language=doc.language_id,
+                       tree=doc.tree, spec=doc.spec)
+
+
+def range_json(rng: types.Range) -> dict[str, Any]:
+    return {"start": {"line": rng.start.line, "character": rng.start.character},
+            "end": {"line": rng.end.line, "character": rng.end.character}}
+
+
+def _position(value: Any) -> types.Position:
+    if not isinstance(value, dict):
+        raise ValueError("a position is {line, character}")
+    line, character = value.get("line"), value.get("character")
+    if not isinstance(line, int) or not isinstance(character, int) \
+            or isinstance(line, bool) or isinstance(character, bool):
+        raise ValueError("line and character must be integers")
+    return types.Position(line=max(0, line), character=max(0, character))
+
+
+def read_target_argument(args: Any) -> tuple[str, types.Range | None, str]:
+    """``[{"uri", "range", "scope"?}]`` → (uri, range or None, scope); ValueError otherwise."""
+    if not args or not isinstance(args[0], dict):
+        raise ValueError('expected the arguments [{"uri": ..., "range": {...}}]')
+    arg = args[0]
+    uri = arg.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise ValueError('"uri" must be a document URI')
+    raw = arg.get("range")
+    rng = None
+    if raw is not None:
+        if not isinstance(raw, dict):
+            raise ValueError('"range" must be {start, end}')
+        rng = types.Range(start=_position(raw.get("start")), end=_position(raw.get("end")))
+    scope = arg.get("scope") if arg.get("scope") in ("symbol", "file") else "symbol"
+    return uri, rng, str(scope)
+
+
+# ----------------------------------------------------------------------------- code actions
+def code_actions(ls: OffpilotServer, params: types.CodeActionParams
+                 ) -> list[types.CodeAction | types.Command]:
+    doc = load_document(ls, params.text_document.uri)
+    if doc is None:
+        return []
+    target = target_in(ls, doc, params.range)
+    uri = doc.uri
+    arg = {"uri": uri, "range": range_json(params.range)}
+    offers: list[tuple[str, str, list[Any], str]] = []  # title, command, arguments, kind
+    if target.kind != "file":  # a selection or a definition: not the top level of a file
+        offers.append((EXPLAIN_TITLE, EXPLAIN_COMMAND, [arg], types.CodeActionKind.Refactor))
+    tests = GENERATE_TESTS_COMMAND in ls.protocol.fm.commands and (
+        (doc.spec is not None and doc.spec.name in TEST_LANGUAGES)
+        or doc.language_id in TEST_LANGUAGES)
+    if tests and target.kind != "file":
+        offers.append((TESTS_TITLE, GENERATE_TESTS_COMMAND, [{**arg, "scope": "symbol"}],
+                       types.CodeActionKind.Refactor))
+    if tests:
+        offers.append((FILE_TESTS_TITLE, GENERATE_TESTS_COMMAND, [{**arg, "scope": "file"}],
+                       types.CodeActionKind.Source))
+    only = (params.context.only if params.context is not None else None) or []
+    offers = [o for o in offers if not only or any(_kind_matches(o[3], k) for k in only)]
+    caps = _code_action_caps(ls)
+    if caps is None or caps.code_action_literal_support is None:
+        # A client without CodeAction literals takes plain commands.
+        return [types.Command(title=t, command=c, arguments=a) for t, c, a, _ in offers]
+    tags = _llm_tags(caps)
+    return [types.CodeAction(title=t, kind=k, command=types.Command(title=t, command=c,
+                                                                    arguments=a), tags=tags)
+            for t, c, a, k in offers]
+
+
+def _kind_matches(kind: Any, wanted: Any) -> bool:
+    """``refactor.rewrite`` is a ``refactor``; kinds are hierarchical."""
+    kind, wanted = str(getattr(kind, "value", kind)), str(getattr(wanted, "value", wanted))
+    return kind == wanted or kind.startswith(wanted + ".")
+
+
+def _code_action_caps(ls: OffpilotServer) -> types.CodeActionClientCapabilities | None:
+    text_document = ls.client_capabilities.text_document
+    return text_document.code_action if text_document is not None else None
+
+
+def _llm_tags(caps: types.CodeActionClientCapabilities) -> list[Any] | None:
+    """``[CodeActionTag.LlmGenerated]`` where the client says it knows the tag."""
+    support = getattr(caps, "tag_support", None)
+    if _CODE_ACTION_TAG is None or support is None:
+        return None
+    llm = _CODE_ACTION_TAG.LlmGenerated
+    return [llm] if any(int(v) == int(llm) for v in support.value_set or ()) else None
+
+
+# ----------------------------------------------------------------------------- explain
+async def run_explain(ls: OffpilotServer, args: Any) -> dict[str, Any]:
+    """The ``offpilot.explain`` command (see the module doc)."""
+    try:
+        uri, rng, scope = read_target_argument(args)
+    except ValueError as exc:
+        raise JsonRpcInvalidParams(f"offpilot.explain: {exc}") from None
+    doc = load_document(ls, uri)
+    if doc is None:
+        raise JsonRpcInvalidParams(
+            f"offpilot.explain: cannot read {uri}: it is not open in the editor and not a "
+            "readable file")
+    target = await asyncio.to_thread(target_in, ls, doc, rng, scope)
+    with CommandProgress(ls, "Offpilot: Explain") as progress:
+        ls.set_status("generating", f"explaining {target.label}")
+        try:
+            result = await _generate(ls, doc, target, progress)
+        finally:
+            if ls.status.get("state") == "generating":
+                ls.set_status("ready")
+    log.info("explained %s: %d tokens in %.1fs (%s)", target.label, result.generated_tokens,
+             result.seconds, result.stop_reason)
+    path = ""
+    try:
+        path = str(save_markdown(result.markdown, target))
+    except OSError as exc:
+        log.warning("could not write the explanation: %s", exc)
+    if path and client_shows_documents(ls):
+        _show_document(ls, path)
+    return {"markdown": result.markdown, "path": path}
+
+
+async def _generate(ls: OffpilotServer, doc: Document, target: ExplainTarget,
+                    progress: CommandProgress) -> Any:
+    progress.report(f"{target.label}: reading the definitions it uses")
+    snippets = await _context(ls, doc, target)
+    progress.report("loading the model")
+    try:
+        backend = await ls.models.backend(CHAT)
+    except ModelError as exc:
+        raise _model_unavailable(exc) from None
+    progress.report("writing")
+    lines = -target.heading.count("\n") - 2  # the heading and its blank line come first
+
+    def on_text(delta: str) -> None:
+        nonlocal lines
+        progress.stream(delta)
+        if "\n" in delta:
+            lines += delta.count("\n")
+            if lines > 0:
+                progress.report(f"writing ({lines} lines)")
+
+    try:
+        return await explain(backend, target, snippets, settings=ls.settings, on_text=on_text)
+    except ModelError as exc:
+        raise _model_unavailable(exc) from None
+
+
+async def _context(ls: OffpilotServer, doc: Document, target: ExplainTarget) -> list[Any]:
+    engine = ls.context_engine
+    budget = context_budget(target, ls.settings)
+    if engine is None or budget <= 0:
+        return []
+    try:
+        if not engine.ready:
+            await asyncio.to_thread(engine.wait_ready, CONTEXT_WAIT)
+        return list(await asyncio.to_thread(engine.context_for_range, doc.uri, target.start,
+                                            target.end, budget))
+    except Exception:  # context is a help, not a requirement
+        log.warning("no workspace context for %s", target.label, exc_info=True)
+        return []
+
+
+def _model_unavailable(exc: ModelError) -> JsonRpcException:
+    message = (f"Offpilot cannot explain code: the chat model is unavailable ({exc}). Set "
+               "offpilot.chatModel (or offpilot.model) to a .gguf file or a profile from "
+               "`offpilot models list` (download one with `offpilot models pull NAME`), or "
+               "leave both empty for the embedded default.")
+    return JsonRpcException(message=message, code=REQUEST_FAILED)
+
+
+# ----------------------------------------------------------------------------- showDocument
+def client_shows_documents(ls: OffpilotServer) -> bool:
+    """Ask the client to open the explanation: it can (window/showDocument) and has no Explain
+    view of its own."""
+    window = ls.client_capabilities.window
+    show = window.show_document if window is not None else None
+    if show is None or not show.support:
+        return False
+    name = ls.client_name.lower()
+    return not any(n in name for n in OWN_PANEL_CLIENTS)
+
+
+def _show_document(ls: OffpilotServer, path: str) -> None:
+    params = types.ShowDocumentParams(uri=Path(path).as_uri(), take_focus=False)
+
+    def done(future: Any) -> None:
+        with contextlib.suppress(Exception):
+            if future.exception() is not None:
+                log.info("window/showDocument failed: %s", future.exception())
+
+    try:
+        future = ls.window_show_document(params)
+        future.add_done_callback(done)
+    except Exception:
+        log.debug("window/showDocument failed", exc_info=True)
