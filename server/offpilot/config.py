@@ -62,6 +62,9 @@ class Settings:
                               minimum=1, maximum=200)
     temperature: float = _setting(0.0, "Sampling temperature for completions (0 = greedy).",
                                   minimum=0.0, maximum=2.0)
+    prefetch: bool = _setting(
+        True, "After showing a suggestion, compute the next one as if it were accepted, while "
+        "the model is idle.")
     debounce_ms: int = _setting(
         40, "Milliseconds a completion request waits for newer keystrokes before starting.",
         minimum=0, maximum=2000)

@@ -7,11 +7,17 @@ the model with the single- or multi-line stopping rule, and post-process the tex
 
 A newer request for the same document supersedes the one in flight: the old one stops within
 a token and answers with no items.
+
+Prefetch: once a suggestion is shown, the next one is computed in the background as if it had
+been accepted, and put in the cache under the accepted text. It never delays a real request: a
+request at any other place cancels it (its generation stops within a token), and a request at
+exactly the accepted place waits for it instead of starting a second generation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -145,6 +151,8 @@ class CompletionOutcome:
 class CompletionStats:
     requests: int = 0
     cache_hits: int = 0
+    prefetches: int = 0  # background generations started after a suggestion
+    prefetch_hits: int = 0  # requests answered by a prefetched suggestion
     superseded: int = 0
     errors: int = 0
     model_calls: int = 0
@@ -153,6 +161,7 @@ class CompletionStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "cacheHits": self.cache_hits,
+                "prefetches": self.prefetches, "prefetchHits": self.prefetch_hits,
                 "superseded": self.superseded, "errors": self.errors,
                 "modelCalls": self.model_calls,
                 "promptTokensEvaluated": self.prompt_tokens_evaluated[-1000:],
@@ -176,6 +185,8 @@ class Completer:
         self.anchors: dict[str, Anchor] = {}
         self.stats = CompletionStats()
         self._inflight: dict[str, asyncio.Task[CompletionOutcome]] = {}
+        # uri -> (text before the cursor once the suggestion is accepted, its generation)
+        self._prefetch: dict[str, tuple[str, asyncio.Task[None]]] = {}
 
     def forget(self, uri: str) -> None:
         self.anchors.pop(uri, None)
@@ -183,6 +194,12 @@ class Completer:
         task = self._inflight.pop(uri, None)
         if task is not None:
             task.cancel()
+        self._cancel_prefetch(uri)
+
+    def _cancel_prefetch(self, uri: str) -> None:
+        entry = self._prefetch.pop(uri, None)
+        if entry is not None and not entry[1].done():
+            entry[1].cancel()
 
     async def complete(self, uri: str, text: str, offset: int, *, language: str = "",
                        path: str = "") -> CompletionOutcome:
@@ -211,17 +228,43 @@ class Completer:
         s = self.settings
         offset = max(0, min(offset, len(text)))
         before = text[:offset]
+        prefetched = False
+        entry = self._prefetch.get(uri)
+        if entry is not None and entry[0] == before and not entry[1].done():
+            # The user accepted the suggestion the prefetch started from: wait for it.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.shield(entry[1])
+            prefetched = True
+        elif entry is not None:
+            prefetched = entry[0] == before
+            if not prefetched:
+                self._cancel_prefetch(uri)  # the real request goes first
         cached = self.cache.get(uri, before)
         if cached is not None:
             item = self._finish(cached, text, offset, language)
             if item:
                 self.stats.cache_hits += 1
+                if prefetched:
+                    self.stats.prefetch_hits += 1
+                    self._prefetch.pop(uri, None)
+                    self._start_prefetch(uri, text, offset, item, language, path)
                 ms = (time.perf_counter() - t0) * 1000
                 self.stats.latencies_ms.append(ms)
                 return CompletionOutcome(items=[item], source="cache", ms=ms)
         if s.debounce_ms > 0:
             await asyncio.sleep(s.debounce_ms / 1000)  # a newer keystroke cancels us here
+        item, result, request, context = await self._generate(uri, text, offset, language, path)
+        ms = (time.perf_counter() - t0) * 1000
+        self.stats.latencies_ms.append(ms)
+        if item:
+            self._start_prefetch(uri, text, offset, item, language, path)
+        return CompletionOutcome(items=[item] if item else [], result=result,
+                                 context=context, ms=ms, request=request)
 
+    async def _generate(self, uri: str, text: str, offset: int, language: str, path: str
+                        ) -> tuple[str, GenerationResult, InfillRequest, tuple[Snippet, ...]]:
+        """One model call for the cursor at ``offset``; the item is cached under its position."""
+        s = self.settings
         anchor = choose_anchor(text, offset, s.prefix_chars, self.anchors.get(uri))
         if anchor is not self.anchors.get(uri):
             anchor.context = await self._fetch_context(uri, text, offset)
@@ -236,14 +279,36 @@ class Completer:
         self.stats.model_calls += 1
         result = await backend.infill(request)
         self.stats.prompt_tokens_evaluated.append(result.prompt_tokens_evaluated)
-        raw = result.text
-        item = self._finish(raw, text, offset, language)
+        item = self._finish(result.text, text, offset, language)
         if item:
-            self.cache.put(uri, before, item)
-        ms = (time.perf_counter() - t0) * 1000
-        self.stats.latencies_ms.append(ms)
-        return CompletionOutcome(items=[item] if item else [], result=result,
-                                 context=anchor.context, ms=ms, request=request)
+            self.cache.put(uri, text[:offset], item)
+        return item, result, request, anchor.context
+
+    def _start_prefetch(self, uri: str, text: str, offset: int, item: str, language: str,
+                        path: str) -> None:
+        """Compute, in the background, the suggestion that follows ``item`` once accepted."""
+        if not self.settings.prefetch:
+            return
+        self._cancel_prefetch(uri)
+        accepted = text[:offset] + item + text[offset:]
+        at = offset + len(item)
+        if self.cache.get(uri, accepted[:at]):
+            return  # already known
+
+        async def run() -> None:
+            try:
+                backend = await self._backend()
+                if getattr(backend, "queued", 0):
+                    return  # the model is busy with other work: do not queue behind it
+                await self._generate(uri, accepted, at, language, path)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a prefetch failing is no one's problem
+                log.debug("prefetch failed: %s", exc)
+
+        self.stats.prefetches += 1
+        task = asyncio.create_task(run())
+        self._prefetch[uri] = (accepted[:at], task)
 
     def _finish(self, completion: str, text: str, offset: int, language: str) -> str:
         prefix, suffix = text[:offset], text[offset:]

@@ -38,6 +38,7 @@ class ScriptedBackend:
 
 
 def completer(backend: ScriptedBackend, context=None, **settings) -> Completer:
+    settings.setdefault("prefetch", False)  # the prefetch tests turn it on
     s = replace(Settings(), debounce_ms=0, **settings)
 
     async def get():
@@ -163,3 +164,47 @@ def test_cache_looks_back_over_recent_positions():
     assert cache.get("u", "abcde") == "f ghi"
     assert cache.get("u", "abcdx") is None
     assert cache.get("other", "abcde") is None
+
+
+class QueueBackend(ScriptedBackend):
+    """Fake backend answering from a list of canned (text, delay) pairs, one per call."""
+
+    def __init__(self, answers: list[tuple[str, float]]) -> None:
+        super().__init__("")
+        self.answers = list(answers)
+
+    async def infill(self, request: InfillRequest, on_text=None) -> GenerationResult:
+        self.answer, self.delay = self.answers.pop(0) if self.answers else ("", 0.0)
+        return await super().infill(request, on_text)
+
+
+async def test_prefetch_answers_the_next_request_after_acceptance():
+    backend = QueueBackend([("total = 0", 0.0), ("\n    return total", 0.05)])
+    c = completer(backend, prefetch=True)
+    text = "def f(xs):\n    "
+    first = await c.complete("file:///a.py", text, len(text))
+    assert first.items == ["total = 0"]
+    accepted = text + "total = 0"
+    # the request at the accepted place waits for the prefetch instead of a second model call
+    second = await c.complete("file:///a.py", accepted, len(accepted))
+    assert second.source == "cache" and second.items
+    assert "return total" in second.items[0]
+    assert backend.requests[1].typed.endswith("total = 0")  # computed as if accepted
+    assert c.stats.prefetch_hits == 1
+    assert c.stats.prefetches == 2  # and the one after it is on its way
+
+
+async def test_prefetch_never_blocks_a_request_elsewhere():
+    backend = QueueBackend([("total = 0", 0.0), ("never shown", 5.0), ("return 1", 0.0)])
+    c = completer(backend, prefetch=True)
+    text = "def f(xs):\n    "
+    await c.complete("file:///a.py", text, len(text))
+    await asyncio.sleep(0.01)  # the prefetch is now waiting in the (slow) model
+    assert c.stats.prefetches == 1
+    other = "def g():\n    "
+    # somewhere else than the accepted text: the prefetch is stopped, not waited for (were it
+    # waited for, this would hang on its 5 s delay and the wait_for would fail)
+    outcome = await asyncio.wait_for(c.complete("file:///a.py", other, len(other)), 2.0)
+    assert outcome.source == "model" and outcome.items == ["return 1"]
+    await asyncio.sleep(0)
+    assert backend.cancelled == 1
