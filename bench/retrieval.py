@@ -1,19 +1,23 @@
 """Retrieval recall: is the definition of the function called at the cursor in the context?
 
-On real repositories (a PyPI sdist and an npm tarball, downloaded once into bench/.cache), sample
-call sites of functions defined in exactly one *other* file of the repository, put the cursor
-right after the call's "(" (the rest of that line removed, as when typing it), and count how
-often the callee's definition is among the snippets that:
+On real repositories (a PyPI sdist and an npm tarball, downloaded once into bench/.cache, or a
+copy of this interpreter's standard library), sample call sites of functions defined in exactly
+one *other* file of the repository, put the cursor right after the call's "(" (the rest of that
+line removed, as when typing it), and count how often the callee's definition is among the
+snippets that:
 
-- ``ContextEngine.retrieve`` returns within ``--budget`` characters (default 2,048), and
+- ``ContextEngine.retrieve`` returns within each ``--budget`` characters (default 1,024, 2,048
+  and 4,096), and
 - a CrossCodeEval-style BM25 baseline returns within ``--baseline-budget`` (default 4,096):
   20-line windows (stride 10) of the other files, queried with the 20 lines before the cursor,
   best windows packed greedily.
 
     .venv/bin/python bench/retrieval.py                  # django + date-fns, 300 sites each
-    .venv/bin/python bench/retrieval.py --corpus django --samples 1000
+    .venv/bin/python bench/retrieval.py --corpus stdlib  # no download
+    .venv/bin/python bench/retrieval.py --corpus django --samples 1000 --budget 2048
 
-Prints one table row per language: sites, recall of both, retrieval latency, context chars.
+Prints one table row per corpus and budget: sites, recall of both, retrieval latency, context
+chars.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import math
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import tempfile
 import time
@@ -37,8 +43,10 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 sys.path.insert(0, str(HERE.parent / "server"))
 
-# name -> (download command, archive name, language, file suffixes sampled)
-CORPORA = {
+# name -> (download command, archive name, language, file suffixes sampled); no command: a
+# local copy (the standard library of the interpreter running this)
+CORPORA: dict[str, tuple[list[str] | None, str, str, tuple[str, ...]]] = {
+    "stdlib": (None, "", "python", (".py",)),
     "django": (["pip", "download", "--no-deps", "--no-binary", ":all:", "django==5.1.4"],
                "Django-5.1.4.tar.gz", "python", (".py",)),
     "requests": (["pip", "download", "--no-deps", "--no-binary", ":all:", "requests==2.32.3"],
@@ -56,6 +64,9 @@ def fetch(name: str) -> Path:
     target = CACHE / "src" / name
     if target.is_dir():
         return target
+    if cmd is None:
+        copy_stdlib(target)
+        return target
     if not (CACHE / archive).is_file():
         if cmd[0] == "pip":
             cmd = [sys.executable, "-m", *cmd, "-d", str(CACHE)]
@@ -68,6 +79,20 @@ def fetch(name: str) -> Path:
     inner.rename(target)
     tmp.rmdir()
     return target
+
+
+def copy_stdlib(target: Path) -> None:
+    """The standard library's Python files (not site-packages) copied to ``target``: the index
+    benchmark edits files of its corpus."""
+    source = Path(sysconfig.get_paths()["stdlib"])
+    tmp = Path(tempfile.mkdtemp(dir=CACHE))
+    shutil.copytree(source, tmp / "stdlib", ignore=lambda folder, names: [
+        n for n in names
+        if n in ("site-packages", "__pycache__")
+        or (not n.endswith(".py") and not (Path(folder) / n).is_dir())])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (tmp / "stdlib").rename(target)
+    tmp.rmdir()
 
 
 # ----------------------------------------------------------------------------- call sites
@@ -178,7 +203,8 @@ class Bm25:
 
 
 # ----------------------------------------------------------------------------- the run
-def run(corpus: str, samples: int, budget: int, baseline_budget: int, seed: int) -> dict:
+def run(corpus: str, samples: int, budgets: list[int], baseline_budget: int,
+        seed: int) -> list[dict]:
     os.environ.setdefault("OFFPILOT_CACHE_DIR", tempfile.mkdtemp(prefix="offpilot-bench-"))
     from offpilot.config import Settings
     from offpilot.context.documents import Documents
@@ -187,15 +213,16 @@ def run(corpus: str, samples: int, budget: int, baseline_budget: int, seed: int)
     root = fetch(corpus)
     _, _, language, suffixes = CORPORA[corpus]
     docs = Documents()
-    engine = ContextEngine([root], replace(Settings(), context_budget=budget), docs)
+    engine = ContextEngine([root], replace(Settings(), context_budget=max(budgets)), docs)
     t0 = time.perf_counter()
     engine.start(watch=False)
     engine.wait_ready()
     build_s = time.perf_counter() - t0
     index = engine._roots[0].index
     names: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    # defined once among the sampled files (date-fns ships each function as .js, .mjs, .d.ts)
     for rel in index.paths():
-        summary = index.summary(rel)
+        summary = index.summary(rel) if rel.endswith(suffixes) else None
         for d in summary.definitions if summary else ():
             names[d.name].append((d.path, d.start_line))
     unique = {n: v[0] for n, v in names.items()
@@ -206,23 +233,25 @@ def run(corpus: str, samples: int, budget: int, baseline_budget: int, seed: int)
     sites = sites[:samples]
     bm25 = Bm25(root, index.paths())
 
-    ours = base = 0
-    ms: list[float] = []
-    chars: list[int] = []
+    base = 0
+    ours = dict.fromkeys(budgets, 0)
+    ms: dict[int, list[float]] = {b: [] for b in budgets}
+    chars: dict[int, list[int]] = {b: [] for b in budgets}
     for site in sites:
         full = (root / site.path).read_text(encoding="utf-8", errors="replace")
         text = typing_text(full, site.offset)
         uri = (root / site.path).as_uri()
-        docs.open(uri, language, 1, text)
-        engine._resummarize(uri, site.offset)  # what note_opened does in the background
-        result = engine.retrieve(uri, site.offset, budget)
-        docs.close(uri)
-        index.set_overlay(site.path, None)
-        ms.append(result.ms)
-        chars.append(sum(len(s.text) for s in result.snippets))
-        if any(s.path == site.def_path and s.start_line <= site.def_line <= s.end_line
-               for s in result.snippets):
-            ours += 1
+        for budget in budgets:  # each as if the file had just been opened
+            docs.open(uri, language, 1, text)
+            engine._resummarize(uri, site.offset)  # what note_opened does in the background
+            result = engine.retrieve(uri, site.offset, budget)
+            docs.close(uri)
+            index.set_overlay(site.path, None)
+            ms[budget].append(result.ms)
+            chars[budget].append(sum(len(s.text) for s in result.snippets))
+            if any(s.path == site.def_path and s.start_line <= site.def_line <= s.end_line
+                   for s in result.snippets):
+                ours[budget] += 1
         before = text[:site.offset].split("\n")
         query = "\n".join(before[-20:])
         if any(p == site.def_path and lo <= site.def_line <= hi
@@ -230,31 +259,37 @@ def run(corpus: str, samples: int, budget: int, baseline_budget: int, seed: int)
             base += 1
     engine.stop()
     n = max(1, len(sites))
-    ms.sort()
-    return {"corpus": corpus, "language": language, "files": len(index.paths()),
-            "sites": len(sites), "ours": ours / n, "bm25": base / n, "build_s": build_s,
-            "p50_ms": statistics.median(ms) if ms else 0.0,
-            "p95_ms": ms[int(0.95 * (len(ms) - 1))] if ms else 0.0,
-            "chars": statistics.mean(chars) if chars else 0.0}
+    rows = []
+    for budget in budgets:
+        times = sorted(ms[budget])
+        rows.append({
+            "corpus": corpus, "language": language, "files": len(index.paths()),
+            "sites": len(sites), "budget": budget, "ours": ours[budget] / n, "bm25": base / n,
+            "build_s": build_s, "p50_ms": statistics.median(times) if times else 0.0,
+            "p95_ms": times[int(0.95 * (len(times) - 1))] if times else 0.0,
+            "chars": statistics.mean(chars[budget]) if chars[budget] else 0.0})
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", action="append", choices=sorted(CORPORA))
     parser.add_argument("--samples", type=int, default=300)
-    parser.add_argument("--budget", type=int, default=2048)
+    parser.add_argument("--budget", type=int, action="append",
+                        help="context characters (repeatable; default 1024, 2048 and 4096)")
     parser.add_argument("--baseline-budget", type=int, default=4096)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    rows = [run(c, args.samples, args.budget, args.baseline_budget, args.seed)
-            for c in (args.corpus or ["django", "date-fns"])]
-    print(f"\n{'corpus':<10} {'language':<11} {'files':>6} {'sites':>6} "
-          f"{'ours@' + str(args.budget):>10} {'bm25@' + str(args.baseline_budget):>10} "
+    budgets = args.budget or [1024, 2048, 4096]
+    rows = [r for c in (args.corpus or ["django", "date-fns"])
+            for r in run(c, args.samples, budgets, args.baseline_budget, args.seed)]
+    print(f"\n{'corpus':<10} {'language':<11} {'files':>6} {'sites':>6} {'budget':>7} "
+          f"{'ours':>7} {'bm25@' + str(args.baseline_budget):>10} "
           f"{'p50 ms':>7} {'p95 ms':>7} {'chars':>6} {'build s':>8}")
     for r in rows:
         print(f"{r['corpus']:<10} {r['language']:<11} {r['files']:>6} {r['sites']:>6} "
-              f"{r['ours']:>10.1%} {r['bm25']:>10.1%} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
-              f"{r['chars']:>6.0f} {r['build_s']:>8.1f}")
+              f"{r['budget']:>7} {r['ours']:>7.1%} {r['bm25']:>10.1%} {r['p50_ms']:>7.1f} "
+              f"{r['p95_ms']:>7.1f} {r['chars']:>6.0f} {r['build_s']:>8.1f}")
     return 0
 
 

@@ -38,17 +38,23 @@ WINDOW_BYTES = 4096  # identifiers_around looks at most this far either side of 
 
 # Kinds a definition nested in makes it a method (when it is a function).
 CLASS_KINDS = frozenset({"class", "struct", "interface", "trait", "impl", "enum"})
+CONTAINER_KINDS = CLASS_KINDS | {"namespace", "module"}
 # Kinds that group others: enclosing_definition skips them.
 GROUP_KINDS = frozenset({"namespace", "module"})
 COMMENT_TYPES = frozenset({"comment", "line_comment", "block_comment"})
 # Siblings allowed between a doc comment and its definition (Rust attributes, Java annotations).
 SKIPPED_ABOVE = frozenset({"attribute_item", "inner_attribute_item", "annotation",
                            "marker_annotation", "decorator"})
+# Annotations that lead a declaration's modifiers (Java): left out of its signature.
+LEADING_ANNOTATIONS = frozenset({"annotation", "marker_annotation"})
+# Macros: the first line is their signature (the rest is the replacement text).
+MACRO_TYPES = frozenset({"preproc_def", "preproc_function_def", "macro_definition"})
 # Nodes that wrap a definition: its doc comment sits above the wrapper.
 WRAPPER_TYPES = frozenset({"decorated_definition", "export_statement", "template_declaration",
                            "ambient_declaration", "expression_statement"})
 IGNORED_NAMES = frozenset({"self", "cls", "this", "super", "_", "Self"})
 QUOTES = "\"'`"
+BRACKETS = {"<": ">"}  # `#include <stdio.h>`
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -121,6 +127,7 @@ class _Found:
     name: str
     parent: str = ""  # explicit (@parent capture, qualified name), else found by nesting
     doc_node: tree_sitter.Node | None = None
+    name_node: tree_sitter.Node | None = None
 
 
 def _split_qualified(name: str) -> tuple[str, str]:
@@ -159,7 +166,7 @@ def _found_in(matches: Iterable[tuple[int, dict[str, list[tree_sitter.Node]]]], 
         doc_node = (caps.get("doc") or [None])[0]
         if doc_node is None and old is not None:
             doc_node = old[1].doc_node
-        seen[key] = (pattern, _Found(node, kind, name, parent, doc_node))
+        seen[key] = (pattern, _Found(node, kind, name, parent, doc_node, names[-1]))
         if len(seen) >= MAX_DEFINITIONS:
             break
     return sorted((f for _p, f in seen.values()),
@@ -188,18 +195,47 @@ def _body(node: tree_sitter.Node) -> tree_sitter.Node | None:
     return None
 
 
-def signature_of(source: bytes, node: tree_sitter.Node, kind: str) -> tuple[str, int]:
+def _head_start(node: tree_sitter.Node) -> tree_sitter.Node:
+    """Where the signature starts: after the annotations that lead the modifiers (Java's
+    ``@Override`` is not part of the head, as a Python decorator is not)."""
+    first = node.named_child(0)
+    if first is None or first.type != "modifiers":
+        return node
+    start = None
+    for child in first.children:
+        if child.type not in LEADING_ANNOTATIONS and child.type not in COMMENT_TYPES:
+            break
+        # the next modifier, or what follows the modifiers when they are all annotations
+        start = child.next_sibling or first.next_sibling
+    if start is None:
+        return node
+    return start if start.start_byte < node.end_byte else node
+
+
+def signature_of(source: bytes, node: tree_sitter.Node, kind: str,
+                 name_node: tree_sitter.Node | None = None) -> tuple[str, int]:
     """(the declaration head as written, its last line): up to the body, or the first line of
-    a constant, or the whole declaration where there is no body (prototypes, aliases)."""
+    a constant or macro, or the whole declaration where there is no body (prototypes,
+    aliases). A name written after the body (``typedef struct {…} point;``) is kept."""
     body = _body(node)
-    end = body.start_byte if body is not None and body.start_byte > node.start_byte \
-        else node.end_byte
-    end = min(end, node.start_byte + 4 * MAX_SIGNATURE)
-    text = source[node.start_byte:end].decode("utf-8", "replace")
-    if body is None and kind in ("constant", "variable", "field"):
+    head = _head_start(node)
+    start = head.start_byte
+    end = body.start_byte if body is not None and body.start_byte > start else node.end_byte
+    end = min(end, start + 4 * MAX_SIGNATURE)
+    text = source[start:end].decode("utf-8", "replace")
+    if node.type in MACRO_TYPES:
+        text = text.split("\n", 1)[0].rstrip("\\ \t\r")
+        if node.type == "macro_definition" and "{" in text:
+            text = text[:text.index("{")]
+    elif body is None and kind in ("constant", "variable", "field"):
         text = text.split("\n", 1)[0]
+    elif body is None and kind in CONTAINER_KINDS and "{" in text:
+        text = text[:text.index("{")]  # `type T interface {`, a body that is no field
+    elif body is not None and name_node is not None and name_node.start_byte >= body.end_byte:
+        tail = source[body.end_byte:min(node.end_byte, body.end_byte + 400)]
+        text = text.rstrip() + " {…}" + tail.decode("utf-8", "replace").split("\n", 1)[0]
     text = text.rstrip()
-    last_line = node.start_point.row + 1 + text.count("\n")
+    last_line = head.start_point.row + 1 + text.count("\n")
     if len(text) > MAX_SIGNATURE:
         text = text[:MAX_SIGNATURE].rstrip() + "…"
     return text, last_line
@@ -231,7 +267,9 @@ def doc_of(source: bytes, node: tree_sitter.Node, doc_node: tree_sitter.Node | N
             top_row = prev.start_point.row
             prev = prev.prev_sibling
             continue
-        if prev.type not in COMMENT_TYPES or prev.end_point.row < top_row - 1 \
+        # a line comment may end at column 0 of the next line (its newline)
+        end_row = prev.end_point.row - (1 if prev.end_point.column == 0 else 0)
+        if prev.type not in COMMENT_TYPES or end_row < top_row - 1 \
                 or not _starts_line(source, prev):
             break
         comments.append(prev)
@@ -239,7 +277,8 @@ def doc_of(source: bytes, node: tree_sitter.Node, doc_node: tree_sitter.Node | N
         prev = prev.prev_sibling
     if not comments:
         return ""
-    return _cap_doc("\n".join(node_text(source, c, MAX_DOC + 1) for c in reversed(comments)))
+    return _cap_doc("\n".join(node_text(source, c, MAX_DOC + 1).rstrip()
+                               for c in reversed(comments)))
 
 
 def _cap_doc(text: str) -> str:
@@ -250,38 +289,44 @@ def _cap_doc(text: str) -> str:
 def _definitions(found: list[_Found], source: bytes, path: str) -> list[Definition]:
     """Parents by nesting (a stack sweep over the definitions in start order)."""
     out: list[Definition] = []
-    stack: list[tuple[int, str, str]] = []  # (end_byte, name, kind)
+    stack: list[tuple[int, str, str, tree_sitter.Node]] = []  # (end_byte, name, kind, node)
     for f in found:
         while stack and stack[-1][0] < f.node.end_byte:
             stack.pop()
-        outer_name, outer_kind = (stack[-1][1], stack[-1][2]) if stack else ("", "")
+        outer = stack[-1] if stack else None
+        # a definition that is the outer one's direct child is another name for it, not a
+        # member: `typedef struct list {…} list_t;`
+        if outer is not None and f.node.parent == outer[3]:
+            outer = stack[-2] if len(stack) > 1 else None
+        outer_name, outer_kind = (outer[1], outer[2]) if outer is not None else ("", "")
         parent = f.parent or outer_name
         kind = f.kind
         if kind == "function" and (f.parent or outer_kind in CLASS_KINDS):
             kind = "method"
-        signature, sig_end = signature_of(source, f.node, kind)
+        signature, sig_end = signature_of(source, f.node, kind, f.name_node)
         start = _line(f.node)
         out.append(Definition(
             name=f.name, kind=kind, path=path, start_line=start, end_line=_end_line(f.node),
             signature=signature, doc=doc_of(source, f.node, f.doc_node), parent=parent,
             signature_end_line=sig_end if sig_end != start else 0))
-        stack.append((f.node.end_byte, f.name, kind))
+        stack.append((f.node.end_byte, f.name, kind, f.node))
     return out
 
 
 # ----------------------------------------------------------------------------- imports
 def _unquote(text: str) -> str:
     text = text.strip()
-    if len(text) >= 2 and text[0] in QUOTES and text[-1] == text[0]:
+    if len(text) >= 2 and (BRACKETS.get(text[0]) == text[-1]
+                           or (text[0] in QUOTES and text[-1] == text[0])):
         return text[1:-1]
     return text
 
 
-def _imports(query: tree_sitter.Query, root: tree_sitter.Node, source: bytes,
+def _imports(matches: Iterable[tuple[int, dict[str, list[tree_sitter.Node]]]], source: bytes,
              separator: str) -> list[Import]:
     """One import per ``@import`` node; its matches add names (and aliases) to it."""
     groups: dict[tuple[int, int], dict] = {}
-    for _pattern, caps in _matches(query, root):
+    for _pattern, caps in matches:
         nodes = caps.get("import")
         if not nodes:
             continue
@@ -310,11 +355,11 @@ def _imports(query: tree_sitter.Query, root: tree_sitter.Node, source: bytes,
             alias = node_text(source, caps["name.alias"][0], 200) if caps.get("name.alias") \
                 else ""
             g["names"].append((caps["name"][0].start_byte, name, alias))
-    out = [Import(module=g["module"], alias=g["alias"],
-                  names=tuple(dict.fromkeys((n, a) for _b, n, a in sorted(g["names"]))),
-                  level=g["level"], line=g["line"], wildcard=g["wildcard"])
-           for g in groups.values() if g["module"] or g["level"]]
-    return sorted(out, key=lambda i: i.line)
+    out = [(key, Import(module=g["module"], alias=g["alias"],
+                        names=tuple(dict.fromkeys((n, a) for _b, n, a in sorted(g["names"]))),
+                        level=g["level"], line=g["line"], wildcard=g["wildcard"]))
+           for key, g in groups.items() if g["module"] or g["level"]]
+    return [imp for _key, imp in sorted(out, key=lambda ki: ki[0])]  # in file order
 
 
 # ----------------------------------------------------------------------------- summary
@@ -331,18 +376,22 @@ def summarize(source: bytes | str, spec: LanguageSpec, path: str,
     root = tree.root_node
     definitions: list[Definition] = []
     package = ""
-    tags = spec.query("tags")
-    if tags is not None:
-        matches = _matches(tags, root)
-        definitions = _definitions(_found_in(matches, data, "definition."), data, path)
-        for _pattern, caps in matches:
-            if caps.get("package"):
-                package = node_text(data, caps["package"][0], 300).strip()
-                break
     imports: list[Import] = []
-    query = spec.query("imports")
-    if query is not None:
-        imports = _imports(query, root, data, "::" if spec.name in ("rust", "cpp") else ".")
+    combined = spec.combined_query("tags", "imports")  # one walk over the tree for both
+    if combined is not None:
+        query, ranges = combined
+        matches = _matches(query, root)
+        tags = ranges.get("tags")
+        if tags is not None:
+            tag_matches = [(p, c) for p, c in matches if p in tags]
+            definitions = _definitions(_found_in(tag_matches, data, "definition."), data, path)
+            for _pattern, caps in tag_matches:
+                if caps.get("package"):
+                    package = node_text(data, caps["package"][0], 300).strip()
+                    break
+        if "imports" in ranges:
+            imports = _imports((m for m in matches if m[0] in ranges["imports"]), data,
+                               "::" if spec.name in ("rust", "cpp") else ".")
     return FileSummary(path=path, language=spec.name, definitions=tuple(definitions),
                        imports=tuple(imports), package=package, errors=root.has_error)
 

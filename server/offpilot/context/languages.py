@@ -43,6 +43,12 @@ class LanguageSpec:
         """The compiled ``grammars/<lang>/<kind>.scm`` query, or None when the file is absent."""
         return _query(self.module, self.function, self.query_dir, kind)
 
+    def combined_query(self, *kinds: str) -> tuple[tree_sitter.Query, dict[str, range]] | None:
+        """One query made of several ``<kind>.scm`` files, and the pattern indexes each one
+        holds: matching it walks the tree once instead of once per file (the walk, not the
+        matching, is most of a query's cost). None when none of them exists."""
+        return _combined(self.module, self.function, self.query_dir, kinds)
+
     def query_kinds(self) -> list[str]:
         folder = grammars_dir() / self.query_dir
         return sorted(p.stem for p in folder.glob("*.scm")) if folder.is_dir() else []
@@ -123,3 +129,29 @@ def _query(module: str, function: str, folder: str, kind: str) -> tree_sitter.Qu
     except Exception as exc:  # a broken query file is a bug, but it must not stop the server
         log.error("query %s is invalid: %s", path, exc)
         return None
+
+
+@cache
+def _combined(module: str, function: str, folder: str, kinds: tuple[str, ...]
+              ) -> tuple[tree_sitter.Query, dict[str, range]] | None:
+    sources: list[str] = []
+    ranges: dict[str, range] = {}
+    start = 0
+    for kind in kinds:
+        single = _query(module, function, folder, kind)
+        if single is None:
+            continue
+        sources.append((grammars_dir() / folder / f"{kind}.scm").read_text(encoding="utf-8"))
+        ranges[kind] = range(start, start + single.pattern_count)
+        start += single.pattern_count
+    if not sources:
+        return None
+    try:
+        query = tree_sitter.Query(_language(module, function), "\n".join(sources))
+    except Exception as exc:
+        log.error("queries %s of %s do not combine: %s", kinds, folder, exc)
+        return None
+    if query.pattern_count != start:
+        log.error("queries %s of %s do not combine: pattern counts differ", kinds, folder)
+        return None
+    return query, ranges

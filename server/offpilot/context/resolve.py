@@ -159,7 +159,8 @@ class Resolver:
         return []
 
     def imported_files(self, from_path: str, summary: FileSummary) -> tuple[str, ...]:
-        """Every workspace file ``summary``'s imports reach (Python submodules included)."""
+        """Every workspace file ``summary``'s imports reach (Python submodules and the modules
+        of a Rust use list, ``use crate::net::{http, tcp}``, included)."""
         self._fresh()
         key = (from_path, id(summary))
         found = self._imported.get(key)
@@ -172,6 +173,11 @@ class Resolver:
                         sub = Import(module=f"{imp.module}.{name}" if imp.module else name,
                                      level=imp.level)
                         files += self.module_files(from_path, "python", sub)
+                elif summary.language == "rust":
+                    for name, _alias in imp.names:
+                        if name != "self":
+                            sub = Import(module=f"{imp.module}::{name}")
+                            files += self.module_files(from_path, "rust", sub)
             found = tuple(f for f in dict.fromkeys(files) if f != from_path)
             if len(self._imported) > 1024:
                 self._imported.clear()

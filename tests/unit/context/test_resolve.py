@@ -1,9 +1,10 @@
-"""Import resolution per language, on small in-memory trees (no parsing involved)."""
+"""Import resolution per language, on small in-memory trees (and on imports as extracted)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pytest
 from offpilot.context.model import Definition, FileSummary, Import
 from offpilot.context.resolve import Resolver, _strip_json_comments
 
@@ -186,3 +187,51 @@ def test_c_includes_relative_include_dirs_and_sibling_sources():
     assert files_of(tree, "cpp/app.cpp", "cpp", "widget.hpp") == [
         "cpp/widget.hpp", "cpp/widget.cpp"]
     assert files_of(tree, "src/main.c", "c", "stdio.h") == []
+
+
+# ----------------------------------------------------------------------------- extracted imports
+EXTRACTED = {
+    # language: (importing file, its source, workspace files, configs, files its imports reach)
+    "python": ("app/main.py", "from .util import strings\nimport app.core as core\n",
+               ["app/__init__.py", "app/main.py", "app/util/__init__.py",
+                "app/util/strings.py", "app/core.py"], {},
+               ["app/util/__init__.py", "app/util/strings.py", "app/core.py"]),
+    "typescript": ("src/app.ts", 'import { clamp } from "./utils";\nimport x = require("./x");\n',
+                   ["src/app.ts", "src/utils/index.ts", "src/x.js"], {},
+                   ["src/utils/index.ts", "src/x.js"]),
+    "go": ("main.go", 'package main\n\nimport (\n\t"fmt"\n\tm "example.com/demo/mathx"\n)\n',
+           ["main.go", "mathx/mathx.go"], {"go.mod": "module example.com/demo\n"},
+           ["mathx/mathx.go"]),
+    "rust": ("src/main.rs", "mod geometry;\nuse crate::net::{http::{get, Client}, tcp};\n",
+             ["src/main.rs", "src/geometry.rs", "src/net/mod.rs", "src/net/http.rs",
+              "src/net/tcp.rs"], {},
+             ["src/geometry.rs", "src/net/mod.rs", "src/net/tcp.rs", "src/net/http.rs"]),
+    "java": ("src/com/acme/App.java",
+             "package com.acme;\nimport com.acme.util.Strings;\nimport com.acme.io.*;\n"
+             "import static com.acme.util.Numbers.clamp;\n",
+             ["src/com/acme/App.java", "src/com/acme/util/Strings.java",
+              "src/com/acme/util/Numbers.java", "src/com/acme/io/Files.java",
+              "src/com/acme/io/Paths.java"], {},
+             ["src/com/acme/util/Strings.java", "src/com/acme/io/Files.java",
+              "src/com/acme/io/Paths.java", "src/com/acme/util/Numbers.java"]),
+    "c": ("src/main.c", '#include <stdio.h>\n#include "mathlib.h"\n',
+          ["src/main.c", "include/mathlib.h", "src/mathlib.c"], {},
+          ["include/mathlib.h", "src/mathlib.c"]),
+    "cpp": ("src/main.cpp", '#include <vector>\n#include "geo/shapes.hpp"\n',
+            ["src/main.cpp", "include/geo/shapes.hpp", "src/shapes.cpp"], {},
+            ["include/geo/shapes.hpp", "src/shapes.cpp"]),
+}
+
+
+@pytest.mark.parametrize("language", sorted(EXTRACTED))
+def test_extracted_imports_resolve(language: str):
+    from offpilot.context import extract
+    from offpilot.context.languages import by_name
+
+    path, source, files, configs, expected = EXTRACTED[language]
+    spec = by_name(language)
+    assert spec is not None
+    summary = extract.summarize(source, spec, path)
+    assert summary.imports, language
+    tree = FakeTree(files, configs=configs)
+    assert list(Resolver(tree).imported_files(path, summary)) == expected

@@ -22,6 +22,7 @@ CROSS_FILE = {
     "java": ("src/main/java/com/acme/App.java", "Strings.repeat(",
              "src/main/java/com/acme/util/Strings.java", "repeat"),
     "c": ("src/main.c", "gcd(", "src/mathlib.c", "gcd"),
+    "cpp": ("src/main.cpp", "geo::circle_area(", "src/shapes.cpp", "circle_area"),
 }
 
 
