@@ -1,0 +1,16 @@
+"""Generate unit tests that pass on the current code.
+
+:func:`generate_tests` is the pipeline (targets, scenarios, oracle, selection, verification);
+the command line (``offpilot tests``) and the language server (``offpilot.generateTests``) call
+it and write the resulting test file themselves.
+"""
+
+from offpilot.features.testgen.generate import (
+    GeneratedTest,
+    PossibleBug,
+    TestGenResult,
+    generate_tests,
+)
+from offpilot.features.testgen.target import TargetError
+
+__all__ = ["GeneratedTest", "PossibleBug", "TargetError", "TestGenResult", "generate_tests"]

@@ -1,0 +1,865 @@
+"""Generate unit tests that pass on the current code: the pipeline behind ``offpilot tests``.
+
+For Python:
+
+1. **Targets**: the function or method at a range, a class's public methods, or every public
+   function of a file (:mod:`.target`, read with :mod:`ast`; nothing is imported here).
+2. **Scenarios**: candidate calls from the docstring's examples, from the model (a few-shot
+   prompt a small base model can continue with ``name(...)`` lines, or a chat prompt asking for
+   ``assert`` lines) and from the signature (types, defaults, constants in the body). Model text
+   is untrusted: only calls with literal arguments survive (:mod:`.scenarios`).
+3. **Oracle**: every call runs in the sandbox; its result (or exception) is recorded, twice, in
+   two processes (:mod:`.oracle`). A docstring or model claim that differs from the recorded
+   result is not turned into a test: it is reported as a possible bug or wrong expectation.
+4. **Selection**: tests are kept for what they add: mutants killed (:mod:`.mutants`) and lines
+   covered; a test that adds nothing over the others is dropped.
+5. **Verification**: the assembled file runs with pytest (or unittest) 3 times in the sandbox;
+   only tests that pass every run are kept. Failing ones get one repair round (rebuilt from a
+   fresh recording) and are dropped if they still fail.
+
+Other languages get the framework and file location right and a model draft that is delivered
+as UNVERIFIED (Offpilot does not run their toolchains). With ``offpilot.runGeneratedTests`` off
+nothing is executed at all: only claims from the docstring or the model become tests, marked
+unverified.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from offpilot.config import Settings
+from offpilot.engine.backend import Backend, ChatMessage, ChatRequest, ModelError, TextRequest
+from offpilot.features.testgen import scenarios as sc
+from offpilot.features.testgen.frameworks import TestLayout, language_of, layout_for
+from offpilot.features.testgen.mutants import make_mutants
+from offpilot.features.testgen.oracle import CallSpec, OracleReport, Outcome, record_calls
+from offpilot.features.testgen.paths import confine, ensure_inside
+from offpilot.features.testgen.render import (
+    FilePlan,
+    RenderedTest,
+    Style,
+    apply_insertions,
+    defined_names,
+    describe_call,
+    plan_file,
+    render_test,
+    unique_name,
+)
+from offpilot.features.testgen.sandbox import TestSandbox, workspace_python
+from offpilot.features.testgen.target import (
+    PyModule,
+    PyTarget,
+    TargetError,
+    find_targets,
+    load_module,
+)
+from offpilot.features.testgen.verify import run_tests
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int | None], None]
+
+RUNS = 3
+MAX_TARGETS = 40
+MAX_SCENARIOS_PER_TARGET = 48
+MAX_TESTS_PER_TARGET = 8
+MAX_MUTANTS_TOTAL = 80
+MODEL_MAX_TOKENS = 200
+MODEL_ATTEMPTS = 10  # one-call requests to a base model
+MODEL_CALLS = 6  # distinct calls wanted from it
+MODEL_SECONDS = 20.0  # per target
+MODEL_SECONDS_TOTAL = 60.0  # per request
+ORIGIN_RANK = {"docstring": 0, "model": 1, "signature": 2}
+# exceptions that say an input had the wrong shape; unclaimed, they make no useful test
+ILL_TYPED_ERRORS = frozenset({"TypeError", "AttributeError", "NameError", "RecursionError",
+                              "UnboundLocalError"})
+
+
+# ------------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class PossibleBug:
+    """A docstring or model claim that the code does not fulfil."""
+
+    target: str
+    call: str
+    origin: str  # "docstring" | "model"
+    claimed: str
+    actual: str
+
+    def message(self) -> str:
+        source = "the docstring" if self.origin == "docstring" else "the model"
+        return (f"{self.call}: {source} expects {self.claimed}, the code gives {self.actual} "
+                "(possible bug or wrong expectation)")
+
+    def to_json(self) -> dict[str, str]:
+        return {"target": self.target, "call": self.call, "origin": self.origin,
+                "claimed": self.claimed, "actual": self.actual, "message": self.message()}
+
+
+@dataclass
+class GeneratedTest:
+    name: str
+    target: str  # qualified name of the function under test
+    call: str
+    origin: str
+    status: str  # "kept" | "failing" | "unverified"
+    code: str
+    outcome: Outcome | None = None
+    key: str = ""  # how the runner names it: ``name`` or ``Class::name``
+    lines: frozenset[int] = frozenset()
+    kills: frozenset[int] = frozenset()
+    message: str = ""  # why it failed
+    rendered: RenderedTest | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "target": self.target, "call": self.call,
+                "origin": self.origin, "status": self.status,
+                "expected": self.outcome.summary() if self.outcome else "",
+                **({"failure": self.message[-500:]} if self.message else {})}
+
+
+@dataclass
+class TestGenResult:
+    """What generation produced; ``plan`` is the test file to write (None: nothing to write)."""
+
+    root: Path
+    source_path: Path
+    language: str
+    framework: str = ""
+    test_path: Path | None = None  # absolute
+    original: str | None = None  # the test file's text when generation started
+    plan: FilePlan | None = None
+    tests: list[GeneratedTest] = field(default_factory=list)
+    possible_bugs: list[PossibleBug] = field(default_factory=list)
+    verified: bool = True
+    notes: list[str] = field(default_factory=list)
+    scenarios: int = 0
+    model_scenarios: int = 0
+    usable_calls: int = 0  # calls whose recorded outcome a test can assert
+    mutants_total: int = 0
+    mutants_killed: int = 0
+    lines_total: int = 0
+    lines_covered: int = 0
+    targets: list[str] = field(default_factory=list)
+
+    __test__ = False
+
+    @property
+    def kept(self) -> int:
+        return sum(t.status == "kept" for t in self.tests)
+
+    @property
+    def failing(self) -> int:
+        return sum(t.status == "failing" for t in self.tests)
+
+    @property
+    def unverified(self) -> int:
+        return sum(t.status == "unverified" for t in self.tests)
+
+    @property
+    def relative_test_path(self) -> str:
+        if self.test_path is None:
+            return ""
+        try:
+            return self.test_path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(self.test_path)
+
+    @property
+    def summary(self) -> str:
+        what = ", ".join(self.targets[:3]) + (" ..." if len(self.targets) > 3 else "")
+        where = self.relative_test_path or "no file"
+        parts: list[str] = []
+        if self.kept:
+            detail = [f"each passed {RUNS} runs on the current code"]
+            if self.mutants_total:
+                detail.append(f"they catch {self.mutants_killed} of {self.mutants_total} "
+                              "injected bugs (mutants)")
+            if self.lines_total:
+                detail.append(f"cover {self.lines_covered} of {self.lines_total} lines")
+            parts.append(f"Kept {self.kept} test{'s' if self.kept != 1 else ''} for {what} in "
+                         f"{where} ({'; '.join(detail)}).")
+        if self.unverified:
+            parts.append(f"Wrote {self.unverified} UNVERIFIED test"
+                         f"{'s' if self.unverified != 1 else ''} for {what} in {where}: "
+                         "Offpilot did not run them; check them before relying on them.")
+        if not self.kept and not self.unverified:
+            parts.append(f"No test for {what} could be kept; nothing was written.")
+        if self.failing:
+            parts.append(f"{self.failing} generated test{'s' if self.failing != 1 else ''} "
+                         f"failed and {'were' if self.failing != 1 else 'was'} dropped.")
+        if self.possible_bugs:
+            n = len(self.possible_bugs)
+            parts.append(f"{n} possible bug{'s' if n != 1 else ''} or wrong expectation"
+                         f"{'s' if n != 1 else ''}: "
+                         + "; ".join(b.message() for b in self.possible_bugs[:3])
+                         + (" ..." if n > 3 else "") + ".")
+        parts += self.notes
+        return " ".join(parts)
+
+    def to_json(self, test_uri: str = "") -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "testFile": test_uri,
+            "kept": self.kept,
+            "failing": self.failing,
+            "unverified": self.unverified,
+            "framework": self.framework,
+            "language": self.language,
+            "verified": self.verified,
+            "tests": [t.to_json() for t in self.tests],
+            "possibleBugs": [b.to_json() for b in self.possible_bugs],
+            "mutants": {"total": self.mutants_total, "killed": self.mutants_killed},
+            "coverage": {"lines": self.lines_total, "covered": self.lines_covered},
+            "notes": list(self.notes),
+        }
+
+
+# ------------------------------------------------------------------------- model
+FEW_SHOT = '''# Example calls of Python functions: typical inputs, edge cases, invalid inputs.
+
+def clamp(value: int, low: int, high: int) -> int:
+    """Limit value to the range from low to high."""
+    return max(low, min(value, high))
+
+clamp(5, 0, 10)
+clamp(-3, 0, 10)
+clamp(15, 0, 10)
+clamp(0, 0, 0)
+
+def initials(full_name: str) -> str:
+    """First letter of each word, upper case."""
+    return "".join(word[0].upper() for word in full_name.split())
+
+initials("Ada Lovelace")
+initials("")
+initials("grace brewster murray hopper")
+initials("  x  ")
+
+'''
+
+CHAT_SYSTEM = ("You propose unit test cases for Python code. Answer only with lines of "
+               "Python, no explanations.")
+
+
+def call_head(target: PyTarget, mod: PyModule) -> str:
+    """``slugify`` or, for a method, ``Cart().add``: what a candidate call starts with."""
+    if not target.owner:
+        return target.name
+    ctor = sc.values_for(target.owner, None, "", (), mod.classes)[0]
+    return f"{ctor}.{target.name}"
+
+
+def target_source(target: PyTarget, mod: PyModule, max_chars: int = 2500) -> str:
+    lines = mod.source.splitlines()
+    text = "\n".join(lines[target.first_line - 1:target.last_line])
+    if target.owner:
+        info = mod.classes.get(target.owner)
+        params = ", ".join(p.name if p.default is None else f"{p.name}={p.default}"
+                           for p in (info.params if info else ()))
+        text = f"class {target.owner}:  # {target.owner}({params})\n" + text
+    return text[:max_chars]
+
+
+def base_prompt(target: PyTarget, mod: PyModule) -> str:
+    """A few-shot prompt a base model continues with calls of the target."""
+    import textwrap
+
+    source = textwrap.dedent(target_source(target, mod))
+    return f"{FEW_SHOT}{source}\n\n{call_head(target, mod)}("
+
+
+def chat_messages(target: PyTarget, mod: PyModule, n: int = 8) -> list[ChatMessage]:
+    head = call_head(target, mod)
+    user = (f"```python\n{target_source(target, mod)}\n```\n"
+            f"Write {n} different calls of `{head}` that unit tests should check: typical "
+            "inputs, edge cases and invalid inputs. One per line, in the form\n"
+            f"assert {head}(...) == expected_result\n"
+            "Use only literal arguments (numbers, strings, lists, dicts).")
+    return [ChatMessage("system", CHAT_SYSTEM), ChatMessage("user", user)]
+
+
+async def _prefers_chat(backend: Backend) -> bool:
+    try:
+        info = await backend.info()
+    except Exception:
+        return False
+    return bool(info.chat_template) or type(backend).__name__ == "OpenAIBackend"
+
+
+async def model_scenarios(backend: Backend, target: PyTarget, mod: PyModule,
+                          max_tokens: int = MODEL_MAX_TOKENS) -> list[sc.Scenario]:
+    """Calls the model proposes for ``target`` (validated; the text itself is not trusted).
+
+    A chat model answers one request with ``assert`` lines. A small base model repeats itself
+    when asked for many lines at once, so it is asked for one call at a time, each accepted call
+    added to the prompt (whose start stays the same, so the KV cache is reused) and the
+    temperature raised a little per attempt, until it has proposed enough distinct calls.
+    """
+    if await _prefers_chat(backend):
+        result = await backend.chat(ChatRequest(chat_messages(target, mod),
+                                                max_tokens=max_tokens * 2, temperature=0.0,
+                                                time_limit=90.0))
+        return sc.extract_calls(result.text, target, mod.classes, origin="model")[:16]
+    head = f"{call_head(target, mod)}("
+    base = base_prompt(target, mod)[:-len(head)]
+    accepted: list[str] = []
+    found: list[sc.Scenario] = []
+    seen: set[str] = set()
+    deadline = time.monotonic() + MODEL_SECONDS
+    for attempt in range(MODEL_ATTEMPTS):
+        if time.monotonic() > deadline:
+            break
+        prompt = base + "".join(f"{line}\n" for line in accepted) + head
+        result = await backend.generate(TextRequest(
+            prompt, max_tokens=32, temperature=0.5 + 0.15 * attempt, stop=("\n",),
+            time_limit=10.0))
+        calls = sc.extract_calls(head + result.text, target, mod.classes, origin="model")
+        for call in calls[:1]:
+            if call.call not in seen:
+                seen.add(call.call)
+                found.append(call)
+                accepted.append(call.call)
+        if len(found) >= MODEL_CALLS:
+            break
+    return found
+
+
+# --------------------------------------------------------------------- helpers
+def _progress(cb: ProgressCallback | None, message: str, pct: int | None) -> None:
+    if cb is not None:
+        try:
+            cb(message, pct)
+        except Exception:
+            log.debug("progress callback failed", exc_info=True)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _literal(text: str) -> Any:
+    return ast.literal_eval(text)
+
+
+def claim_matches(s: sc.Scenario, outcome: Outcome) -> bool | None:
+    """Whether the recorded outcome fulfils the scenario's claim (None: nothing claimed)."""
+    if s.expected_raises:
+        if outcome.kind != "raises":
+            return False
+        names = {outcome.exc_type.rsplit(".", 1)[-1]} | {
+            q.rsplit(".", 1)[-1] for _m, q in outcome.exc_bases}
+        return s.expected_raises in names
+    if s.expected is None:
+        return None
+    if outcome.kind != "value":
+        return False
+    try:
+        want, got = _literal(s.expected), _literal(outcome.repr)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return ast.unparse(ast.parse(s.expected, mode="eval")) == outcome.repr
+    if outcome.listed and isinstance(want, tuple | list):
+        want = list(want)
+    if isinstance(want, float) or isinstance(got, float):
+        if isinstance(want, bool) or isinstance(got, bool) or not isinstance(
+                want, int | float) or not isinstance(got, int | float):
+            return False
+        return math.isclose(want, got, rel_tol=1e-9, abs_tol=1e-12)
+    return type(want) is type(got) and want == got
+
+
+def _claimed_text(s: sc.Scenario) -> str:
+    return f"raises {s.expected_raises}" if s.expected_raises else str(s.expected)
+
+
+@dataclass
+class _Candidate:
+    target_id: str
+    scenario: sc.Scenario
+    call_id: int
+    outcome: Outcome
+    lines: frozenset[int]
+    kills: frozenset[int]
+
+
+def select_tests(cands: Sequence[_Candidate], limit: int = MAX_TESTS_PER_TARGET
+                 ) -> list[_Candidate]:
+    """Greedy: each next test kills the most new mutants, then covers the most new lines.
+
+    A documented example (from the docstring) goes first; a test that adds nothing new over
+    the chosen ones is dropped, except that a call raising an exception type not yet
+    asserted counts as new behaviour. Among equals, a method call that changes its object
+    beats one that does not, the docstring and the model beat the signature, short beats long.
+    """
+    pool = list(cands)
+    chosen: list[_Candidate] = []
+    killed: set[int] = set()
+    covered: set[int] = set()
+    kinds: set[tuple[str, str]] = set()
+
+    def kind(c: _Candidate) -> tuple[str, str]:
+        return ("raises", c.outcome.exc_type) if c.outcome.kind == "raises" else ("value", "")
+
+    def take(c: _Candidate) -> None:
+        chosen.append(c)
+        pool.remove(c)
+        killed.update(c.kills)
+        covered.update(c.lines)
+        kinds.add(kind(c))
+
+    docs = [c for c in pool if c.scenario.origin == "docstring"]
+    if docs:
+        take(max(docs, key=lambda c: (len(c.kills), len(c.lines))))
+    while pool and len(chosen) < limit:
+        def gain(c: _Candidate) -> tuple[int, int, int, int, int, int]:
+            return (len(c.kills - killed), len(c.lines - covered), int(kind(c) not in kinds),
+                    int(c.outcome.changed_state), -ORIGIN_RANK.get(c.scenario.origin, 3),
+                    -len(c.scenario.call))
+
+        best = max(pool, key=gain)
+        g = gain(best)
+        if chosen and g[0] == 0 and g[1] == 0 and g[2] == 0:
+            break
+        take(best)
+    return chosen
+
+
+# ---------------------------------------------------------------------- pipeline
+async def generate_tests(root: Path, path: Path, source: str | None = None, *,
+                         symbol: str = "", start_line: int = 0, end_line: int = 0,
+                         scope: str = "symbol", backend: Backend | None = None,
+                         settings: Settings | None = None,
+                         on_progress: ProgressCallback | None = None,
+                         test_file_text: str | None = None) -> TestGenResult:
+    """Generate tests for the target in ``path`` (lines are 0-based, like LSP's).
+
+    ``source`` is the file's current text (an unsaved editor buffer; default: read from disk);
+    ``test_file_text`` the test file's, when it is open in the editor. Nothing is written here:
+    the result's ``plan`` holds the test file to write. Cancelling the awaiting task stops the
+    model and kills sandboxed processes.
+    """
+    settings = settings or Settings()
+    root = root.resolve()
+    path = ensure_inside(root, path if path.is_absolute() else root / path)
+    if source is None:
+        text = _read_text(path)
+        if text is None:
+            raise TargetError(f"{path.name} does not exist")
+        source = text
+    language = language_of(path)
+    if language == "python":
+        return await _generate_python(root, path, source, symbol=symbol,
+                                      start_line=start_line, end_line=end_line, scope=scope,
+                                      backend=backend, settings=settings,
+                                      on_progress=on_progress, test_file_text=test_file_text)
+    if language is None:
+        raise TargetError(f"{path.name}: Offpilot generates tests for Python, JavaScript, "
+                          "TypeScript, Go, Rust and Java files")
+    return await _draft_other(root, path, source, language, backend=backend,
+                              settings=settings, on_progress=on_progress,
+                              test_file_text=test_file_text, start_line=start_line,
+                              end_line=end_line, scope=scope)
+
+
+async def _generate_python(root: Path, path: Path, source: str, *, symbol: str,
+                           start_line: int, end_line: int, scope: str,
+                           backend: Backend | None, settings: Settings,
+                           on_progress: ProgressCallback | None,
+                           test_file_text: str | None) -> TestGenResult:
+    _progress(on_progress, "reading the code under test", 2)
+    mod = load_module(root, path, source)
+    if not mod.module or not all(part.isidentifier() for part in mod.module.split(".")):
+        raise TargetError(f"{path.relative_to(root)} cannot be imported as a Python module "
+                          f"({mod.module or 'no module name'}), so its tests could not import it")
+    targets = find_targets(mod, symbol=symbol, start_line=start_line, end_line=end_line,
+                           scope=scope)
+    if not targets:
+        where = f"'{symbol}'" if symbol else (
+            f"lines {start_line + 1}-{end_line + 1}" if scope != "file" else "the file")
+        raise TargetError(f"no public function or method to test at {where} of {path.name}")
+    targets = targets[:MAX_TARGETS]
+    layout = layout_for(root, path, module=mod.module, import_root=mod.import_root)
+    assert layout is not None
+    test_abs = confine(root, layout.test_path)
+    original = test_file_text if test_file_text is not None else _read_text(test_abs)
+    result = TestGenResult(root, path, "python", framework=layout.framework,
+                           test_path=test_abs, original=original,
+                           targets=[t.qualname for t in targets])
+    tids = {f"t{i}": t for i, t in enumerate(targets)}
+
+    # --- scenarios
+    per_target: dict[str, list[sc.Scenario]] = {}
+    model_failed = ""
+    model_deadline = time.monotonic() + MODEL_SECONDS_TOTAL
+    for i, (tid, t) in enumerate(tids.items()):
+        docs = sc.docstring_examples(t, mod.classes)
+        proposed: list[sc.Scenario] = []
+        if backend is not None and not model_failed and time.monotonic() < model_deadline:
+            _progress(on_progress, f"asking the model for test cases of {t.qualname}",
+                      5 + int(30 * i / len(tids)))
+            try:
+                proposed = await model_scenarios(backend, t, mod)
+            except ModelError as exc:
+                model_failed = str(exc)
+            except Exception as exc:  # a model fault is not a reason to give up
+                log.warning("the model failed proposing test cases", exc_info=True)
+                model_failed = f"{type(exc).__name__}: {exc}"
+        base = sc.base_from_examples(t, [*docs, *proposed])
+        synthesized = sc.synthesize(t, mod.classes, base=base)
+        merged = sc.merge(docs, proposed, synthesized)[:MAX_SCENARIOS_PER_TARGET]
+        per_target[tid] = merged
+        result.model_scenarios += sum(s.origin == "model" for s in merged)
+    result.scenarios = sum(len(v) for v in per_target.values())
+    if model_failed:
+        result.notes.append(f"The model was not available ({model_failed}); test cases came "
+                            "from the docstring and the signature.")
+    elif backend is None:
+        result.notes.append("No model was used; test cases came from the docstring and the "
+                            "signature.")
+
+    if not settings.run_generated_tests:
+        return _unverified_python(result, mod, layout, tids, per_target, original)
+
+    overlay: dict[str, str] = {}
+    rel_src = path.relative_to(root).as_posix()
+    if _read_text(path) != source:
+        overlay[rel_src] = source
+    python = workspace_python(root, settings.python_path)
+    _progress(on_progress, "copying the project into a sandbox", 36)
+    async with TestSandbox(root, python=python, timeout=settings.test_timeout,
+                           overlay=overlay) as sandbox:
+        return await _verify_python(sandbox, result, mod, layout, tids, per_target, original,
+                                    settings, on_progress)
+
+
+async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyModule,
+                         layout: TestLayout, tids: dict[str, PyTarget],
+                         per_target: dict[str, list[sc.Scenario]], original: str | None,
+                         settings: Settings, on_progress: ProgressCallback | None
+                         ) -> TestGenResult:
+    # --- oracle
+    calls: list[CallSpec] = []
+    scenario_of: dict[int, sc.Scenario] = {}
+    for tid, scenarios in per_target.items():
+        for s in scenarios:
+            scenario_of[len(calls)] = s
+            calls.append(CallSpec(len(calls), tid, s.call))
+    per_target_mutants = max(6, MAX_MUTANTS_TOTAL // max(1, len(tids)))
+    mutants = []
+    for tid, t in tids.items():
+        mutants += make_mutants(mod, t, tid, start_id=len(mutants), limit=per_target_mutants)
+    _progress(on_progress, f"recording what {len(calls)} calls do (and {len(mutants)} mutants)",
+              40)
+    report = await record_calls(sandbox, mod, tids, calls, mutants,
+                                timeout=max(30.0, 2 * settings.test_timeout))
+    if report.import_error:
+        result.notes.append(f"{mod.module} could not be run: {report.import_error}")
+        return result
+    if report.timed_out:
+        result.notes.append("Recording the calls timed out; tests use the calls recorded "
+                            "before that.")
+    result.mutants_total = len([m for m in mutants if m.id not in report.broken_mutants])
+    lines_total: set[int] = set()
+    for tid in tids:
+        lines_total |= set(report.executable.get(tid, ()))
+    result.lines_total = len(lines_total)
+
+    candidates: dict[str, list[_Candidate]] = {tid: [] for tid in tids}
+    for spec in calls:
+        rec = report.recordings.get(spec.call_id)
+        s = scenario_of[spec.call_id]
+        if rec is None:
+            continue
+        t = tids[spec.target_id]
+        claim = claim_matches(s, rec.outcome) if rec.outcome.kind != "unrepresentable" \
+            else None
+        if claim is False and (rec.outcome.usable or rec.outcome.kind == "timeout"):
+            result.possible_bugs.append(PossibleBug(
+                t.qualname, s.call, s.origin, _claimed_text(s),
+                "a timeout" if rec.outcome.kind == "timeout" else rec.outcome.summary()))
+            continue
+        if not rec.outcome.usable or not rec.deterministic:
+            continue
+        if rec.outcome.kind == "raises" and claim is None \
+                and rec.outcome.exc_type in ILL_TYPED_ERRORS:
+            continue  # a crash on a made-up input of the wrong shape, not behaviour
+        executable = report.executable.get(spec.target_id, frozenset())
+        lines = frozenset(rec.lines & executable) if executable else frozenset(
+            n for n in rec.lines if t.first_line <= n <= t.last_line)
+        kills = frozenset(m for m, by in report.killed_by.items() if spec.call_id in by)
+        result.usable_calls += 1
+        candidates[spec.target_id].append(
+            _Candidate(spec.target_id, s, spec.call_id, rec.outcome, lines, kills))
+
+    # --- selection and rendering
+    runner = "pytest" if await sandbox.has_module("pytest") else "unittest"
+    framework = layout.framework
+    if framework == "pytest" and runner == "unittest":
+        framework = "unittest"
+        result.notes.append(f"pytest is not installed in {sandbox.python}; the tests use "
+                            "unittest (pytest runs them too).")
+    result.framework = framework
+    style = Style(framework, layout.import_style, mod.classes, mod.module)
+    try:
+        existing_tree = ast.parse(original or "")
+    except SyntaxError:
+        existing_tree = ast.Module(body=[], type_ignores=[])
+    taken = defined_names(existing_tree)
+    tests: list[GeneratedTest] = []
+    for tid, t in tids.items():
+        for c in select_tests(candidates[tid]):
+            base = f"test_{t.label}_{describe_call(c.scenario.call, c.outcome, mod.classes)}"
+            name = unique_name(base, taken)
+            rendered = render_test(name, t, c.scenario.call, c.outcome, style)
+            if rendered is None:
+                continue
+            if rendered.owner_class and rendered.owner_class in defined_names(existing_tree):
+                rendered.owner_class += "Generated"
+            tests.append(_as_test(rendered, t, c))
+    if not tests:
+        result.notes.append("None of the recorded calls gave a result a test can assert.")
+        return result
+    rendered_by_name = {t.name: t.rendered for t in tests if t.rendered is not None}
+
+    # --- verification, 3 runs
+    test_rel = result.relative_test_path
+    pythonpath = [sandbox.project_dir / mod.import_root.resolve().relative_to(sandbox.root)]
+
+    async def run(batch: list[GeneratedTest], pct: int, label: str) -> set[str]:
+        rendered = [rendered_by_name[t.name] for t in batch]
+        plan = plan_file(original, rendered, framework, mod.module)
+        sandbox.write(test_rel, plan.text)
+        _progress(on_progress, f"{label} {len(batch)} test{'s' if len(batch) != 1 else ''} "
+                               f"{RUNS} times", pct)
+        rep = await run_tests(sandbox, test_rel, [t.key for t in batch], runner=runner,
+                              runs=RUNS, timeout=settings.test_timeout, pythonpath=pythonpath)
+        for t in batch:
+            t.message = rep.failed.get(t.key, "")
+        if rep.errors and not rep.passed_all:
+            result.notes.append("The test run failed: " + rep.errors[0].strip()[-400:])
+        return rep.passed_all
+
+    passed = await run(tests, 70, "running")
+    failing = [t for t in tests if t.key not in passed]
+    if failing:
+        repaired = await _repair(sandbox, mod, tids, failing, style, rendered_by_name)
+        if repaired:
+            batch = [t for t in tests if t.key in passed] + repaired
+            passed = await run(batch, 88, "re-running")
+    for t in tests:
+        t.status = "kept" if t.key in passed else "failing"
+    kept = [t for t in tests if t.status == "kept"]
+    if kept:
+        result.plan = plan_file(original, [rendered_by_name[t.name] for t in kept], framework,
+                                mod.module)
+    result.tests = tests
+    killed: set[int] = set()
+    covered: set[int] = set()
+    for t in kept:
+        killed |= t.kills
+        covered |= t.lines
+    result.mutants_killed = len(killed)
+    result.lines_covered = len(covered & lines_total) if lines_total else len(covered)
+    _progress(on_progress, f"kept {len(kept)} of {len(tests)} tests", 98)
+    return result
+
+
+def _as_test(rendered: RenderedTest, t: PyTarget, c: _Candidate) -> GeneratedTest:
+    key = f"{rendered.owner_class}::{rendered.name}" if rendered.owner_class else rendered.name
+    return GeneratedTest(rendered.name, t.qualname, c.scenario.call, c.scenario.origin,
+                         "unverified", rendered.code, c.outcome, key, c.lines, c.kills,
+                         rendered=rendered)
+
+
+async def _repair(sandbox: TestSandbox, mod: PyModule, tids: dict[str, PyTarget],
+                  failing: list[GeneratedTest], style: Style,
+                  rendered_by_name: dict[str, RenderedTest]) -> list[GeneratedTest]:
+    """Rebuild failing tests from a fresh recording; those that cannot be rebuilt are dropped.
+
+    A test fails on unchanged code when what it asserts was not what a test run sees (state
+    left by another test, a value that differs between processes). A fresh recording that
+    agrees with itself but not with the test gives a new assertion; anything else is dropped.
+    """
+    by_target = {t.qualname: tid for tid, t in tids.items()}
+    calls = [CallSpec(i, by_target[t.target], t.call) for i, t in enumerate(failing)]
+    report: OracleReport = await record_calls(sandbox, mod, tids, calls, ())
+    repaired = []
+    for i, test in enumerate(failing):
+        rec = report.recordings.get(i)
+        if rec is None or not rec.outcome.usable or not rec.deterministic or \
+                test.outcome is None or rec.outcome.key() == test.outcome.key():
+            continue
+        t = tids[by_target[test.target]]
+        rendered = render_test(test.name, t, test.call, rec.outcome, style)
+        if rendered is None:
+            continue
+        rendered.owner_class = rendered_by_name[test.name].owner_class
+        rendered_by_name[test.name] = rendered
+        test.code = rendered.code
+        test.outcome = rec.outcome
+        test.rendered = rendered
+        repaired.append(test)
+    return repaired
+
+
+def _claim_outcome(s: sc.Scenario) -> Outcome | None:
+    """The outcome a docstring or the model claimed, as if it had been recorded."""
+    if s.expected_raises:
+        if not isinstance(getattr(builtins, s.expected_raises, None), type):
+            return None
+        return Outcome("raises", exc_type=s.expected_raises, exc_module="builtins")
+    if s.expected is None:
+        return None
+    try:
+        value = ast.literal_eval(s.expected)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return Outcome("value", repr=s.expected, literal=True, has_float=_has_float(value),
+                   value_type=type(value).__name__)
+
+
+def _has_float(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, float):
+        return True
+    if depth > 3:
+        return False
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_float(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_has_float(v, depth + 1) for v in value.values())
+    return False
+
+
+def _unverified_python(result: TestGenResult, mod: PyModule, layout: TestLayout,
+                       tids: dict[str, PyTarget], per_target: dict[str, list[sc.Scenario]],
+                       original: str | None) -> TestGenResult:
+    """Tests from claims only, nothing executed (``offpilot.runGeneratedTests`` is off)."""
+    result.verified = False
+    style = Style(layout.framework, layout.import_style, mod.classes, mod.module)
+    try:
+        taken = defined_names(ast.parse(original or ""))
+    except SyntaxError:
+        taken = set()
+    rendered: list[RenderedTest] = []
+    for tid, t in tids.items():
+        for s in per_target[tid]:
+            outcome = _claim_outcome(s)
+            if outcome is None:
+                continue
+            name = unique_name(f"test_{t.label}_{describe_call(s.call, outcome, mod.classes)}",
+                               taken)
+            r = render_test(name, t, s.call, outcome, style)
+            if r is None:
+                continue
+            rendered.append(r)
+            result.tests.append(GeneratedTest(name, t.qualname, s.call, s.origin, "unverified",
+                                              r.code, outcome, name))
+    result.notes.append("offpilot.runGeneratedTests is off, so nothing was run: only the "
+                        "results claimed by the docstring or the model became tests.")
+    if rendered:
+        plan = plan_file(original, rendered, layout.framework, mod.module)
+        note = "# UNVERIFIED: written by Offpilot without running them; check before relying.\n"
+        result.plan = _mark_unverified(plan, note, original)
+    return result
+
+
+def _mark_unverified(plan: FilePlan, note: str, original: str | None) -> FilePlan:
+    """Put a comment at the start of the appended tests (the last insertion)."""
+    *head, (offset, text) = plan.insertions
+    stripped = text.lstrip("\n")
+    marked = text[:len(text) - len(stripped)] + note + stripped
+    insertions = (*head, (offset, marked))
+    return FilePlan(apply_insertions(original or "", insertions), insertions)
+
+
+# ------------------------------------------------------------------ other languages
+DRAFT_HEADERS = {
+    "go": "// UNVERIFIED draft by Offpilot: not compiled or run. Review before use.\n",
+    "rust": "// UNVERIFIED draft by Offpilot: not compiled or run. Review before use.\n",
+    "java": "// UNVERIFIED draft by Offpilot: not compiled or run. Review before use.\n",
+    "javascript": "// UNVERIFIED draft by Offpilot: not run. Review before use.\n",
+    "typescript": "// UNVERIFIED draft by Offpilot: not run. Review before use.\n",
+}
+
+
+def _draft_prompt(language: str, layout: TestLayout, source: str, rel: str
+                  ) -> tuple[str, str]:
+    """A prompt that continues into the test file, and the start of that file it ends with."""
+    js = {"vitest": "import { describe, it, expect } from 'vitest';\n",
+          "node:test": "import test from 'node:test';\nimport assert from 'node:assert/strict';\n"}
+    primers = {"go": "package ", "rust": "use ", "java": "import org.junit.jupiter.api.Test;\n",
+               "javascript": js.get(layout.framework, ""),
+               "typescript": js.get(layout.framework, "")}
+    primer = primers.get(language, "")
+    prompt = (f"// File: {rel}\n{source[:3000]}\n\n// File: {layout.test_path.as_posix()} "
+              f"({layout.framework} tests for {rel})\n{primer}")
+    return prompt, primer
+
+
+async def _draft_other(root: Path, path: Path, source: str, language: str, *,
+                       backend: Backend | None, settings: Settings,
+                       on_progress: ProgressCallback | None, test_file_text: str | None,
+                       start_line: int, end_line: int, scope: str) -> TestGenResult:
+    layout = layout_for(root, path)
+    assert layout is not None
+    test_abs = confine(root, layout.test_path)
+    original = test_file_text if test_file_text is not None else _read_text(test_abs)
+    rel = path.relative_to(root).as_posix()
+    result = TestGenResult(root, path, language, framework=layout.framework,
+                           test_path=test_abs, original=original, verified=False,
+                           targets=[rel])
+    toolchain = (f"{layout.toolchain} is installed, but Offpilot does not run "
+                 f"{layout.framework} tests yet" if layout.toolchain
+                 else f"{layout.framework} is not available here")
+    result.notes.append(f"{language.capitalize()} tests are a model draft: UNVERIFIED "
+                        f"({toolchain}); review and run them yourself.")
+    if backend is None:
+        result.notes.append("No model is available, so no draft was written.")
+        return result
+    lines = source.splitlines()
+    focus = "\n".join(lines[start_line:end_line + 1]) if scope != "file" and end_line > \
+        start_line else source
+    prompt, primer = _draft_prompt(language, layout, focus, rel)
+    _progress(on_progress, f"asking the model for a {layout.framework} draft", 20)
+    try:
+        gen = await backend.generate(TextRequest(prompt, max_tokens=settings.chat_max_tokens,
+                                                 temperature=0.0, stop=("// File:",),
+                                                 time_limit=120.0))
+    except ModelError as exc:
+        result.notes.append(f"The model was not available: {exc}")
+        return result
+    draft = (primer + gen.text).strip() + "\n"
+    if not _parses(language, path, draft):
+        result.notes.append("The model's draft does not parse; nothing was written.")
+        return result
+    text = DRAFT_HEADERS.get(language, "") + draft
+    at = len(original or "")
+    sep = "" if not original else ("\n" if original.endswith("\n") else "\n\n")
+    result.plan = FilePlan((original or "") + sep + text, ((at, sep + text),))
+    result.tests.append(GeneratedTest("draft", rel, "", "model", "unverified", text))
+    _progress(on_progress, "draft ready", 98)
+    return result
+
+
+def _parses(language: str, path: Path, text: str) -> bool:
+    try:
+        from offpilot.context.languages import for_path
+
+        spec = for_path(path)
+        if spec is None:
+            return True
+        tree = spec.parser().parse(text.encode("utf-8"))
+    except Exception:
+        return True  # no grammar here: the draft is marked unverified anyway
+    return not tree.root_node.has_error

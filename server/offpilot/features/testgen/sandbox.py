@@ -1,0 +1,407 @@
+"""Run workspace code out of the server's process, in a throwaway copy of the project.
+
+Generated tests, and the calls whose results they assert, execute the user's code. That code
+never runs in the server: :class:`TestSandbox` starts the workspace's interpreter in a fresh
+temporary directory that holds a copy of the project (with unsaved editor buffers laid over it),
+and bounds what it can do:
+
+- **time**: a timeout after which the whole process group is killed (``start_new_session`` and
+  ``os.killpg``), so grandchildren a test started die too; cancelling the awaiting task kills
+  the group the same way;
+- **memory**: ``RLIMIT_AS`` (and a file-size limit, no core dumps), set in the child before exec;
+- **network**: a new, empty network namespace (``unshare -rn`` or ``unshare -n``) where the OS
+  allows it, probed once per server process; otherwise a ``sitecustomize`` guard that makes
+  ``socket.connect``/``sendto`` and name lookups raise. The guard is best effort: code that uses
+  ``_socket`` or native libraries directly is not stopped by it;
+- **files**: cwd, ``HOME`` and ``TMPDIR`` are inside the temporary directory and the project is
+  a copy, so relative paths, ``~`` and temp files never touch the workspace. Absolute paths
+  elsewhere are not blocked (that needs a mount namespace or Landlock); the copy is removed
+  when the sandbox closes.
+
+The environment is rebuilt from scratch (``PATH``, locale, the sandbox's own variables): API
+keys and other secrets in the server's environment are not passed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from offpilot.features.testgen.paths import confine
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MEMORY_MB = 2048
+FILE_SIZE_LIMIT = 256 * 1024 * 1024  # bytes one sandboxed process may write to one file
+OUTPUT_LIMIT = 512 * 1024  # characters of stdout/stderr read back
+COPY_BYTES_BUDGET = 200 * 1024 * 1024
+COPY_FILES_BUDGET = 20_000
+COPY_MAX_FILE = 8 * 1024 * 1024
+IGNORED_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "__pycache__",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".eggs", "build", "dist",
+    "site-packages", ".idea", ".vscode", "target", ".gradle", ".offpilot",
+})
+
+NETWORK_GUARD = '''\
+"""Offpilot test sandbox: network access is disabled (best effort, loaded as sitecustomize)."""
+import socket as _socket
+
+_MESSAGE = "network access is disabled in the Offpilot test sandbox"
+_LOCAL = {None, "", "localhost", "127.0.0.1", "::1"}
+_INET = tuple(f for f in (getattr(_socket, "AF_INET", None), getattr(_socket, "AF_INET6", None))
+              if f is not None)
+
+
+def _guarded(name):
+    original = getattr(_socket.socket, name)
+
+    def method(self, *args, **kwargs):
+        if self.family in _INET:
+            raise PermissionError(_MESSAGE)
+        return original(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("connect", "connect_ex", "sendto", "sendmsg"):
+    if hasattr(_socket.socket, _name):
+        setattr(_socket.socket, _name, _guarded(_name))
+
+_getaddrinfo = _socket.getaddrinfo
+
+
+def getaddrinfo(host, *args, **kwargs):
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if host not in _LOCAL:
+        raise _socket.gaierror(_MESSAGE)
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+_socket.getaddrinfo = getaddrinfo
+'''
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one sandboxed process did."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+# ------------------------------------------------------------------ interpreter
+def workspace_python(root: Path, configured: str = "") -> str:
+    """The interpreter that runs a workspace's code: the setting, its .venv, or ours."""
+    if configured.strip():
+        path = Path(os.path.expanduser(configured.strip()))
+        if not path.is_absolute():
+            path = root / path
+        return str(path)
+    for venv in (".venv", "venv"):
+        for rel in ("bin/python", "Scripts/python.exe"):
+            cand = root / venv / rel
+            if cand.is_file() and os.access(cand, os.X_OK):
+                return str(cand)
+    return sys.executable
+
+
+_NETWORK_PREFIX: list[str] | None = None
+
+
+def network_isolation_prefix() -> list[str]:
+    """Command prefix that runs a program without network (``unshare``), or ``[]``.
+
+    Probed once: unprivileged user namespaces are off on some systems and in many containers.
+    """
+    global _NETWORK_PREFIX
+    if _NETWORK_PREFIX is not None:
+        return _NETWORK_PREFIX
+    _NETWORK_PREFIX = []
+    exe = shutil.which("unshare") if sys.platform.startswith("linux") else None
+    if exe is not None:
+        for flags in (["-rn"], ["-n"]):
+            try:
+                done = subprocess.run([exe, *flags, "true"], capture_output=True, timeout=10,
+                                      check=False)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if done.returncode == 0:
+                _NETWORK_PREFIX = [exe, *flags]
+                break
+    log.info("test sandbox network isolation: %s",
+             " ".join(_NETWORK_PREFIX) if _NETWORK_PREFIX else "socket guard (best effort)")
+    return _NETWORK_PREFIX
+
+
+def _limit_resources(memory_bytes: int) -> Callable[[], None]:
+    def apply() -> None:  # runs in the child between fork and exec: keep it minimal
+        import resource
+
+        for limit, value in ((resource.RLIMIT_AS, memory_bytes),
+                             (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
+                             (resource.RLIMIT_CORE, 0)):
+            try:
+                _soft, hard = resource.getrlimit(limit)
+                cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
+                resource.setrlimit(limit, (cap, cap))
+            except (ValueError, OSError):
+                pass
+
+    return apply
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _read_limited(path: Path) -> str:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(OUTPUT_LIMIT + 1)
+    except OSError:
+        return ""
+    text = data[:OUTPUT_LIMIT].decode("utf-8", "replace")
+    return text + ("\n[output cut]" if len(data) > OUTPUT_LIMIT else "")
+
+
+def _copy_project(src: Path, dst: Path) -> None:
+    """Copy the project's files (not VCS, virtualenvs, caches or build output), within budgets.
+
+    Past the byte or file budget only Python sources are copied. Symlinks are copied as the
+    content they point to when that lies inside the project, and skipped otherwise.
+    """
+    src = src.resolve()
+    used_bytes = 0
+    used_files = 0
+    dst.mkdir(parents=True, exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(src):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS
+                             and not d.endswith(".egg-info") and not (here / d).is_symlink())
+        rel = here.relative_to(src)
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+        for name in sorted(filenames):
+            path = here / name
+            try:
+                real = path.resolve()
+                if real != src and src not in real.parents:
+                    continue
+                size = real.stat().st_size
+            except OSError:
+                continue
+            is_py = name.endswith((".py", ".pyi"))
+            over = used_bytes + size > COPY_BYTES_BUDGET or used_files >= COPY_FILES_BUDGET
+            if size > COPY_MAX_FILE or (over and not is_py) or name.endswith((".pyc", ".pyo")):
+                continue
+            try:
+                shutil.copyfile(real, dst / rel / name)
+            except OSError:
+                continue
+            used_bytes += size
+            used_files += 1
+
+
+class TestSandbox:
+    """A temporary copy of a project in which Python code runs under limits.
+
+    Use as ``async with TestSandbox(root, ...) as sandbox:``; :meth:`run_python` runs the
+    configured interpreter with the given arguments, cwd at the project copy.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self, root: Path, *, python: str | None = None, timeout: float = 30.0,
+                 memory_mb: int = DEFAULT_MEMORY_MB, overlay: Mapping[str, str] | None = None,
+                 copy_project: bool = True, network: bool = False) -> None:
+        self.root = root.resolve()
+        self.python = python or workspace_python(self.root)
+        self.timeout = timeout
+        self.memory_bytes = memory_mb * 1024 * 1024
+        self.overlay = dict(overlay or {})
+        self.copy_project = copy_project
+        self.allow_network = network
+        self.base: Path | None = None
+        self._module_probe: dict[str, bool] = {}
+
+    # ------------------------------------------------------------- lifecycle
+    @property
+    def project_dir(self) -> Path:
+        return self._require() / "project"
+
+    @property
+    def support_dir(self) -> Path:
+        return self._require() / "support"
+
+    @property
+    def home_dir(self) -> Path:
+        return self._require() / "home"
+
+    @property
+    def network_isolation(self) -> str:
+        """How the network is kept away: ``namespace``, ``guard`` or ``allowed``."""
+        if self.allow_network:
+            return "allowed"
+        return "namespace" if network_isolation_prefix() else "guard"
+
+    def _require(self) -> Path:
+        if self.base is None:
+            raise RuntimeError("the sandbox is not open")
+        return self.base
+
+    def open(self) -> TestSandbox:
+        """Create the temporary directory, copy the project in and lay the overlay over it."""
+        if self.base is not None:
+            return self
+        self.base = Path(tempfile.mkdtemp(prefix="offpilot-sandbox-")).resolve()
+        try:
+            for sub in ("project", "support", "home", "tmp"):
+                (self.base / sub).mkdir()
+            if self.copy_project:
+                _copy_project(self.root, self.project_dir)
+            for rel, text in self.overlay.items():
+                self.write(rel, text)
+            if not self.allow_network:
+                (self.support_dir / "sitecustomize.py").write_text(NETWORK_GUARD,
+                                                                  encoding="utf-8")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        base, self.base = self.base, None
+        if base is not None:
+            shutil.rmtree(base, ignore_errors=True)
+
+    async def __aenter__(self) -> TestSandbox:
+        await asyncio.to_thread(self.open)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- files
+    def write(self, relative: str, text: str) -> Path:
+        """Write a file into the project copy (``relative`` is confined to it)."""
+        path = confine(self.project_dir, relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def remove(self, relative: str) -> None:
+        with contextlib.suppress(OSError):
+            confine(self.project_dir, relative).unlink()
+
+    def write_support(self, name: str, text: str) -> Path:
+        """Write a helper (runner script, pytest plugin) next to the project copy."""
+        path = confine(self.support_dir, name)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def reset_scratch(self) -> None:
+        """Empty HOME and TMPDIR, so one run cannot leave state there for the next."""
+        for sub in ("home", "tmp"):
+            path = self._require() / sub
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(exist_ok=True)
+
+    # ------------------------------------------------------------- running
+    def environment(self, pythonpath: Sequence[Path] = (), hash_seed: int | str = 0,
+                    extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        base = self._require()
+        tmp = str(base / "tmp")
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "HOME": str(base / "home"),
+            "USERPROFILE": str(base / "home"),
+            "TMPDIR": tmp, "TEMP": tmp, "TMP": tmp,
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONIOENCODING": "utf-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONHASHSEED": str(hash_seed),
+            "PYTHONPATH": os.pathsep.join(str(p) for p in [self.support_dir, *pythonpath]),
+            "NO_COLOR": "1",
+            "OFFPILOT_SANDBOX": "1",
+        }
+        env.update(extra or {})
+        return env
+
+    async def run_python(self, args: Sequence[str], *, timeout: float | None = None,
+                         pythonpath: Sequence[Path] = (), hash_seed: int | str = 0,
+                         env: Mapping[str, str] | None = None) -> RunResult:
+        """Run ``<python> args...`` in the project copy."""
+        return await self.run([self.python, *args], timeout=timeout,
+                              env=self.environment(pythonpath, hash_seed, env))
+
+    async def run(self, argv: Sequence[str], *, timeout: float | None = None,
+                  env: Mapping[str, str] | None = None) -> RunResult:
+        """Run ``argv`` in the project copy under the limits; kill its group when done."""
+        base = self._require()
+        limit = self.timeout if timeout is None else timeout
+        prefix = [] if self.allow_network else network_isolation_prefix()
+        stamp = time.monotonic_ns()
+        out_path, err_path = base / f"stdout-{stamp}.txt", base / f"stderr-{stamp}.txt"
+        started = time.monotonic()
+        timed_out = False
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                *prefix, *argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                cwd=str(self.project_dir), env=dict(env) if env is not None
+                else self.environment(), start_new_session=True,
+                preexec_fn=_limit_resources(self.memory_bytes)
+                if sys.platform != "win32" else None)
+            try:
+                try:
+                    returncode: int | None = await asyncio.wait_for(proc.wait(), limit)
+                except TimeoutError:
+                    timed_out = True
+                    _kill_group(proc.pid)
+                    returncode = await proc.wait()
+            except asyncio.CancelledError:
+                _kill_group(proc.pid)
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(proc.wait(), 5)
+                raise
+            finally:
+                _kill_group(proc.pid)  # what the program left running in its group
+        result = RunResult(returncode, _read_limited(out_path), _read_limited(err_path),
+                           timed_out, time.monotonic() - started)
+        for p in (out_path, err_path):
+            with contextlib.suppress(OSError):
+                p.unlink()
+        return result
+
+    async def has_module(self, name: str) -> bool:
+        """Whether the sandbox's interpreter can import ``name`` (cached)."""
+        if name not in self._module_probe:
+            result = await self.run_python(
+                ["-c", f"import importlib.util, sys; "
+                       f"sys.exit(0 if importlib.util.find_spec({name!r}) else 3)"],
+                timeout=30)
+            self._module_probe[name] = result.ok
+        return self._module_probe[name]
