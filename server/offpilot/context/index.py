@@ -7,9 +7,13 @@ transaction (WAL mode): a crash mid-build leaves the files written so far, and t
 at the next refresh. A database that cannot be read (garbage bytes, a schema from another
 version) is deleted and rebuilt.
 
-The whole index is also kept in memory (summaries by path, definitions by name): retrieval runs
-on every completion anchor and must not touch the disk. Open documents add an *overlay*: their
-summaries, from the unsaved text, hide the stored ones of the same path.
+One row per file: its definitions and imports are stored as compact JSON rows next to the
+distinct definition names. The whole index is also kept in memory, in that compact form:
+retrieval runs on every completion anchor and must not touch the disk, and a restart must not
+spend its time building objects nobody asks for. A file's :class:`FileSummary` is built from its
+rows when first asked for, the definitions called ``name`` when that name is first looked up
+(name → files is a map built at load); both are cached until the file changes. Open documents
+add an *overlay*: their summaries, from the unsaved text, hide the stored ones of the same path.
 
 Which files: the source extensions of the language registry, minus what ``.gitignore`` files
 (nested ones too, and ``.git/info/exclude``) and the default list (:data:`IGNORED_DIRS`) exclude,
@@ -40,7 +44,7 @@ from offpilot.context.model import Definition, FileSummary, Import, IndexStats
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Directories never indexed, whatever the .gitignore files say.
 IGNORED_DIRS = frozenset({
     ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", "build", "dist",
@@ -197,14 +201,85 @@ def scan(root: Path, rules: IgnoreRules, max_size: int) -> tuple[dict[str, tuple
     return files, skipped
 
 
+# ----------------------------------------------------------------------------- stored form
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One file's summary as stored: JSON rows, turned into objects on demand."""
+
+    language: str
+    package: str
+    errors: bool
+    names: tuple[str, ...]  # distinct definition names, in order of first appearance
+    definitions: str  # [[name, kind, start, end, signature, doc, parent, signature_end], ...]
+    imports: str  # [[module, [[name, alias], ...], alias, level, line, wildcard], ...]
+    n_definitions: int
+    n_imports: int
+
+
+def _dumps(rows: object) -> str:
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def encode_summary(summary: FileSummary) -> StoredFile:
+    return StoredFile(
+        language=summary.language, package=summary.package, errors=summary.errors,
+        names=tuple(dict.fromkeys(d.name for d in summary.definitions)),
+        definitions=_dumps([[d.name, d.kind, d.start_line, d.end_line, d.signature, d.doc,
+                             d.parent, d.signature_end_line] for d in summary.definitions]),
+        imports=_dumps([[i.module, i.names, i.alias, i.level, i.line, i.wildcard]
+                        for i in summary.imports]),
+        n_definitions=len(summary.definitions), n_imports=len(summary.imports))
+
+
+def _definition(path: str, row: list) -> Definition:
+    return Definition(row[0], row[1], path, row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _rows_named(definitions: str, name: str) -> list[list]:
+    """The rows of ``definitions`` (a :attr:`StoredFile.definitions`) called ``name``, without
+    decoding the others. ``["name",`` can only occur where such a row starts: inside a JSON
+    string every quote is escaped."""
+    needle = "[" + json.dumps(name) + ","
+    rows = []
+    at = definitions.find(needle)
+    while at != -1:
+        row, end = _DECODER.raw_decode(definitions, at)
+        if isinstance(row, list) and row and row[0] == name:
+            rows.append(row)
+        at = definitions.find(needle, end)
+    return rows
+
+
+def decode_summary(path: str, stored: StoredFile) -> FileSummary:
+    """The summary ``stored`` holds (ValueError, TypeError, IndexError when it is damaged)."""
+    return FileSummary(
+        path=path, language=stored.language,
+        definitions=tuple(_definition(path, r) for r in json.loads(stored.definitions)),
+        imports=tuple(Import(module=r[0], names=tuple(tuple(n) for n in r[1]), alias=r[2],
+                             level=r[3], line=r[4], wildcard=bool(r[5]))
+                      for r in json.loads(stored.imports)),
+        package=stored.package, errors=stored.errors)
+
+
 # ----------------------------------------------------------------------------- parsing
 @dataclass(frozen=True)
 class Parsed:
     path: str
     mtime_ns: int
     size: int
-    summary: FileSummary | None  # None: skipped (binary, unreadable, too large, failed)
+    # summary and stored both None: skipped (binary, unreadable, too large, failed); worker
+    # processes send only the stored form (cheaper to pass back than the objects)
+    summary: FileSummary | None
     status: str  # ok | binary | large | unreadable | error
+    stored: StoredFile | None = None
+
+    def stored_form(self) -> StoredFile | None:
+        if self.stored is not None:
+            return self.stored
+        return encode_summary(self.summary) if self.summary is not None else None
 
 
 def summarize_file(root: str, rel: str, max_size: int) -> Parsed:
@@ -239,22 +314,27 @@ def summarize_batch(root: str, rels: list[str], max_size: int) -> list[Parsed]:
     return [summarize_file(root, rel, max_size) for rel in rels]
 
 
+def summarize_batch_stored(root: str, rels: list[str], max_size: int) -> list[Parsed]:
+    """:func:`summarize_batch` for worker processes: summaries in their stored form only."""
+    out = []
+    for p in summarize_batch(root, rels, max_size):
+        if p.summary is not None:
+            p = Parsed(p.path, p.mtime_ns, p.size, None, p.status, encode_summary(p.summary))
+        out.append(p)
+    return out
+
+
 # ----------------------------------------------------------------------------- the index
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,
-    status TEXT NOT NULL, language TEXT NOT NULL, package TEXT NOT NULL, errors INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS definitions (
-    path TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, start_line INTEGER NOT NULL,
-    end_line INTEGER NOT NULL, signature TEXT NOT NULL, doc TEXT NOT NULL, parent TEXT NOT NULL,
-    signature_end_line INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS definitions_path ON definitions (path);
-CREATE TABLE IF NOT EXISTS imports (
-    path TEXT NOT NULL, module TEXT NOT NULL, names TEXT NOT NULL, alias TEXT NOT NULL,
-    level INTEGER NOT NULL, line INTEGER NOT NULL, wildcard INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS imports_path ON imports (path);
+    status TEXT NOT NULL, language TEXT NOT NULL, package TEXT NOT NULL, errors INTEGER NOT NULL,
+    names TEXT NOT NULL, definitions TEXT NOT NULL, imports TEXT NOT NULL,
+    n_definitions INTEGER NOT NULL, n_imports INTEGER NOT NULL);
 """
+_COLUMNS = ("path, mtime_ns, size, status, language, package, errors, names, definitions, "
+            "imports, n_definitions, n_imports")
 
 
 class Index:
@@ -267,14 +347,26 @@ class Index:
         self.db_path = db_path or database_path(self.root)
         self.rules = IgnoreRules(self.root)
         self.generation = 0  # bumped on every change, for caches built on top
+        # bumped only when the set of files changes (added, removed, an overlay of a path not
+        # on disk) or project files may have (a full refresh): for caches of the layout
+        self.files_generation = 0
         self.last_refresh: float = 0.0  # time.time() of the last completed refresh
         self.last_stats = IndexStats()
         self.parse_count = 0  # files parsed since this object was created
         self.rebuilt = False  # the database was unreadable and has been recreated
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # writers (database and memory)
+        # Readers take no lock. Writers replace or mutate containers in single steps; what
+        # readers cache is checked against _mem_generation under _mem_lock before it is kept.
+        self._mem_lock = threading.Lock()
+        self._mem_generation = 0  # bumped by every change of the stored files in memory
         self._signatures: dict[str, tuple[int, int]] = {}  # every scanned file, parsed or not
-        self._summaries: dict[str, FileSummary] = {}
-        self._by_name: dict[str, tuple[Definition, ...]] = {}
+        self._stored: dict[str, StoredFile] = {}  # files with a summary, compact
+        self._decoded: dict[str, tuple[StoredFile, FileSummary]] = {}  # built on demand
+        self._name_files: dict[str, list[str]] = {}  # definition name -> files defining it
+        self._by_name: dict[str, tuple[Definition, ...]] = {}  # built on demand
+        self._bad: set[str] = set()  # stored rows that could not be decoded: parse again
+        self._n_definitions = 0
+        self._n_imports = 0
         self._by_dir: dict[str, frozenset[str]] = {}
         self._by_basename: dict[str, frozenset[str]] = {}
         self._overlay: dict[str, FileSummary] = {}
@@ -304,8 +396,6 @@ class Index:
                 # the queries changed since these rows were written: parse everything again
                 with _transaction(db):
                     db.execute("DELETE FROM files")
-                    db.execute("DELETE FROM definitions")
-                    db.execute("DELETE FROM imports")
                     db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
                         ("root", str(self.root)), ("schema", str(SCHEMA_VERSION)),
                         ("extractor", fingerprint)])
@@ -331,34 +421,28 @@ class Index:
     def _load(self) -> None:
         db = self._db
         assert db is not None
+        signatures: dict[str, tuple[int, int]] = {}
+        stored: dict[str, StoredFile] = {}
         try:
-            files = db.execute(
-                "SELECT path, mtime_ns, size, status, language, package, errors FROM files"
-            ).fetchall()
-            defs: dict[str, list[Definition]] = {}
-            for row in db.execute(
-                    "SELECT path, name, kind, start_line, end_line, signature, doc, parent, "
-                    "signature_end_line FROM definitions ORDER BY rowid"):
-                defs.setdefault(row[0], []).append(Definition(
-                    name=row[1], kind=row[2], path=row[0], start_line=row[3], end_line=row[4],
-                    signature=row[5], doc=row[6], parent=row[7], signature_end_line=row[8]))
-            imps: dict[str, list[Import]] = {}
-            for row in db.execute("SELECT path, module, names, alias, level, line, wildcard "
-                                  "FROM imports ORDER BY rowid"):
-                imps.setdefault(row[0], []).append(Import(
-                    module=row[1], names=tuple(tuple(n) for n in json.loads(row[2])),
-                    alias=row[3], level=row[4], line=row[5], wildcard=bool(row[6])))
+            for (path, mtime_ns, size, status, language, package, errors, names, definitions,
+                 imports, n_definitions, n_imports) in db.execute(
+                    f"SELECT {_COLUMNS} FROM files ORDER BY rowid"):
+                signatures[path] = (mtime_ns, size)
+                if status == "ok":
+                    decoded_names = json.loads(names)
+                    if not isinstance(decoded_names, list) or not all(
+                            isinstance(n, str) for n in decoded_names):
+                        raise ValueError(f"bad names of {path}")
+                    stored[path] = StoredFile(language, package, bool(errors),
+                                              tuple(decoded_names), definitions, imports,
+                                              int(n_definitions), int(n_imports))
         except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
             log.warning("index database %s is unreadable (%s); rebuilding", self.db_path, exc)
             self._reset_db()
             return
         with self._lock:
-            for path, mtime_ns, size, status, language, package, errors in files:
-                self._signatures[path] = (mtime_ns, size)
-                if status == "ok":
-                    self._summaries[path] = FileSummary(
-                        path=path, language=language, definitions=tuple(defs.get(path, ())),
-                        imports=tuple(imps.get(path, ())), package=package, errors=bool(errors))
+            self._signatures = signatures
+            self._stored = stored
             self._rebuild_maps()
 
     def _reset_db(self) -> None:
@@ -369,8 +453,8 @@ class Index:
             self._delete_db_files()
             self.rebuilt = True
             self._db = self._connect()
-            self._signatures.clear()
-            self._summaries.clear()
+            self._signatures = {}
+            self._stored = {}
             self._rebuild_maps()
 
     def close(self) -> None:
@@ -382,81 +466,111 @@ class Index:
 
     # ------------------------------------------------------------- in-memory maps
     def _rebuild_maps(self) -> None:
-        by_name: dict[str, list[Definition]] = {}
-        for summary in self._summaries.values():
-            for d in summary.definitions:
-                by_name.setdefault(d.name, []).append(d)
-        self._by_name = {k: tuple(v) for k, v in by_name.items()}
+        name_files: dict[str, list[str]] = {}
+        n_definitions = n_imports = 0
+        for path, s in self._stored.items():
+            for name in s.names:
+                files = name_files.get(name)
+                if files is None:
+                    name_files[name] = [path]
+                else:
+                    files.append(path)
+            n_definitions += s.n_definitions
+            n_imports += s.n_imports
         by_dir: dict[str, set[str]] = {}
         by_base: dict[str, set[str]] = {}
         for path in self._signatures:
             folder, _, base = path.rpartition("/")
             by_dir.setdefault(folder, set()).add(path)
             by_base.setdefault(base, set()).add(path)
-        self._by_dir = {k: frozenset(v) for k, v in by_dir.items()}
-        self._by_basename = {k: frozenset(v) for k, v in by_base.items()}
+        with self._mem_lock:
+            self._name_files = name_files
+            self._by_name = {}
+            self._decoded = {}
+            self._bad = set()
+            self._n_definitions, self._n_imports = n_definitions, n_imports
+            self._by_dir = {k: frozenset(v) for k, v in by_dir.items()}
+            self._by_basename = {k: frozenset(v) for k, v in by_base.items()}
+            self._mem_generation += 1
         self.generation += 1
+        self.files_generation += 1
 
     def _apply(self, parsed: list[Parsed], removed: Iterable[str]) -> None:
         """Write parsed files and removals in one transaction, then update memory."""
         removed = list(removed)
+        forms = [p.stored_form() for p in parsed]
         with self._lock:
             db = self._db
             if db is None:
                 return
             try:
                 with _transaction(db):
-                    for path in [*removed, *(p.path for p in parsed)]:
-                        db.execute("DELETE FROM files WHERE path = ?", (path,))
-                        db.execute("DELETE FROM definitions WHERE path = ?", (path,))
-                        db.execute("DELETE FROM imports WHERE path = ?", (path,))
-                    for p in parsed:
-                        s = p.summary
-                        db.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", (
-                            p.path, p.mtime_ns, p.size, p.status, s.language if s else "",
-                            s.package if s else "", int(s.errors) if s else 0))
-                        if s is None:
-                            continue
-                        db.executemany("INSERT INTO definitions VALUES (?,?,?,?,?,?,?,?,?)", [
-                            (p.path, d.name, d.kind, d.start_line, d.end_line, d.signature,
-                             d.doc, d.parent, d.signature_end_line) for d in s.definitions])
-                        db.executemany("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                            (p.path, i.module, json.dumps(i.names), i.alias, i.level, i.line,
-                             int(i.wildcard)) for i in s.imports])
+                    db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in removed])
+                    db.executemany(
+                        "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
+                            (p.path, p.mtime_ns, p.size, p.status,
+                             s.language if s else "", s.package if s else "",
+                             int(s.errors) if s else 0, _dumps(s.names) if s else "[]",
+                             s.definitions if s else "[]", s.imports if s else "[]",
+                             s.n_definitions if s else 0, s.n_imports if s else 0)
+                            for p, s in zip(parsed, forms, strict=True)])
             except sqlite3.DatabaseError as exc:
                 log.warning("index database write failed (%s); rebuilding it", exc)
                 self._reset_db()
                 return
-            changed_names: set[str] = set()
-            for path in removed:
-                if self._signatures.pop(path, None) is not None:
-                    self._forget_path(path)
-                old = self._summaries.pop(path, None)
-                if old is not None:
-                    changed_names.update(d.name for d in old.definitions)
-            added: dict[str, list[Definition]] = {}
-            for p in parsed:
-                if p.path not in self._signatures:
-                    self._remember_path(p.path)
-                self._signatures[p.path] = (p.mtime_ns, p.size)
-                old = self._summaries.pop(p.path, None)
-                if old is not None:
-                    changed_names.update(d.name for d in old.definitions)
-                if p.summary is not None:
-                    self._summaries[p.path] = p.summary
-                    for d in p.summary.definitions:
-                        added.setdefault(d.name, []).append(d)
-            changed_names.update(added)
+            files_changed = False
+            with self._mem_lock:
+                for path in removed:
+                    if self._signatures.pop(path, None) is not None:
+                        self._forget_path(path)
+                        files_changed = True
+                    self._unstore(path)
+                for p, s in zip(parsed, forms, strict=True):
+                    if p.path not in self._signatures:
+                        self._remember_path(p.path)
+                        files_changed = True
+                    self._signatures[p.path] = (p.mtime_ns, p.size)
+                    self._unstore(p.path)
+                    if s is not None:
+                        self._store(p.path, s, p.summary)
+                self._mem_generation += 1
             self.parse_count += len(parsed)
-            touched = {p.path for p in parsed} | set(removed)
-            for name in changed_names:
-                kept = [d for d in self._by_name.get(name, ()) if d.path not in touched]
-                kept += added.get(name, ())
-                if kept:
-                    self._by_name[name] = tuple(kept)
-                else:
-                    self._by_name.pop(name, None)
             self.generation += 1
+            if files_changed:
+                self.files_generation += 1
+
+    def _store(self, path: str, s: StoredFile, summary: FileSummary | None) -> None:
+        """Memory maps gain ``path``'s stored summary (``_mem_lock`` held)."""
+        self._stored[path] = s
+        if summary is not None:
+            self._decoded[path] = (s, summary)
+        for name in s.names:
+            files = self._name_files.get(name)
+            if files is None:
+                self._name_files[name] = [path]
+            else:
+                files.append(path)
+            self._by_name.pop(name, None)
+        self._n_definitions += s.n_definitions
+        self._n_imports += s.n_imports
+
+    def _unstore(self, path: str) -> None:
+        """Memory maps lose ``path``'s stored summary, if any (``_mem_lock`` held)."""
+        self._decoded.pop(path, None)
+        self._bad.discard(path)
+        s = self._stored.pop(path, None)
+        if s is None:
+            return
+        for name in s.names:
+            files = self._name_files.get(name)
+            if files is not None:
+                with contextlib.suppress(ValueError):
+                    files.remove(path)
+                if not files:
+                    del self._name_files[name]
+            self._by_name.pop(name, None)
+        self._n_definitions -= s.n_definitions
+        self._n_imports -= s.n_imports
 
     def _remember_path(self, path: str) -> None:
         folder, _, base = path.rpartition("/")
@@ -481,10 +595,12 @@ class Index:
             return self.last_stats
         files, skipped = scan(self.root, self.rules, self.max_file_size)
         self._configs.clear()
+        self.files_generation += 1  # project files (go.mod, tsconfig.json…) are read again
         with self._lock:
             known = dict(self._signatures)
+            bad = set(self._bad)
         removed = [p for p in known if p not in files]
-        changed = sorted(p for p, sig in files.items() if known.get(p) != sig)
+        changed = sorted(p for p, sig in files.items() if known.get(p) != sig or p in bad)
         if removed:
             self._apply([], removed)
         parsed = self._parse(changed, on_progress, workers)
@@ -517,7 +633,8 @@ class Index:
         size = max(4, min(BATCH_FILES, total // (workers * 4) or 1))
         ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded server
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(summarize_batch, root, rels[i:i + size], self.max_file_size)
+            futures = [pool.submit(summarize_batch_stored, root, rels[i:i + size],
+                                   self.max_file_size)
                        for i in range(0, total, size)]
             for future in concurrent.futures.as_completed(futures):
                 try:
@@ -572,7 +689,11 @@ class Index:
             if summary is None:
                 if self._overlay.pop(rel, None) is not None:
                     self.generation += 1
+                    if rel not in self._signatures:
+                        self.files_generation += 1
                 return
+            if rel not in self._overlay and rel not in self._signatures:
+                self.files_generation += 1
             self._overlay[rel] = summary
             self.generation += 1
 
@@ -591,7 +712,26 @@ class Index:
                 return None
 
     def summary(self, rel: str) -> FileSummary | None:
-        return self._overlay.get(rel) or self._summaries.get(rel)
+        found = self._overlay.get(rel)
+        if found is not None:
+            return found
+        stored = self._stored.get(rel)
+        if stored is None:
+            return None
+        decoded = self._decoded.get(rel)
+        if decoded is not None and decoded[0] is stored:
+            return decoded[1]
+        try:
+            summary = decode_summary(rel, stored)
+        except (ValueError, TypeError, IndexError):
+            log.warning("stored summary of %s is damaged; it is parsed again at the next "
+                        "refresh", rel)
+            self._bad.add(rel)
+            return None
+        with self._mem_lock:
+            if self._stored.get(rel) is stored:  # else it changed meanwhile: do not keep it
+                self._decoded[rel] = (stored, summary)
+        return summary
 
     def has(self, rel: str) -> bool:
         return rel in self._signatures or rel in self._overlay
@@ -628,18 +768,44 @@ class Index:
     def definitions(self, name: str) -> list[Definition]:
         """Definitions called ``name`` anywhere under the root (open documents' text first)."""
         overlay = self._overlay
-        found = [d for d in self._by_name.get(name, ()) if d.path not in overlay]
+        found = [d for d in self._stored_definitions(name) if d.path not in overlay]
         for summary in list(overlay.values()):
             found += [d for d in summary.definitions if d.name == name]
         return found
 
+    def _stored_definitions(self, name: str) -> tuple[Definition, ...]:
+        """The stored files' definitions called ``name``, in file order (built once per name
+        and kept until a file defining it changes)."""
+        cached = self._by_name.get(name)
+        if cached is not None:
+            return cached
+        generation = self._mem_generation
+        found: list[Definition] = []
+        for path in tuple(self._name_files.get(name, ())):
+            stored = self._stored.get(path)
+            if stored is None:
+                continue
+            decoded = self._decoded.get(path)
+            if decoded is not None and decoded[0] is stored:
+                found += [d for d in decoded[1].definitions if d.name == name]
+                continue
+            try:  # only this name's rows are decoded; the file's summary waits
+                found += [_definition(path, r) for r in _rows_named(stored.definitions, name)]
+            except (ValueError, TypeError, IndexError):
+                log.warning("stored summary of %s is damaged; it is parsed again at the next "
+                            "refresh", path)
+                self._bad.add(path)
+        result = tuple(found)
+        with self._mem_lock:
+            if self._mem_generation == generation:
+                self._by_name[name] = result
+        return result
+
     def _stats(self, *, parsed: int, skipped: int, seconds: float) -> IndexStats:
-        with self._lock:
+        with self._mem_lock:
             return IndexStats(
-                files=len(self._signatures),
-                definitions=sum(len(s.definitions) for s in self._summaries.values()),
-                imports=sum(len(s.imports) for s in self._summaries.values()),
-                parsed=parsed, skipped=skipped, seconds=seconds)
+                files=len(self._signatures), definitions=self._n_definitions,
+                imports=self._n_imports, parsed=parsed, skipped=skipped, seconds=seconds)
 
     def stats(self) -> IndexStats:
         return self._stats(parsed=self.last_stats.parsed, skipped=self.last_stats.skipped,

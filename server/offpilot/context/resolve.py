@@ -44,7 +44,9 @@ MAX_REEXPORT_DEPTH = 3
 class FileSource(Protocol):
     """What resolution needs from the index (:class:`offpilot.context.index.Index`)."""
 
-    generation: int
+    generation: int  # changes with any file's content
+    files_generation: int  # changes with the set of files (and project files); optional
+
 
     def summary(self, rel: str) -> FileSummary | None: ...
     def has(self, rel: str) -> bool: ...
@@ -96,20 +98,30 @@ class _TsConfig:
 
 
 class Resolver:
-    """Import and name resolution over one root's index (caches follow the index's changes)."""
+    """Import and name resolution over one root's index (caches follow the index's changes).
+
+    Which files an import reaches depends only on which files exist (and on project files
+    such as ``tsconfig.json``), so those caches live until the index's ``files_generation``
+    changes, not at every edit of a file's content; what depends on a summary is checked
+    against that summary object.
+    """
 
     def __init__(self, source: FileSource) -> None:
         self.source = source
         self._generation = -1
         self._modules: dict[tuple[str, str, str, int], tuple[str, ...]] = {}
-        self._imported: dict[tuple[str, int], tuple[str, ...]] = {}
+        self._imported: dict[tuple[str, int], tuple[FileSummary, tuple[str, ...]]] = {}
         self._defs_by_file: dict[str, tuple[FileSummary, dict[str, list[Definition]]]] = {}
         self._layout: dict[str, object] = {}
 
     # ------------------------------------------------------------- caches
     def _fresh(self) -> None:
-        if self.source.generation != self._generation:
-            self._generation = self.source.generation
+        source = self.source
+        generation = getattr(source, "files_generation", None)
+        if generation is None:  # a source without one: any change counts
+            generation = source.generation
+        if generation != self._generation:
+            self._generation = generation
             self._modules.clear()
             self._imported.clear()
             self._layout.clear()
@@ -163,7 +175,8 @@ class Resolver:
         of a Rust use list, ``use crate::net::{http, tcp}``, included)."""
         self._fresh()
         key = (from_path, id(summary))
-        found = self._imported.get(key)
+        cached = self._imported.get(key)
+        found = cached[1] if cached is not None and cached[0] is summary else None
         if found is None:
             files: list[str] = []
             for imp in summary.imports:
@@ -181,7 +194,7 @@ class Resolver:
             found = tuple(f for f in dict.fromkeys(files) if f != from_path)
             if len(self._imported) > 1024:
                 self._imported.clear()
-            self._imported[key] = found
+            self._imported[key] = (summary, found)
         return found
 
     # ------------------------------------------------------------- Python

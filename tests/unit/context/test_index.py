@@ -197,3 +197,77 @@ def test_parallel_build_matches_the_serial_one(tmp_path: Path, monkeypatch: pyte
     assert progress and progress[-1] == 1.0
     for path in serial.paths():
         assert parallel.summary(path) == serial.summary(path)
+
+
+def test_restart_loads_the_same_summaries_and_counts(tmp_path: Path):
+    root = make_project(tmp_path / "p")
+    write(root, "pkg/both.py", "def func1():\n    pass\n\n\nclass K:\n    def func1(self):\n"
+          "        pass\n")
+    first = Index(root)
+    first.refresh(workers=1)
+    expected = {p: first.summary(p) for p in first.paths()}
+    stats = first.stats()
+    func1 = first.definitions("func1")
+    first.close()
+
+    second = Index(root)  # rows stay compact until asked for
+    assert second.stats().definitions == stats.definitions
+    assert second.stats().imports == stats.imports
+    assert second.definitions("func1") == func1 and len(func1) == 3
+    assert {p: second.summary(p) for p in second.paths()} == expected
+    summary = second.summary("pkg/both.py")
+    assert summary is second.summary("pkg/both.py")  # built once, then kept
+
+
+def test_damaged_stored_rows_are_parsed_again(tmp_path: Path):
+    root = make_project(tmp_path / "p")
+    first = Index(root)
+    first.refresh(workers=1)
+    first.close()
+    with sqlite3.connect(first.db_path) as db:
+        db.execute("UPDATE files SET definitions = 'not json' WHERE path = 'pkg/mod1.py'")
+    second = Index(root)
+    assert second.summary("pkg/mod1.py") is None
+    assert second.definitions("func1") == []
+    assert second.refresh(workers=1).parsed == 1
+    assert [d.path for d in second.definitions("func1")] == ["pkg/mod1.py"]
+    assert second.summary("pkg/mod1.py") is not None
+
+
+def test_files_generation_changes_only_with_the_set_of_files(tmp_path: Path):
+    from offpilot.context.model import FileSummary
+
+    root = make_project(tmp_path / "p")
+    idx = Index(root)
+    idx.refresh(workers=1)
+    files_gen, gen = idx.files_generation, idx.generation
+    idx.set_overlay("pkg/mod0.py", FileSummary("pkg/mod0.py", "python"))
+    idx.set_overlay("pkg/mod0.py", None)
+    bump(root / "pkg/mod1.py", "def other(y):\n    return y\n")
+    idx.update_paths([root / "pkg/mod1.py"])
+    assert idx.generation > gen and idx.files_generation == files_gen
+
+    write(root, "pkg/new.py", "def fresh():\n    pass\n")
+    idx.update_paths([root / "pkg/new.py"])
+    assert idx.files_generation > files_gen
+    files_gen = idx.files_generation
+    (root / "pkg/new.py").unlink()
+    idx.update_paths([root / "pkg/new.py"])
+    assert idx.files_generation > files_gen
+    files_gen = idx.files_generation
+    idx.set_overlay("unsaved.py", FileSummary("unsaved.py", "python"))  # not on disk
+    assert idx.files_generation > files_gen and idx.has("unsaved.py")
+
+
+def test_rows_of_one_name_are_found_without_decoding_the_rest():
+    from offpilot.context.index import _rows_named, decode_summary, encode_summary
+    from offpilot.context.model import Definition, FileSummary
+
+    tricky = Definition("other", "function", "a.py", 1, 2, 'def other(x=["f", 1]):',
+                        doc='Looks like a row: ["f", "function"] and \\["f",')
+    f = Definition("f", "function", "a.py", 4, 5, "def f():")
+    summary = FileSummary("a.py", "python", (tricky, f, f))
+    stored = encode_summary(summary)
+    assert [r[2] for r in _rows_named(stored.definitions, "f")] == [4, 4]
+    assert _rows_named(stored.definitions, "missing") == []
+    assert decode_summary("a.py", stored) == summary

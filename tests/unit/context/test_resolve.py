@@ -235,3 +235,27 @@ def test_extracted_imports_resolve(language: str):
     assert summary.imports, language
     tree = FakeTree(files, configs=configs)
     assert list(Resolver(tree).imported_files(path, summary)) == expected
+
+
+def test_layout_caches_survive_content_changes_but_not_new_files(tmp_path):
+    from offpilot.context.index import Index
+
+    root = tmp_path / "p"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "__init__.py").write_text("")
+    (root / "app" / "core.py").write_text("def run():\n    pass\n")
+    (root / "main.py").write_text("import app.core\nimport app.extra\n")
+    index = Index(root, db_path=tmp_path / "index.sqlite")
+    index.refresh(workers=1)
+    resolver = Resolver(index)
+    assert resolver.module_files("main.py", "python", Import("app.core")) == ("app/core.py",)
+    assert resolver.module_files("main.py", "python", Import("app.extra")) == ()
+    cached = dict(resolver._modules)
+    index.set_overlay("app/core.py", FileSummary("app/core.py", "python"))  # an edit
+    resolver.module_files("main.py", "python", Import("app.core"))
+    assert resolver._modules == cached  # not recomputed
+
+    (root / "app" / "extra.py").write_text("def more():\n    pass\n")
+    index.update_paths([root / "app" / "extra.py"])
+    assert resolver.module_files("main.py", "python", Import("app.extra")) == ("app/extra.py",)
+    index.close()
