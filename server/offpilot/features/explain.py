@@ -43,6 +43,7 @@ from offpilot.engine.backend import (
     GenerationResult,
     OnText,
     Snippet,
+    TextRequest,
 )
 from offpilot.engine.templates import render_context
 
@@ -433,6 +434,53 @@ def chat_request(target: ExplainTarget, context: Sequence[Snippet], settings: Se
                        temperature=0.0, stop=STOP_SEQUENCES)
 
 
+BASE_MAX_TOKENS = 256  # a base model rambles: its first paragraphs are its best
+BASE_STOP = ("\n## ", "\n```", "```", "\n\n\n", "<end_of_turn>", "<eos>")
+
+
+def base_request(target: ExplainTarget, context: Sequence[Snippet], settings: Settings,
+                 ) -> tuple[TextRequest, str]:
+    """For a model with no chat template (a base model): a document that it continues.
+
+    The document shows the code and then begins its explanation; the model writes the rest.
+    Returns the request and that beginning (``seed``), which is the start of the answer.
+    """
+    spec = _spec_for(target.language, target.path)
+    lang_id = target.language or (spec.name if spec is not None else "")
+    lang_name = LANGUAGE_NAMES.get(lang_id, lang_id.capitalize() if lang_id else "")
+    code, _ = _fit(textwrap.dedent(target.code).strip("\n"), code_budget(settings))
+    fence = fence_for(code)
+    parts: list[str] = []
+    if context:
+        rendered = render_context(context, lang_id)
+        cfence = fence_for(rendered)
+        parts.append(f"Definitions used by the code below:\n\n{cfence}{lang_id}\n"
+                     f"{rendered.rstrip()}\n{cfence}")
+    named = bool(target.name) and target.kind not in ("selection", "file") \
+        and not target.partial
+    what = f"{target.kind} `{target.name}`" if named else "code"
+    parts.append(f"Here is the {lang_name} {what} from `{target.path}`, followed by a short "
+                 "explanation of what it does, its inputs and its outputs.".replace("  ", " "))
+    parts.append(f"{fence}{lang_id}\n{code}\n{fence}")
+    seed = f"The {target.kind} `{target.name}`" if named else "This code"
+    parts.append(f"## Explanation\n\n{seed}")
+    request = TextRequest(prompt="\n\n".join(parts),
+                          max_tokens=min(settings.chat_max_tokens, BASE_MAX_TOKENS),
+                          temperature=0.0, stop=BASE_STOP)
+    return request, seed
+
+
+async def _has_chat_template(backend: Backend) -> bool:
+    """Whether the model has a chat template (a backend that cannot say is taken as chat)."""
+    info = getattr(backend, "info", None)
+    if info is None:
+        return True
+    try:
+        return bool((await info()).chat_template)
+    except AttributeError:
+        return True
+
+
 # ----------------------------------------------------------------------------- cleaning
 def _collapse_repeats(line: str) -> str:
     """``the the the the`` → ``the``; a phrase said four times in a row → once."""
@@ -614,23 +662,35 @@ async def explain(backend: Backend, target: ExplainTarget, context: Sequence[Sni
     when the model cannot run.
     """
     t0 = time.perf_counter()
+    text_request: TextRequest | None = None
+    seed = ""
+    if request is None and not await _has_chat_template(backend):
+        text_request, seed = base_request(target, context, settings)
     request = request or chat_request(target, context, settings)
     emit: Callable[[str], None] = on_text or (lambda _text: None)
     head = target.heading + "\n\n"
     emit(head)
-    cleaner = AnswerCleaner(echo=prompt_prose(request.messages))
+    cleaner = AnswerCleaner(echo=() if text_request is not None
+                            else prompt_prose(request.messages))
     raw: list[str] = []
+    seeded = bool(seed)
     ended = asyncio.Event()
 
     def on_piece(delta: str) -> None:
+        nonlocal seeded
         raw.append(delta)
+        if seeded:  # the answer's beginning, written by us into a base model's document
+            seeded = False
+            delta = seed + delta
         shown = cleaner.feed(delta)
         if shown:
             emit(shown)
         if cleaner.stopped:
             ended.set()
 
-    chat = asyncio.ensure_future(backend.chat(request, on_text=on_piece))
+    chat = asyncio.ensure_future(
+        backend.generate(text_request, on_text=on_piece) if text_request is not None
+        else backend.chat(request, on_text=on_piece))
     waiter = asyncio.ensure_future(ended.wait())
     result: GenerationResult | None = None
     try:
@@ -644,7 +704,7 @@ async def explain(backend: Backend, target: ExplainTarget, context: Sequence[Sni
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await chat
     if result is not None and not raw and result.text:
-        shown = cleaner.feed(result.text)  # a backend that did not stream
+        shown = cleaner.feed(seed + result.text)  # a backend that did not stream
         if shown:
             emit(shown)
     rest = cleaner.finish()

@@ -435,3 +435,38 @@ def test_command_line_targets():
     assert (t.start_line, t.end_line, t.partial) == (22, 24, True)
     t = target_at(text, Location(PRICING), path="shop/pricing.py", language="python")
     assert t.kind == "file" and t.code == text
+
+
+class FakeBaseBackend(FakeChatBackend):
+    """A fake backend for a model without a chat template (not a model): ``generate`` streams
+    the canned pieces; ``chat`` must not be used."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        super().__init__(pieces)
+        self.prompts: list[str] = []
+
+    async def info(self):
+        from offpilot.engine.backend import ModelInfo, PromptMode
+
+        return ModelInfo(name="base", path="", architecture="gemma3",
+                         prompt_mode=PromptMode.PREFIX, chat_template=None)
+
+    async def chat(self, request, on_text=None):
+        raise AssertionError("a base model is not asked to chat")
+
+    async def generate(self, request, on_text=None):
+        self.prompts.append(request.prompt)
+        for piece in self.pieces:
+            if on_text is not None:
+                on_text(piece)
+        return GenerationResult(text="".join(self.pieces), stop_reason="stop")
+
+
+async def test_a_base_model_continues_a_document_that_begins_the_answer():
+    backend = FakeBaseBackend([" adds up", " the cart.\n"])
+    result = await explain(backend, target_of_cart_total(), settings=SETTINGS)  # type: ignore[arg-type]
+    prompt = backend.prompts[0]
+    assert "def cart_total" in prompt
+    assert prompt.endswith("## Explanation\n\nThe function `cart_total`")
+    # the document's beginning of the answer is part of the answer, then the model's words
+    assert result.answer == "The function `cart_total` adds up the cart.\n"
