@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { LanguageClient } from 'vscode-languageclient/node';
 import { Configuration } from './configuration';
 import { ExplainController } from './explain';
+import { downloadModel } from './modelDownload';
 import { parseModelsTable } from './modelList';
 import { cliInvocation } from './serverCommand';
 import { advertises, CodeTarget, EXPLAIN, GENERATE_TESTS, isCodeTarget, targetOf } from './serverCommands';
@@ -12,6 +13,7 @@ import { MENU_COMMAND, StatusBar } from './statusBar';
 import { TestGenerator } from './testGeneration';
 
 export const STATS_REQUEST = 'offpilot/stats';
+const NOT_INSTALLED = ' · downloads when chosen';
 
 export class Commands {
   constructor(
@@ -144,7 +146,7 @@ export class Commands {
     });
     return parseModelsTable(stdout).map((row) => ({
       label: row.name,
-      description: `${row.size}${row.installed ? ' · installed' : ' · downloads on first use'}`,
+      description: `${row.size}${row.installed ? ' · installed' : NOT_INSTALLED}`,
       detail: row.roles ? `roles: ${row.roles}` : undefined,
     }));
   }
@@ -167,8 +169,13 @@ export class Commands {
         : fixed;
       pick.busy = false;
     });
+    let needsDownload = false;
     const chosen = await new Promise<string | undefined>((resolve) => {
-      pick.onDidAccept(() => { resolve(pick.selectedItems[0]?.label); pick.hide(); });
+      pick.onDidAccept(() => {
+        needsDownload = pick.selectedItems[0]?.description?.endsWith(NOT_INSTALLED) ?? false;
+        resolve(pick.selectedItems[0]?.label);
+        pick.hide();
+      });
       pick.onDidHide(() => resolve(undefined));
     });
     pick.dispose();
@@ -182,6 +189,10 @@ export class Commands {
       model = await vscode.window.showInputBox({ title: 'Offpilot: model', prompt: 'A profile name (see `offpilot models list`), a .gguf path or owner/repo/file.gguf' });
     } else if (chosen !== undefined) {
       model = chosen;
+      const client = this.server.running;
+      if (needsDownload && client !== undefined && await downloadModel(client, chosen) === undefined) {
+        return; // not downloaded (cancelled or failed, and said so): keep the current model
+      }
     }
     if (model !== undefined) {
       await this.config.setModel(model.trim());

@@ -7,6 +7,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import * as vscode from './vscodeMock';
 import { ExplainController } from '../src/explain';
 import { TestGenerator } from '../src/testGeneration';
+import { downloadModel } from '../src/modelDownload';
 import { StreamRouter } from '../src/streams';
 import type { CodeTarget } from '../src/codeTarget';
 
@@ -123,5 +124,36 @@ describe('TestGenerator (mocked vscode, scripted client)', () => {
     expect(await new TestGenerator().run(client as any, target)).toBeUndefined();
     expect(vscode.ui.opened).toEqual([]);
     expect(vscode.ui.messages).toEqual([{ kind: 'info', text: 'Offpilot: test generation cancelled.' }]);
+  });
+});
+
+describe('downloadModel (mocked vscode, scripted client)', () => {
+  it('runs offpilot.pullModel under a progress notification and returns the path', async () => {
+    const client = scriptedClient(new StreamRouter(), async ({ progress }) => {
+      progress({ kind: 'begin', message: 'starting', percentage: 0 });
+      progress({ kind: 'report', message: '120 MB of 250 MB', percentage: 48 });
+      progress({ kind: 'report', message: '250 MB of 250 MB', percentage: 100 });
+      progress({ kind: 'end' });
+      return { name: 'qwen2.5-coder-1.5b', path: '/models/qwen.gguf' };
+    });
+    expect(await downloadModel(client as any, 'qwen2.5-coder-1.5b')).toBe('/models/qwen.gguf');
+    expect(client.sent[0]).toMatchObject({ command: 'offpilot.pullModel', arguments: [{ name: 'qwen2.5-coder-1.5b' }] });
+    expect(vscode.ui.progress).toEqual([
+      { title: 'Offpilot: downloading qwen2.5-coder-1.5b' },
+      { message: 'starting', increment: undefined },
+      { message: '120 MB of 250 MB', increment: 48 },
+      { message: '250 MB of 250 MB', increment: 52 },
+    ]);
+  });
+
+  it('a cancelled download says it can be resumed', async () => {
+    vscode.ui.cancelProgressAfter = 1;
+    const client = scriptedClient(new StreamRouter(), async ({ progress, cancelled }) => {
+      progress({ kind: 'report', message: '1 MB', percentage: 1 });
+      while (!cancelled()) await tick();
+      return { path: '/too/late.gguf' };
+    });
+    expect(await downloadModel(client as any, 'qwen3-4b-instruct-2507')).toBeUndefined();
+    expect(vscode.ui.messages).toEqual([{ kind: 'info', text: 'Offpilot: download of qwen3-4b-instruct-2507 cancelled; choosing it again resumes it.' }]);
   });
 });

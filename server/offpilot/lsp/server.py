@@ -212,6 +212,7 @@ FEATURE_MODULES = (
     "offpilot.lsp.completion",  # textDocument/inlineCompletion
     "offpilot.lsp.actions",  # code actions, offpilot.explain
     "offpilot.lsp.testgen",  # offpilot.generateTests
+    "offpilot.lsp.models",  # offpilot.pullModel
 )
 
 
