@@ -1,12 +1,109 @@
 """Post-processing of a raw model completion before it is shown as ghost text.
 
-Minimal rules: keep one line when code follows the cursor on its line, cap the number of lines,
+Text rules: keep one line when code follows the cursor on its line, cap the number of lines,
 drop a tail that repeats the text right of the cursor, never return whitespace only.
+
+Syntax rules (:func:`syntax_cut`, with the language's tree-sitter grammar): a multi-line
+completion is cut after the last line at which the code around the cursor parses no worse than
+it did without the completion. That ends it at the end of the block it opened, drops a half
+statement the token limit cut off, and leaves out closers the suffix already has; a string it
+opened and never closed (a docstring cut off by the limit) is closed when that parses.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import tree_sitter
+
+log = logging.getLogger(__name__)
+
+WINDOW_BEFORE = 3000  # characters of code before the cursor that the syntax check parses
+WINDOW_AFTER = 2000  # and after it
+MAX_CHECK_LINES = 16
+
+
+def _window(prefix: str, suffix: str) -> tuple[str, str]:
+    """The text around the cursor, cut at line boundaries."""
+    before = prefix[-WINDOW_BEFORE:]
+    if len(before) < len(prefix):
+        cut = before.find("\n")
+        before = before[cut + 1:] if cut >= 0 else before
+    after = suffix[:WINDOW_AFTER]
+    if len(after) < len(suffix):
+        cut = after.rfind("\n")
+        after = after[:cut + 1] if cut >= 0 else after
+    return before, after
+
+
+def _errors(parser: tree_sitter.Parser, text: str) -> int:
+    """ERROR and MISSING nodes in the parse of ``text``."""
+    tree = parser.parse(text.encode("utf-8", "surrogatepass"))
+    if not tree.root_node.has_error:
+        return 0
+    count = 0
+    cursor = tree.walk()
+    visited = False
+    while True:
+        node = cursor.node
+        if not visited:
+            if node is not None and (node.is_error or node.is_missing):
+                count += 1
+                visited = True  # do not descend into an error
+            elif node is not None and node.has_error and cursor.goto_first_child():
+                continue
+            else:
+                visited = True
+        if cursor.goto_next_sibling():
+            visited = False
+            continue
+        if not cursor.goto_parent():
+            return count
+
+
+def _closing_variants(lines: list[str], prefix: str) -> list[str]:
+    """The completion with a string it left open closed (Python triple quotes)."""
+    text = "\n".join(lines)
+    out = []
+    for quote in ('"""', "'''"):
+        if text.count(quote) % 2 == 1:
+            at = next((i for i, ln in enumerate(lines) if quote in ln), 0)
+            opener = lines[at] if at else prefix.rsplit("\n", 1)[-1] + lines[0]
+            indent = opener[:len(opener) - len(opener.lstrip())]
+            out.append(f"{text.rstrip()}\n{indent}{quote}")
+    return out
+
+
+def syntax_cut(completion: str, *, prefix: str, suffix: str, language: str) -> str:
+    """The longest line-prefix of a multi-line ``completion`` that keeps the code around the
+    cursor parsing no worse than it does without it (``completion`` unchanged if no grammar)."""
+    if "\n" not in completion.strip("\n"):
+        return completion
+    from offpilot.context.languages import for_language_id
+
+    spec = for_language_id(language) if language else None
+    if spec is None:
+        return completion
+    try:
+        parser = spec.parser()
+        before, after = _window(prefix, suffix)
+        base = _errors(parser, before + after)
+        lines = completion.split("\n")[:MAX_CHECK_LINES]
+        for variant in _closing_variants(lines, before):
+            if _errors(parser, before + variant + after) <= base:
+                lines = variant.split("\n")
+                break
+        for n in range(len(lines), 0, -1):
+            candidate = "\n".join(lines[:n])
+            if not candidate.strip():
+                continue
+            if _errors(parser, before + candidate + after) <= base:
+                return candidate
+        return lines[0]  # nothing parses better: the first line, as a single-line answer would
+    except Exception:  # a grammar problem never loses the completion
+        log.debug("syntax check failed", exc_info=True)
+        return completion
 
 
 def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = None,
@@ -28,9 +125,12 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
             # Stop where the completion starts repeating the code that follows the cursor.
             out = []
             for ln in text.split("\n"):
-                if ln.strip() and ln.strip() == following[0].strip():
+                # the same line at the same indentation (a closer of an inner block is not)
+                if ln.strip() and ln.rstrip() == following[0].rstrip():
                     break
                 out.append(ln)
             text = "\n".join(out)
         text = text.rstrip()
+        if isinstance(language, str) and language:
+            text = syntax_cut(text, prefix=prefix, suffix=suffix, language=language).rstrip()
     return text if text.strip() else ""
