@@ -112,6 +112,16 @@ export class ServerProcess implements vscode.Disposable {
       },
     };
     const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
+    // Tells the server that this client shows explanations in its own panel (so no
+    // window/showDocument of the Markdown file) and reads `offpilot/stream`.
+    client.registerFeature({
+      fillClientCapabilities: (capabilities) => {
+        capabilities.experimental = { ...(capabilities.experimental as object | undefined), offpilot: { explainPanel: true, streams: true } };
+      },
+      initialize: () => undefined,
+      getState: () => ({ kind: 'static' }),
+      clear: () => undefined,
+    });
     this.client = client;
     this.clientDisposables.push(client.onDidChangeState((e) => {
       if (this.client !== client) {

@@ -75,8 +75,8 @@ async function quickInput(key, text, rowText) {
 const runCommand = (title) => quickInput('F1', title, title);
 
 async function openFile(rel) {
-  await quickInput('Control+P', rel);
   const name = path.basename(rel);
+  await quickInput('Control+P', rel, name);  // wait for the search result, not a recent file
   await page.waitForSelector(`.tabs-container .tab[aria-label*="${name}"]`, { timeout: 20000 });
   const editor = page.locator('.editor-instance .monaco-editor').first();
   await editor.waitFor({ timeout: 20000 });

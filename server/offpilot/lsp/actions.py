@@ -50,7 +50,8 @@ FILE_TESTS_TITLE = "Offpilot: Generate tests for this file"
 TEST_LANGUAGES = frozenset({"python"})  # what test generation can write tests for
 CONTEXT_WAIT = 3.0  # seconds an explanation waits for the first index build
 # Clients with their own Explain view (the Offpilot VS Code extension): no extra editor tab.
-OWN_PANEL_CLIENTS = ("visual studio code", "vscodium", "code - oss", "cursor", "windsurf")
+OWN_PANEL_CLIENTS = ("visual studio code", "vscodium", "code - oss", "code-server", "cursor",
+                     "windsurf")
 REQUEST_FAILED = int(types.LSPErrorCodes.RequestFailed)
 _CODE_ACTION_TAG = getattr(types, "CodeActionTag", None)  # LSP 3.18, lsprotocol >= 2025
 
@@ -281,6 +282,10 @@ def client_shows_documents(ls: OffpilotServer) -> bool:
     show = window.show_document if window is not None else None
     if show is None or not show.support:
         return False
+    experimental = ls.client_capabilities.experimental
+    offpilot = experimental.get("offpilot") if isinstance(experimental, dict) else None
+    if isinstance(offpilot, dict) and offpilot.get("explainPanel"):
+        return False  # the Offpilot extension shows the explanation in its own panel
     name = ls.client_name.lower()
     return not any(n in name for n in OWN_PANEL_CLIENTS)
 
