@@ -220,6 +220,8 @@ class ContextEngine:
             return None
         root, rel = found
         text = doc.text
+        if len(text) > self.settings.max_file_size:
+            return None  # as the index skips such files: no seconds of parsing per pause
         from offpilot.context import extract
 
         summary = extract.summarize(text, doc.spec, rel)

@@ -100,6 +100,7 @@ class LocalBackend:
         self._file_key: tuple[int, int] | None = None
         self._load_failed = False
         self._active = 0
+        self.queued_max = 0  # most requests ever waiting on the worker at once
 
     # ----------------------------------------------------------------- state
     @property
@@ -109,6 +110,11 @@ class LocalBackend:
     @property
     def last_error(self) -> str:
         return self._last_error
+
+    @property
+    def queued(self) -> int:
+        """Requests sent to the worker and not answered yet (cancelled ones are not counted)."""
+        return len(self._pending)
 
     @property
     def pid(self) -> int | None:
@@ -282,6 +288,7 @@ class LocalBackend:
         req_id = next(self._ids)
         pending = _Pending(on_text)
         self._pending[req_id] = pending
+        self.queued_max = max(self.queued_max, len(self._pending))
         data = json.dumps({**msg, "id": req_id}, ensure_ascii=True).encode() + b"\n"
         try:
             proc.stdin.write(data)

@@ -100,7 +100,7 @@ class ModelManager:
     def _model_bytes(key: BackendKey) -> int:
         try:
             return resolve_model(key.model).stat().st_size
-        except (ModelError, OSError):
+        except (ModelError, OSError, ValueError):
             return 0
 
     async def _make_room(self, role: str, key: BackendKey) -> None:
@@ -165,6 +165,11 @@ class ModelManager:
                 entry["endpoint"] = redact_url(key.endpoint)
             elif b is not None and getattr(b, "model_path", None):
                 entry["path"] = str(b.model_path)
+            if b is not None and getattr(b, "pid", None):
+                entry["pid"] = b.pid  # the worker process
+            if b is not None and hasattr(b, "queued"):
+                entry["queued"] = b.queued
+                entry["queuedMax"] = b.queued_max
             error = getattr(b, "last_error", "") if b is not None else ""
             if error:
                 entry["error"] = error

@@ -26,14 +26,22 @@ def available_memory() -> int | None:
 def check_model_file(path: str | os.PathLike[str], *, available: int | None = None) -> None:
     """Raise :class:`ModelError` with a user-facing reason if ``path`` cannot be a usable model."""
     p = Path(path)
-    if not p.exists():
+    try:
+        exists, is_dir, is_file = p.exists(), p.is_dir(), p.is_file()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long
+        raise ModelError(f"invalid model path {str(p)[:200]!r}: {exc}") from None
+    if not exists:
         raise ModelError(f"model file not found: {p}. Set offpilot.model to a .gguf file or a "
                          "profile name (see `offpilot models list`).")
-    if p.is_dir():
+    if is_dir:
         raise ModelError(f"model path is a directory, not a .gguf file: {p}")
+    if not is_file:  # a FIFO would block the reader forever, a device is no model
+        raise ModelError(f"model path is not a regular file: {p}")
     try:
         size = p.stat().st_size
-        with p.open("rb") as f:
+        # O_NONBLOCK: should the path turn into a FIFO after the check, do not wait on it
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
             magic = f.read(4)
     except OSError as exc:
         raise ModelError(f"cannot read model file {p}: {exc.strerror or exc}") from None

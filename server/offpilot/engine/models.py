@@ -240,8 +240,14 @@ def _target(name: str) -> ModelProfile | HubFile | Path:
     profile = PROFILES.get(name) or PROFILES.get(name.lower())
     if profile is not None:
         return profile
-    p = Path(name).expanduser()
-    if p.exists() or p.is_absolute() or name.startswith((".", "~")):
+    try:
+        if "\0" in name:
+            raise ValueError("embedded null byte")
+        p = Path(name).expanduser()
+        exists = p.exists()
+    except (OSError, RuntimeError, ValueError) as exc:  # NUL byte, name too long, no home
+        raise ModelError(f"invalid model path {name[:200]!r}: {exc}") from None
+    if exists or p.is_absolute() or name.startswith((".", "~")):
         return p
     ref = parse_hub_ref(name)
     if ref is not None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from offpilot.engine.backend import ModelError
+from offpilot.lsp.protocol import arrival_text
 
 if TYPE_CHECKING:
     from offpilot.lsp.server import OffpilotServer
@@ -24,21 +25,26 @@ def setup(server: OffpilotServer) -> None:
         doc = ls.documents.get(params.text_document.uri)
         if doc is None or not s.completions_enabled or doc.language_id in s.disabled_languages:
             return empty
+        arrived = arrival_text.get()
+        if arrived is not None and arrived is not doc.text:
+            return empty  # edited after the request arrived: its position is for older text
         pos = params.position
         offset = doc.offset_at(pos.line, pos.character)
-        version = doc.version
+        version, text = doc.version, doc.text
         try:
             outcome = await ls.completer.complete(
-                doc.uri, doc.text, offset, language=doc.language_id,
+                doc.uri, text, offset, language=doc.language_id,
                 path=ls.document_path(doc.uri))
         except ModelError as exc:
             log.info("no completion: %s", exc)  # the user was told through the status
             return empty
         current = ls.documents.get(params.text_document.uri)
-        if current is None or current.version != version:
-            return empty  # computed for a version of the document that is gone
+        if current is not doc or current.version != version or current.text is not text:
+            # Computed for a text that is gone (an edit, or a reopen; the text check also
+            # covers a client that does not bump the version).
+            return empty
         line, character = doc.position_at(offset)
         here = types.Position(line=line, character=character)
         return types.InlineCompletionList(items=[
-            types.InlineCompletionItem(insert_text=text, range=types.Range(start=here, end=here))
-            for text in outcome.items])
+            types.InlineCompletionItem(insert_text=item, range=types.Range(start=here, end=here))
+            for item in outcome.items])

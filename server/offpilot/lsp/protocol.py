@@ -9,6 +9,7 @@ notification method sent with an id, a ``jsonrpc`` other than "2.0", a request a
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,12 @@ from pygls.protocol import LanguageServerProtocol
 from offpilot.lsp.progress import work_done_token
 
 log = logging.getLogger(__name__)
+
+# For an inline completion request: the document text when the request arrived. Messages are
+# ordered, so the request's position refers to that text; an edit handled before the handler
+# starts makes the request stale.
+arrival_text: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "offpilot_arrival_text", default=None)
 
 
 @dataclass
@@ -49,6 +56,13 @@ class OffpilotProtocol(LanguageServerProtocol):
         token = getattr(params, "work_done_token", None) \
             if method_name == types.WORKSPACE_EXECUTE_COMMAND else None
         work_done_token.set(token)
+        text = None
+        if method_name == types.TEXT_DOCUMENT_INLINE_COMPLETION:
+            documents = getattr(self._server, "documents", None)
+            uri = getattr(getattr(params, "text_document", None), "uri", None)
+            doc = documents.get(uri) if documents is not None and uri else None
+            text = doc.text if doc is not None else None
+        arrival_text.set(text)
         return super()._handle_request(msg_id, method_name, params)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
