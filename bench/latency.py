@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,10 +197,13 @@ def replay_llama_server(binary: str, model: str, session: Session, every: int,
                         break
             except OSError:
                 time.sleep(0.2)
-        run = Run("llama-server /infill (llama.vscode shape)")
+        fim = _has_fim(base)
+        run = Run("llama-server /infill (llama.vscode shape)" if fim else
+                  "llama-server /completion, cache_prompt")
         text = session.base
         cursor = session.insert_at
         extra = [{"filename": session.extra_path, "text": session.extra}]
+        start = text.find("\n", max(0, cursor - 2500)) + 1 if cursor > 2500 else 0
         for i, ch in enumerate(session.body, 1):
             text = text[:cursor] + ch + text[cursor:]
             cursor += 1
@@ -211,8 +215,15 @@ def replay_llama_server(binary: str, model: str, session: Session, every: int,
                     "n_predict": 16, "cache_prompt": True, "n_cache_reuse": 256, "id_slot": 0,
                     "top_k": 40, "top_p": 0.99, "samplers": ["top_k", "top_p", "infill"],
                     "stream": False}
+            if not fim:  # no FIM tokens: the same content as one plain prompt
+                # the window starts where it did at the first request, as a client that keeps
+                # its prompt stable would do (so cache_prompt can reuse the prefix)
+                body = {"prompt": f"{session.extra}\n{text[start:cursor]}", "n_predict": 16,
+                        "cache_prompt": True, "n_cache_reuse": 256, "id_slot": 0,
+                        "stream": False}
             t0 = time.perf_counter()
-            req = urllib.request.Request(base + "/infill", data=json.dumps(body).encode(),
+            req = urllib.request.Request(base + ("/infill" if fim else "/completion"),
+                                         data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=120) as r:
                 out = json.loads(r.read())
@@ -223,6 +234,18 @@ def replay_llama_server(binary: str, model: str, session: Session, every: int,
         proc.terminate()
         with contextlib.suppress(Exception):
             proc.wait(timeout=10)
+
+
+def _has_fim(base: str) -> bool:
+    """Whether the server's model has FIM tokens (/infill answers 501 otherwise)."""
+    body = json.dumps({"input_prefix": "a", "input_suffix": "b", "n_predict": 1}).encode()
+    req = urllib.request.Request(base + "/infill", data=body,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60):
+            return True
+    except urllib.error.HTTPError:
+        return False
 
 
 def floor_line(model: str, threads: int) -> tuple[float, float]:
