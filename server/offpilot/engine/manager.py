@@ -46,6 +46,7 @@ class ModelManager:
         self._backends: dict[BackendKey, Backend] = {}
         self._lock = asyncio.Lock()
         self._unloaded: dict[str, str] = {}  # role -> why its model was unloaded
+        self.closed = False
 
     def key_for(self, role: str) -> BackendKey:
         s = self.settings
@@ -130,6 +131,8 @@ class ModelManager:
     async def backend(self, role: str) -> Backend:
         """The started backend for ``role``; raises :class:`ModelError` if it cannot run."""
         key = self.key_for(role)
+        if self.closed:
+            raise ModelError("the server is shutting down")
         async with self._lock:
             backend = self._backends.get(key)
             if backend is None:
@@ -145,6 +148,9 @@ class ModelManager:
                 await self._make_room(role, key)
         self._unloaded.pop(role, None)
         await backend.start()
+        if self.closed:  # closed while this one was starting: it was not in the list
+            await backend.close()
+            raise ModelError("the server is shutting down")
         return backend
 
     def status(self) -> dict[str, Any]:
@@ -179,6 +185,7 @@ class ModelManager:
         return out
 
     async def close(self) -> None:
+        self.closed = True  # a load still in flight must not start a new worker afterwards
         backends, self._backends = list(self._backends.values()), {}
         for b in backends:
             try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from offpilot.lsp.protocol import OffpilotProtocol, answer_unparsable
 
 log = logging.getLogger(__name__)
 
+EXIT_GRACE = 5.0  # seconds the process may take to end after `exit`
 STATUS_NOTIFICATION = "offpilot/status"
 STATS_REQUEST = "offpilot/stats"
 CONTEXT_REQUEST = "offpilot/context"
@@ -51,6 +54,9 @@ class OffpilotServer(LanguageServer):
                                        "message": ""}
         self._model_error_shown = ""
         self._background: set[asyncio.Task[Any]] = set()
+
+    def is_shut_down(self) -> bool:
+        return bool(getattr(self.protocol, "_shutdown", False))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log out-of-band errors; a malformed message must not pop up dialogs in the editor."""
@@ -306,6 +312,17 @@ def _register_lifecycle(server: OffpilotServer) -> None:
             with contextlib.suppress(Exception):
                 ls.context_engine.stop()
         await ls.models.close()
+
+    @server.feature(types.EXIT)
+    def exit_(ls: OffpilotServer, params: Any = None) -> None:
+        # pygls exits once this returns; asyncio then cancels what is left and waits for it.
+        # Work that outlives the session (a load racing the shutdown, a sandbox) must not keep
+        # the process alive: stop it now, and leave for good after a grace period regardless.
+        for task in list(ls._background):
+            task.cancel()
+        timer = threading.Timer(EXIT_GRACE, os._exit, args=(0 if ls.is_shut_down() else 1,))
+        timer.daemon = True
+        timer.start()
 
     @server.feature(STATS_REQUEST)
     def stats(ls: OffpilotServer, params: Any = None) -> dict[str, Any]:
