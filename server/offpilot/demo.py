@@ -124,7 +124,7 @@ def make_client(root: Path) -> DemoClient:
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
         try:
-            _apply_workspace_edit(root, params.edit)
+            apply_workspace_edit(root, params.edit)
         except Exception as exc:  # report, as an editor would
             return types.ApplyWorkspaceEditResult(applied=False, failure_reason=str(exc))
         return types.ApplyWorkspaceEditResult(applied=True)
@@ -141,7 +141,8 @@ def _uri_path(root: Path, uri: str) -> Path:
     return path
 
 
-def _apply_workspace_edit(root: Path, edit: types.WorkspaceEdit) -> None:
+def apply_workspace_edit(root: Path, edit: types.WorkspaceEdit) -> None:
+    """Write a workspace edit to disk inside ``root`` (what an editor does with applyEdit)."""
     for change in edit.document_changes or []:
         if isinstance(change, types.CreateFile):
             p = _uri_path(root, change.uri)

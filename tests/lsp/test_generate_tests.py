@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from offpilot.demo import apply_text_edits
+from offpilot.demo import apply_workspace_edit
 from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.uris import to_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -40,25 +40,6 @@ def _path(root: Path, uri: str) -> Path:
     path = Path(to_fs_path(uri) or "").resolve()
     assert root.resolve() in path.parents, f"edit outside the project: {path}"
     return path
-
-
-def apply_workspace_edit(root: Path, edit: types.WorkspaceEdit) -> None:
-    """Write a workspace edit to disk (what the editor does with workspace/applyEdit)."""
-    for change in edit.document_changes or []:
-        if isinstance(change, types.CreateFile):
-            p = _path(root, change.uri)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            if not p.exists():
-                p.write_text("", encoding="utf-8")
-        elif isinstance(change, types.TextDocumentEdit):
-            p = _path(root, change.text_document.uri)
-            text = p.read_text(encoding="utf-8") if p.exists() else ""
-            edits = [e for e in change.edits if isinstance(e, types.TextEdit)]
-            p.write_text(apply_text_edits(text, edits), encoding="utf-8")
-    for uri, edits in (edit.changes or {}).items():
-        p = _path(root, uri)
-        text = p.read_text(encoding="utf-8") if p.exists() else ""
-        p.write_text(apply_text_edits(text, list(edits)), encoding="utf-8")
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER,
