@@ -22,6 +22,7 @@ from pygls.exceptions import (
     JsonRpcParseError,
 )
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from offpilot.lsp.progress import work_done_token
 
@@ -50,6 +51,26 @@ def _usable_id(msg_id: Any) -> bool:
 
 
 class OffpilotProtocol(LanguageServerProtocol):
+    # Open documents live in ``server.documents`` (offpilot.context.documents) only. pygls'
+    # own copy in its workspace would be a second one, and its incremental update converts
+    # positions character by character in Python: over a second per keystroke on a 10 MB
+    # one-line file, on the event loop. Its handlers are replaced by plain dispatch.
+    def _user_handler(self, method: str, params: Any) -> Any:
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
     def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> Any:
         # Commands get only their arguments: keep the request's workDoneToken for them. The
         # handler's task is created inside this call and so copies this context.
