@@ -4,6 +4,7 @@ defined in another file reaches the completion prompt."""
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +13,6 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pygls.exceptions import JsonRpcMethodNotFound
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.lsp.helpers import SERVER, capabilities, open_document, position_of, server_env
@@ -83,10 +83,31 @@ async def test_context_request_shows_the_snippets(client: LanguageClient):
     await context_stats(client)
     uri = await open_document(client, root / "shop" / "checkout.py")
     pos = position_of(CHECKOUT, "cart_total(")
-    try:
-        result = as_data(await client.protocol.send_request_async("offpilot/context", {
-            "uri": uri, "position": {"line": pos.line, "character": pos.character}}))
-    except JsonRpcMethodNotFound:
-        pytest.skip("offpilot/context is not registered by this server")
+    result = as_data(await client.protocol.send_request_async("offpilot/context", {
+        "uri": uri, "position": {"line": pos.line, "character": pos.character}}))
     texts = [s["text"] for s in result["snippets"] if s["path"] == "shop/pricing.py"]
     assert any(t.startswith("def cart_total(cart: Cart") for t in texts)
+
+
+async def test_context_request_reads_a_file_that_is_not_open(client: LanguageClient):
+    root: Path = client.demo_project  # type: ignore[attr-defined]
+    await context_stats(client)
+    pos = position_of(CHECKOUT, "cart_total(")
+    result = as_data(await client.protocol.send_request_async("offpilot/context", {
+        "uri": (root / "shop" / "checkout.py").as_uri(),
+        "position": {"line": pos.line, "character": pos.character}}))
+    assert "shop/pricing.py" in {s["path"] for s in result["snippets"]}
+
+
+async def test_context_request_never_reads_a_fifo_or_a_binary(client: LanguageClient):
+    root: Path = client.demo_project  # type: ignore[attr-defined]
+    await context_stats(client)
+    fifo = root / "shop" / "pipe.py"
+    os.mkfifo(fifo)  # reading it would block until somebody writes
+    binary = root / "shop" / "blob.py"
+    binary.write_bytes(b"\0\x01\x02" * 100)
+    for path in (fifo, binary, root / "shop" / "missing.py"):
+        result = as_data(await asyncio.wait_for(client.protocol.send_request_async(
+            "offpilot/context", {"uri": path.as_uri(),
+                                 "position": {"line": 0, "character": 0}}), 30))
+        assert result["snippets"] == [] and "not a readable source file" in result["message"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from offpilot.config import Settings
 from offpilot.context.documents import Document, Documents
-from offpilot.context.index import Index
+from offpilot.context.index import SNIFF_BYTES, Index
 from offpilot.context.languages import for_path
 from offpilot.context.model import FileSummary
 from offpilot.context.resolve import Resolver
@@ -49,6 +49,34 @@ class _Root:
     index: Index
     resolver: Resolver
     retriever: Retriever
+
+
+def read_source(path: str, max_size: int) -> str | None:
+    """The text of a regular, non-binary file of at most ``max_size`` bytes, else None.
+
+    A path from a request may name anything: a FIFO (reading it would block), a device, a
+    directory, a huge file. None of those is read.
+    """
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_size:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > max_size or b"\0" in data[:SNIFF_BYTES]:
+        return None
+    return data.decode("utf-8", errors="replace")
 
 
 def _uri_path(uri: str) -> str:
@@ -275,11 +303,10 @@ class ContextEngine:
         if doc is not None:
             return doc
         path = _uri_path(uri)
-        try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        text = read_source(path, self.settings.max_file_size)
+        if text is None:
             return None
-        spec = for_path(path)
+        spec = for_path(path, text)
         return Document(uri=uri, language_id=spec.name if spec else "", version=0, text=text,
                         path=path, spec=spec)
 

@@ -2,18 +2,20 @@
 
 Params: ``{"uri" (or "textDocument": {"uri"}), "position": {line, character}, "budget"?,
 "end"?: {line, character}}``; with ``end`` the answer is the Explain context of the range.
-Result: ``{"ready", "ms", "snippets": [{path, start_line, end_line, kind, text}]}``.
+Result: ``{"ready", "ms", "snippets": [{path, start_line, end_line, kind, text}]}``, plus a
+``message`` when the document is neither open nor a readable source file (a FIFO, a device, a
+binary or a file over the size limit is never read).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 from offpilot.context.commands import snippet_json
 from offpilot.context.documents import Document
+from offpilot.context.engine import read_source
 
 CONTEXT_REQUEST = "offpilot/context"
 
@@ -39,14 +41,15 @@ def setup(server: Any) -> None:
             return {"ready": False, "ms": 0.0, "snippets": []}
         doc = ls.documents.get(uri)
         if doc is None:
+            # Not open in the editor: the file on disk, if it is a readable source file.
             from pygls.uris import to_fs_path
 
             path = to_fs_path(uri) or uri
-            try:
-                text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8",
-                                               errors="replace")
-            except OSError:
-                return {"ready": engine.ready, "ms": 0.0, "snippets": []}
+            text = await asyncio.to_thread(read_source, path, ls.settings.max_file_size)
+            if text is None:
+                return {"ready": engine.ready, "ms": 0.0, "snippets": [],
+                        "message": f"not a readable source file of at most "
+                                   f"{ls.settings.max_file_size} bytes: {path}"}
             doc = Document(uri=uri, language_id="", version=0, text=text,
                            encoding=ls.documents.position_encoding, path=path)
         budget = _get(params, "budget")

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 EXIT_GRACE = 5.0  # seconds the process may take to end after `exit`
 STATUS_NOTIFICATION = "offpilot/status"
 STATS_REQUEST = "offpilot/stats"
-CONTEXT_REQUEST = "offpilot/context"
 
 
 class OffpilotServer(LanguageServer):
@@ -219,6 +218,7 @@ FEATURE_MODULES = (
     "offpilot.lsp.actions",  # code actions, offpilot.explain
     "offpilot.lsp.testgen",  # offpilot.generateTests
     "offpilot.lsp.models",  # offpilot.pullModel
+    "offpilot.context.lsp",  # offpilot/context
 )
 
 
