@@ -208,7 +208,7 @@ class Documents:
         path = to_fs_path(uri) or uri
         doc = Document(uri=uri, language_id=language_id, version=version, text=text,
                        encoding=self.position_encoding, path=path,
-                       spec=for_document(language_id, path))
+                       spec=for_document(language_id, path, text))
         with self._lock:
             self._docs[uri] = doc
         return doc

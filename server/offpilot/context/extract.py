@@ -290,6 +290,10 @@ def _definitions(found: list[_Found], source: bytes, path: str) -> list[Definiti
     """Parents by nesting (a stack sweep over the definitions in start order)."""
     out: list[Definition] = []
     stack: list[tuple[int, str, str, tree_sitter.Node]] = []  # (end_byte, name, kind, node)
+    # `void ns::f() {}` defines a function of namespace ns, `void Foo::f() {}` a method of Foo:
+    # the syntax is the same, the file's own namespaces tell them apart.
+    namespaces = {f.name for f in found if f.kind == "namespace"} - \
+        {f.name for f in found if f.kind in CLASS_KINDS}
     for f in found:
         while stack and stack[-1][0] < f.node.end_byte:
             stack.pop()
@@ -301,7 +305,9 @@ def _definitions(found: list[_Found], source: bytes, path: str) -> list[Definiti
         outer_name, outer_kind = (outer[1], outer[2]) if outer is not None else ("", "")
         parent = f.parent or outer_name
         kind = f.kind
-        if kind == "function" and (f.parent or outer_kind in CLASS_KINDS):
+        qualified_by_class = bool(f.parent) and \
+            f.parent.rpartition("::")[2].split("<")[0].strip() not in namespaces
+        if kind == "function" and (qualified_by_class or outer_kind in CLASS_KINDS):
             kind = "method"
         signature, sig_end = signature_of(source, f.node, kind, f.name_node)
         start = _line(f.node)

@@ -82,7 +82,8 @@ def extractor_fingerprint() -> str:
     """Changes when the queries or the extraction code change: stored summaries are then stale."""
     h = hashlib.sha256(str(SCHEMA_VERSION).encode())
     here = Path(__file__).resolve().parent
-    sources = [here / "extract.py", here / "symbols.py", here / "model.py"]
+    sources = [here / "extract.py", here / "symbols.py", here / "model.py",
+               here / "languages.py"]
     folder = grammars_dir()
     if folder.is_dir():
         sources += sorted(folder.rglob("*.scm"))
@@ -299,7 +300,7 @@ def summarize_file(root: str, rel: str, max_size: int) -> Parsed:
         return Parsed(rel, st.st_mtime_ns, st.st_size, None, "large")
     if b"\0" in data[:SNIFF_BYTES]:
         return Parsed(rel, st.st_mtime_ns, st.st_size, None, "binary")
-    spec = for_path(rel)
+    spec = for_path(rel, data)
     if spec is None:
         return Parsed(rel, st.st_mtime_ns, st.st_size, None, "error")
     try:

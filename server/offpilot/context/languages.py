@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePath
@@ -81,13 +82,33 @@ def for_language_id(language_id: str) -> LanguageSpec | None:
     return _BY_ID.get(language_id) or _BY_NAME.get(language_id)
 
 
-def for_path(path: str | PurePath) -> LanguageSpec | None:
-    return _BY_EXT.get(PurePath(path).suffix.lower())
+# What only C++ has, at the start of a line of a `.h` header (C and C++ share the extension).
+_CPP_HEADER = re.compile(
+    rb"^[ \t]*(?:namespace\b|template[ \t]*<|class[ \t]+\w+[^;\n]*(?:\{|$)|"
+    rb"(?:public|private|protected)[ \t]*:|using[ \t]+namespace\b)",
+    re.MULTILINE)
+SNIFFED_BYTES = 1 << 16
 
 
-def for_document(language_id: str, path: str | PurePath) -> LanguageSpec | None:
+def looks_like_cpp(text: str | bytes) -> bool:
+    head = text[:SNIFFED_BYTES]
+    data = head.encode("utf-8", "replace") if isinstance(head, str) else head
+    return _CPP_HEADER.search(data) is not None
+
+
+def for_path(path: str | PurePath, text: str | bytes | None = None) -> LanguageSpec | None:
+    """The language of a file by its extension; a `.h` header whose ``text`` is C++ (a class, a
+    namespace, a template) is C++, C otherwise."""
+    suffix = PurePath(path).suffix.lower()
+    if suffix == ".h" and text is not None and looks_like_cpp(text):
+        return _BY_NAME["cpp"]
+    return _BY_EXT.get(suffix)
+
+
+def for_document(language_id: str, path: str | PurePath, text: str | None = None
+                 ) -> LanguageSpec | None:
     """The languageId wins (an editor knows better), the extension decides otherwise."""
-    return for_language_id(language_id) or for_path(path)
+    return for_language_id(language_id) or for_path(path, text)
 
 
 def by_name(name: str) -> LanguageSpec | None:

@@ -115,7 +115,7 @@ async def explain_location(location: Location, *, settings: Settings, use_contex
         rel = path.relative_to(root).as_posix()
     except ValueError:
         rel = path.name
-    spec = for_path(path)
+    spec = for_path(path, text)
     language = spec.language_ids[0] if spec is not None else ""
     target = target_at(text, location, path=rel, language=language)
     _say(err, f"explaining {target.label}")

@@ -90,7 +90,7 @@ def load_document(ls: OffpilotServer, uri: str) -> Document | None:
         text = file.read_text(encoding="utf-8", errors="replace")
     except (OSError, ValueError):
         return None
-    spec = for_path(path)
+    spec = for_path(path, text)
     return Document(uri=uri, language_id=spec.language_ids[0] if spec else "", version=0,
                     text=text, encoding=ls.documents.position_encoding, path=path, spec=spec)
 

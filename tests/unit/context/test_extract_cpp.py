@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from offpilot.context import extract, symbols
 from offpilot.context.languages import by_name, for_path
 from offpilot.context.model import Import
@@ -133,3 +134,33 @@ def test_registry_maps_cpp_extensions():
         assert spec is not None and spec.name == "cpp", path
     spec = for_path("a.h")
     assert spec is not None and spec.name == "c"
+
+
+@pytest.mark.parametrize("header", [
+    "#pragma once\nnamespace geo {\nint f();\n}\n",
+    "class Widget {\n public:\n  void draw();\n};\n",
+    "template <typename T>\nT twice(T x) { return x + x; }\n",
+])
+def test_a_cpp_header_with_the_h_extension_is_parsed_as_cpp(header: str):
+    spec = for_path("include/widget.h", header)
+    assert spec is not None and spec.name == "cpp"
+    assert not extract.summarize(header, spec, "widget.h").errors
+
+
+def test_a_c_header_stays_c():
+    header = ("#ifndef LIST_H\n#define LIST_H\n/* a class of lists */\n"
+              "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
+              "typedef struct list { int n; } list_t;\nint list_len(const list_t *l);\n#endif\n")
+    spec = for_path("list.h", header)
+    assert spec is not None and spec.name == "c"
+
+
+def test_a_function_defined_out_of_its_namespace_is_a_function_not_a_method():
+    source = ("namespace geo { double area(double r); }\nstruct Circle { double r; "
+              "double area() const; };\n"
+              "double geo::area(double r) { return 3.14 * r * r; }\n"
+              "double Circle::area() const { return geo::area(r); }\n")
+    s = extract.summarize(source, SPEC, "geo.cpp")
+    assert [(d.name, d.kind, d.parent, d.start_line) for d in s.definitions
+            if d.start_line >= 3] == [("area", "function", "geo", 3),
+                                      ("area", "method", "Circle", 4)]
