@@ -38,6 +38,11 @@ export class Configuration {
     return completionsWanted(this.reader(document), document.languageId);
   }
 
+  /** Whether the server is told where the cursor settles (`offpilot.warmup`). */
+  warmupWantedFor(document: vscode.TextDocument): boolean {
+    return this.section(document).get<boolean>('warmup', true) && this.completionsWantedFor(document);
+  }
+
   async setCompletionsEnabled(enabled: boolean): Promise<void> {
     await this.section().update('completionsEnabled', enabled, this.target('completionsEnabled'));
   }

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, Middleware } from 'vscode-languageclient/node';
 import { Commands } from './commands';
 import { Configuration, SECTION } from './configuration';
+import { CURSOR_NOTIFICATION, CursorReporter } from './cursorReport';
 import { ExplainController } from './explain';
 import { ServerProcess } from './serverProcess';
 import { onlyServerSettings } from './settings';
@@ -43,6 +44,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   server = new ServerProcess(output, config, middleware);
   const process_ = server;
+  const cursor = new CursorReporter((params) => {
+    void process_.running?.sendNotification(CURSOR_NOTIFICATION, params);
+  });
   commands = new Commands(server, config, statusBar, output, new ExplainController(context.extensionUri, streams), new TestGenerator());
 
   context.subscriptions.push(
@@ -52,6 +56,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       client.onNotification(STREAM_NOTIFICATION, (params: unknown) => { streams.push(params); });
     }),
     server.onDidChangeState((state) => statusBar.setConnection(state)),
+    cursor,
+    vscode.window.onDidChangeTextEditorSelection((event) => {
+      const document = event.textEditor.document;
+      const caret = event.selections.length === 1 && event.selections[0].isEmpty ? event.selections[0].active : undefined;
+      const wanted = caret !== undefined && (document.uri.scheme === 'file' || document.uri.scheme === 'untitled')
+        && config.warmupWantedFor(document);
+      cursor.moved(wanted ? { uri: document.uri.toString(), line: caret.line, character: caret.character } : undefined);
+    }),
     vscode.window.onDidChangeActiveTextEditor(() => statusBar.refresh()),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (Configuration.affectsServer(event)) {

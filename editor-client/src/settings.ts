@@ -5,7 +5,8 @@
 export const SERVER_SETTINGS = [
   'model', 'chatModel', 'promptMode', 'backend', 'endpoint', 'apiKeyEnv', 'remoteModel',
   'threads', 'contextSize', 'gpuLayers', 'completionsEnabled', 'disabledLanguages', 'maxTokens',
-  'maxLines', 'temperature', 'prefetch', 'debounceMs', 'timeLimit', 'contextBudget', 'prefixChars',
+  'maxLines', 'temperature', 'prefetch', 'warmup', 'debounceMs', 'timeLimit', 'contextBudget',
+  'prefixChars',
   'suffixChars', 'chatMaxTokens', 'runGeneratedTests', 'pythonPath', 'testTimeout',
   'indexEnabled', 'maxFileSize', 'logLevel',
 ] as const;

@@ -65,6 +65,9 @@ class Settings:
     prefetch: bool = _setting(
         True, "After showing a suggestion, compute the next one as if it were accepted, while "
         "the model is idle.")
+    warmup: bool = _setting(
+        True, "When the cursor settles somewhere new, evaluate that place's prompt (its context "
+        "and the code before it) while the model is idle, so the next suggestion there is fast.")
     debounce_ms: int = _setting(
         40, "Milliseconds a completion request waits for newer keystrokes before starting.",
         minimum=0, maximum=2000)

@@ -75,6 +75,45 @@ async def test_incremental_edits_reach_the_completion(client: LanguageClient):
     assert result.items and result.items[0].insert_text.strip()
 
 
+async def stats(client: LanguageClient) -> dict:
+    result = await client.protocol.send_request_async("offpilot/stats", None)
+    return result._asdict() if hasattr(result, "_asdict") else result
+
+
+def field(obj, name: str):
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name)
+
+
+async def test_the_cursor_settling_warms_the_prompt_so_the_completion_evaluates_little(
+        client: LanguageClient):
+    path: Path = client.demo_project / "warm.py"  # type: ignore[attr-defined]
+    text = "".join(f"def helper_{i}(value: int) -> int:\n    \"\"\"Helper number {i}.\"\"\"\n"
+                   f"    return value * {i} + {i * 7}\n\n\n" for i in range(25))
+    text += "def combined(value: int) -> int:\n    return \n"
+    path.write_text(text, encoding="utf-8")
+    uri = await open_document(client, path)
+    pos = position_of(text, "    return \n")
+    pos = types.Position(line=pos.line, character=len("    return "))
+    client.protocol.notify("offpilot/cursor", {"textDocument": {"uri": uri},
+                                               "position": {"line": pos.line,
+                                                            "character": pos.character}})
+    deadline = time.monotonic() + 120
+    while True:
+        completion = field(await stats(client), "completion")
+        if field(completion, "warmups") >= 1 and field(completion, "promptTokensWarmed"):
+            break
+        assert time.monotonic() < deadline, "no warm-up happened"
+        await asyncio.sleep(0.1)
+    warmed = field(completion, "promptTokensWarmed")[-1]
+    result = await client.text_document_inline_completion_async(completion_params(uri, pos))
+    assert result is not None
+    completion = field(await stats(client), "completion")
+    assert field(completion, "requests") == 1
+    evaluated = field(completion, "promptTokensEvaluated")[-1]
+    # the warm-up evaluated the whole prompt (hundreds of tokens); the request only its tail
+    assert warmed > 300 and evaluated <= 2, (warmed, evaluated)
+
+
 async def test_cancelled_request_returns_promptly_and_the_next_one_works(
         client: LanguageClient):
     path: Path = client.demo_project / "cancel.py"  # type: ignore[attr-defined]

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_TYPED_CHARS = 1200  # past this much text typed since the anchor, a new anchor is taken
 CACHE_ENTRIES = 64
+WARMUP_DELAY = 0.4  # seconds of pause after an edit or a cursor move before a warm-up starts
 CLOSERS = set(")]}>\"'`;:,. \t")
 
 ContextProvider = Callable[[str, str, int, int], Sequence[Snippet]]
@@ -153,18 +154,22 @@ class CompletionStats:
     cache_hits: int = 0
     prefetches: int = 0  # background generations started after a suggestion
     prefetch_hits: int = 0  # requests answered by a prefetched suggestion
+    warmups: int = 0  # prompts evaluated while idle (no tokens generated)
     superseded: int = 0
     errors: int = 0
     model_calls: int = 0
     prompt_tokens_evaluated: list[int] = field(default_factory=list)
+    prompt_tokens_warmed: list[int] = field(default_factory=list)  # by warm-ups
     latencies_ms: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "cacheHits": self.cache_hits,
                 "prefetches": self.prefetches, "prefetchHits": self.prefetch_hits,
+                "warmups": self.warmups,
                 "superseded": self.superseded, "errors": self.errors,
                 "modelCalls": self.model_calls,
                 "promptTokensEvaluated": self.prompt_tokens_evaluated[-1000:],
+                "promptTokensWarmed": self.prompt_tokens_warmed[-1000:],
                 "latenciesMs": self.latencies_ms[-1000:]}
 
 
@@ -187,6 +192,7 @@ class Completer:
         self._inflight: dict[str, asyncio.Task[CompletionOutcome]] = {}
         # uri -> (text before the cursor once the suggestion is accepted, its generation)
         self._prefetch: dict[str, tuple[str, asyncio.Task[None]]] = {}
+        self._warmups: dict[str, asyncio.Task[None]] = {}  # uri -> idle warm-up, pending
 
     def forget(self, uri: str) -> None:
         self.anchors.pop(uri, None)
@@ -195,6 +201,12 @@ class Completer:
         if task is not None:
             task.cancel()
         self._cancel_prefetch(uri)
+        self._cancel_warmup(uri)
+
+    def _cancel_warmup(self, uri: str) -> None:
+        task = self._warmups.pop(uri, None)
+        if task is not None and not task.done():
+            task.cancel()
 
     def _cancel_prefetch(self, uri: str) -> None:
         entry = self._prefetch.pop(uri, None)
@@ -205,6 +217,7 @@ class Completer:
                        path: str = "") -> CompletionOutcome:
         """Complete at ``offset`` of ``text``; supersedes this document's request in flight."""
         self.stats.requests += 1
+        self._cancel_warmup(uri)  # a real request goes first
         previous = self._inflight.get(uri)
         if previous is not None and not previous.done():
             previous.cancel()
@@ -330,17 +343,60 @@ class Completer:
             log.exception("context retrieval failed; completing without repository context")
             return ()
 
+    def schedule_warmup(self, uri: str, where: Callable[[], tuple[str, int] | None], *,
+                        language: str = "", path: str = "",
+                        delay: float = WARMUP_DELAY) -> None:
+        """Warm the prompt of the place the user is at once they pause for ``delay`` seconds.
+
+        ``where()`` gives the document's text and the cursor offset at that moment (None: the
+        document is gone). Nothing happens when the place's prompt head is the one already
+        evaluated (typing on in one scope), when a completion for the document is running, or
+        when the model is busy: a warm-up only ever uses idle time, and a real request cancels
+        it.
+        """
+        if not self.settings.warmup or not self.settings.completions_enabled:
+            return
+        self._cancel_warmup(uri)
+
+        async def run() -> None:
+            await asyncio.sleep(delay)  # a newer edit or cursor move cancels us here
+            placed = where()
+            inflight = self._inflight.get(uri)
+            if placed is None or (inflight is not None and not inflight.done()):
+                return
+            text, offset = placed
+            try:
+                backend = await self._backend()
+                if getattr(backend, "queued", 0):
+                    return
+                await self.warm(uri, text, offset, language=language, path=path)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a warm-up failing is no one's problem
+                log.debug("warm-up failed: %s", exc)
+
+        task = asyncio.create_task(run())
+        self._warmups[uri] = task
+        task.add_done_callback(
+            lambda t: self._warmups.pop(uri, None) if self._warmups.get(uri) is t else None)
+
     async def warm(self, uri: str, text: str, offset: int, *, language: str = "",
-                   path: str = "") -> None:
-        """Evaluate the prompt for this position into the cache while the user is idle."""
+                   path: str = "") -> bool:
+        """Evaluate the prompt for this position into the cache, generating nothing; False when
+        the prompt head there is the one already evaluated."""
         s = self.settings
+        offset = max(0, min(offset, len(text)))
         anchor = choose_anchor(text, offset, s.prefix_chars, self.anchors.get(uri))
-        if anchor is not self.anchors.get(uri):
-            anchor.context = await self._fetch_context(uri, text, offset)
-            self.anchors[uri] = anchor
+        if anchor is self.anchors.get(uri):
+            return False
+        anchor.context = await self._fetch_context(uri, text, offset)
+        self.anchors[uri] = anchor
         request = InfillRequest(prefix=anchor.head, typed=text[anchor.anchor:offset],
                                 suffix=suffix_window(text, offset, s.suffix_chars),
                                 language=language, path=path, context=anchor.context,
                                 warm_only=True)
         backend = await self._backend()
-        await backend.infill(request)
+        self.stats.warmups += 1
+        result = await backend.infill(request)
+        self.stats.prompt_tokens_warmed.append(result.prompt_tokens_evaluated)
+        return True

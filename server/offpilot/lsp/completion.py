@@ -1,9 +1,15 @@
-"""textDocument/inlineCompletion: LSP types in, :class:`Completer` in the middle, items out."""
+"""textDocument/inlineCompletion: LSP types in, :class:`Completer` in the middle, items out.
+
+Also ``offpilot/cursor``, a notification an editor may send when the cursor settles somewhere
+(``{"textDocument": {"uri"}, "position": {line, character}}``): the prompt of that place is
+evaluated while the model is idle, so the first suggestion there costs only the cursor window.
+Without it the server warms at the place of the last edit.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
@@ -15,8 +21,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CURSOR_NOTIFICATION = "offpilot/cursor"
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
 
 def setup(server: OffpilotServer) -> None:
+    @server.feature(CURSOR_NOTIFICATION)
+    def cursor(ls: OffpilotServer, params: Any = None) -> None:
+        uri = _get(_get(params, "textDocument"), "uri")
+        position = _get(params, "position")
+        doc = ls.documents.get(uri) if isinstance(uri, str) else None
+        line, character = _get(position, "line"), _get(position, "character")
+        if doc is None or not isinstance(line, int) or not isinstance(character, int):
+            return  # a notification has no answer: a bad one is ignored
+        ls.schedule_warmup(doc, doc.offset_at(line, character))
+
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: OffpilotServer, params: types.InlineCompletionParams
                                 ) -> types.InlineCompletionList:

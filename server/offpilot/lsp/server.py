@@ -21,7 +21,7 @@ from pygls.uris import to_fs_path
 
 from offpilot import __version__
 from offpilot.config import load_settings
-from offpilot.context.documents import Documents
+from offpilot.context.documents import Document, Documents
 from offpilot.engine.backend import BackendState, ModelError
 from offpilot.engine.manager import COMPLETION, ModelManager
 from offpilot.features.completion import Completer
@@ -64,6 +64,21 @@ class OffpilotServer(LanguageServer):
         log.error("server error (%s): %s", getattr(source, "__name__", source), error)
 
     # ------------------------------------------------------------- helpers
+    def schedule_warmup(self, doc: Document, offset: int) -> None:
+        """Evaluate the prompt at ``offset`` of ``doc`` once the user pauses there, if the
+        document is still at this version then."""
+        version = doc.version
+
+        def where() -> tuple[str, int] | None:
+            current = self.documents.get(doc.uri)
+            if current is not doc or current.version != version:
+                return None
+            return current.text, offset
+
+        if doc.language_id not in self.settings.disabled_languages:
+            self.completer.schedule_warmup(doc.uri, where, language=doc.language_id,
+                                           path=self.document_path(doc.uri))
+
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background; keep a reference and log failures."""
         task = asyncio.ensure_future(coro)
@@ -293,13 +308,17 @@ def _register_lifecycle(server: OffpilotServer) -> None:
             log.warning("didChange for a document that is not open: %s", d.uri)
             return
         ls.documents.apply_changes(d.uri, d.version, params.content_changes)
-        if ls.context_engine is not None and params.content_changes:
-            change = params.content_changes[-1]
-            doc = ls.documents.get(d.uri)
-            rng = getattr(change, "range", None)
-            if doc is not None and rng is not None:
-                ls.context_engine.note_edited(
-                    d.uri, doc.offset_at(rng.start.line, rng.start.character))
+        doc = ls.documents.get(d.uri)
+        if doc is None or not params.content_changes:
+            return
+        change = params.content_changes[-1]
+        rng = getattr(change, "range", None)
+        if rng is None:
+            return
+        start = doc.offset_at(rng.start.line, rng.start.character)
+        if ls.context_engine is not None:
+            ls.context_engine.note_edited(d.uri, start)
+        ls.schedule_warmup(doc, start + len(getattr(change, "text", "")))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: OffpilotServer, params: types.DidCloseTextDocumentParams) -> None:

@@ -208,3 +208,56 @@ async def test_prefetch_never_blocks_a_request_elsewhere():
     assert outcome.source == "model" and outcome.items == ["return 1"]
     await asyncio.sleep(0)
     assert backend.cancelled == 1
+
+
+# ------------------------------------------------------------------ idle warm-up
+async def test_warmup_evaluates_a_new_place_once_the_user_pauses():
+    backend = ScriptedBackend("x")
+    c = completer(backend)
+    text = "import os\n\n\ndef f(xs):\n    return len(xs)\n\n\ndef g():\n    "
+    c.schedule_warmup("file:///a.py", lambda: (text, len(text)), delay=0.01)
+    await asyncio.sleep(0.05)
+    assert [r.warm_only for r in backend.requests] == [True]
+    assert backend.requests[0].prefix + backend.requests[0].typed == text
+    assert c.stats.warmups == 1 and c.stats.model_calls == 0
+    # the completion that follows at that place has the same prompt head (the warmed one)
+    await c.complete("file:///a.py", text, len(text))
+    assert backend.requests[1].prefix == backend.requests[0].prefix
+    assert backend.requests[1].context == backend.requests[0].context
+    # and pausing there again costs nothing: the head is already evaluated
+    c.schedule_warmup("file:///a.py", lambda: (text + "y", len(text) + 1), delay=0.01)
+    await asyncio.sleep(0.05)
+    assert len(backend.requests) == 2 and c.stats.warmups == 1
+
+
+async def test_a_request_cancels_a_pending_or_running_warmup():
+    backend = ScriptedBackend("x", delay=5.0)  # a slow model
+    c = completer(backend)
+    text = "def g():\n    "
+    c.schedule_warmup("file:///a.py", lambda: (text, len(text)), delay=0.0)
+    await asyncio.sleep(0.01)  # the warm-up is now in the model
+    assert backend.requests and backend.requests[0].warm_only
+    backend.delay = 0.0
+    outcome = await asyncio.wait_for(c.complete("file:///a.py", text, len(text)), 2.0)
+    assert outcome.items == ["x"] and backend.cancelled == 1
+    # pending (not started) warm-ups are dropped too
+    c.schedule_warmup("file:///a.py", lambda: ("z = ", 4), delay=0.05)
+    await c.complete("file:///a.py", text, len(text))
+    await asyncio.sleep(0.1)
+    assert c.stats.warmups == 1
+
+
+async def test_no_warmup_when_the_model_is_busy_or_warmup_is_off():
+    backend = ScriptedBackend("x")
+    backend.queued = 1  # type: ignore[attr-defined]  # another request is waiting
+    c = completer(backend)
+    c.schedule_warmup("file:///a.py", lambda: ("a = ", 4), delay=0.0)
+    await asyncio.sleep(0.02)
+    assert backend.requests == []
+    backend.queued = 0  # type: ignore[attr-defined]
+    off = completer(backend, warmup=False)
+    off.schedule_warmup("file:///a.py", lambda: ("a = ", 4), delay=0.0)
+    gone = completer(backend)
+    gone.schedule_warmup("file:///a.py", lambda: None, delay=0.0)  # the document closed
+    await asyncio.sleep(0.02)
+    assert backend.requests == []
