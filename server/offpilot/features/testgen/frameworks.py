@@ -2,8 +2,8 @@
 
 Python is read closely (pytest or unittest, test folder, existing test file for the module,
 import style of existing tests). For JavaScript/TypeScript, Go, Rust and Java the framework and
-conventional location are detected; generation for those is a draft that Offpilot runs only when
-the toolchain is installed (see :mod:`offpilot.features.testgen.generate`).
+conventional location are detected; what runs there depends on the installed toolchain (see
+:mod:`offpilot.features.testgen.other`).
 """
 
 from __future__ import annotations

@@ -17,10 +17,11 @@ For Python:
    only tests that pass every run are kept. Failing ones get one repair round (rebuilt from a
    fresh recording) and are dropped if they still fail.
 
-Other languages get the framework and file location right and a model draft that is delivered
-as UNVERIFIED (Offpilot does not run their toolchains). With ``offpilot.runGeneratedTests`` off
-nothing is executed at all: only claims from the docstring or the model become tests, marked
-unverified.
+Other languages are handled by :mod:`.other`: JavaScript runs with node and Rust with cargo
+when they are installed (characterization tests, or the model's draft with its failing tests
+removed); the rest gets a model draft delivered as UNVERIFIED. With
+``offpilot.runGeneratedTests`` off nothing is executed at all: only claims from the docstring
+or the model become tests, marked unverified.
 """
 
 from __future__ import annotations
@@ -466,10 +467,12 @@ async def generate_tests(root: Path, path: Path, source: str | None = None, *,
     if language is None:
         raise TargetError(f"{path.name}: Offpilot generates tests for Python, JavaScript, "
                           "TypeScript, Go, Rust and Java files")
-    return await _draft_other(root, path, source, language, backend=backend,
-                              settings=settings, on_progress=on_progress,
-                              test_file_text=test_file_text, start_line=start_line,
-                              end_line=end_line, scope=scope)
+    from offpilot.features.testgen.other import generate_other  # it builds on this module
+
+    return await generate_other(root, path, source, language, symbol=symbol,
+                                start_line=start_line, end_line=end_line, scope=scope,
+                                backend=backend, settings=settings, on_progress=on_progress,
+                                test_file_text=test_file_text)
 
 
 async def _generate_python(root: Path, path: Path, source: str, *, symbol: str,
@@ -781,85 +784,3 @@ def _mark_unverified(plan: FilePlan, note: str, original: str | None) -> FilePla
     marked = text[:len(text) - len(stripped)] + note + stripped
     insertions = (*head, (offset, marked))
     return FilePlan(apply_insertions(original or "", insertions), insertions)
-
-
-# ------------------------------------------------------------------ other languages
-DRAFT_HEADERS = {
-    "go": "// UNVERIFIED draft by Offpilot: not compiled or run. Review before use.\n",
-    "rust": "// UNVERIFIED draft by Offpilot: not compiled or run. Review before use.\n",
-    "java": "// UNVERIFIED draft by Offpilot: not compiled or run. Review before use.\n",
-    "javascript": "// UNVERIFIED draft by Offpilot: not run. Review before use.\n",
-    "typescript": "// UNVERIFIED draft by Offpilot: not run. Review before use.\n",
-}
-
-
-def _draft_prompt(language: str, layout: TestLayout, source: str, rel: str
-                  ) -> tuple[str, str]:
-    """A prompt that continues into the test file, and the start of that file it ends with."""
-    js = {"vitest": "import { describe, it, expect } from 'vitest';\n",
-          "node:test": "import test from 'node:test';\nimport assert from 'node:assert/strict';\n"}
-    primers = {"go": "package ", "rust": "use ", "java": "import org.junit.jupiter.api.Test;\n",
-               "javascript": js.get(layout.framework, ""),
-               "typescript": js.get(layout.framework, "")}
-    primer = primers.get(language, "")
-    prompt = (f"// File: {rel}\n{source[:3000]}\n\n// File: {layout.test_path.as_posix()} "
-              f"({layout.framework} tests for {rel})\n{primer}")
-    return prompt, primer
-
-
-async def _draft_other(root: Path, path: Path, source: str, language: str, *,
-                       backend: Backend | None, settings: Settings,
-                       on_progress: ProgressCallback | None, test_file_text: str | None,
-                       start_line: int, end_line: int, scope: str) -> TestGenResult:
-    layout = layout_for(root, path)
-    assert layout is not None
-    test_abs = confine(root, layout.test_path)
-    original = test_file_text if test_file_text is not None else _read_text(test_abs)
-    rel = path.relative_to(root).as_posix()
-    result = TestGenResult(root, path, language, framework=layout.framework,
-                           test_path=test_abs, original=original, verified=False,
-                           targets=[rel])
-    toolchain = (f"{layout.toolchain} is installed, but Offpilot does not run "
-                 f"{layout.framework} tests yet" if layout.toolchain
-                 else f"{layout.framework} is not available here")
-    result.notes.append(f"{language.capitalize()} tests are a model draft: UNVERIFIED "
-                        f"({toolchain}); review and run them yourself.")
-    if backend is None:
-        result.notes.append("No model is available, so no draft was written.")
-        return result
-    lines = source.splitlines()
-    focus = "\n".join(lines[start_line:end_line + 1]) if scope != "file" and end_line > \
-        start_line else source
-    prompt, primer = _draft_prompt(language, layout, focus, rel)
-    _progress(on_progress, f"asking the model for a {layout.framework} draft", 20)
-    try:
-        gen = await backend.generate(TextRequest(prompt, max_tokens=settings.chat_max_tokens,
-                                                 temperature=0.0, stop=("// File:",),
-                                                 time_limit=120.0))
-    except ModelError as exc:
-        result.notes.append(f"The model was not available: {exc}")
-        return result
-    draft = (primer + gen.text).strip() + "\n"
-    if not _parses(language, path, draft):
-        result.notes.append("The model's draft does not parse; nothing was written.")
-        return result
-    text = DRAFT_HEADERS.get(language, "") + draft
-    at = len(original or "")
-    sep = "" if not original else ("\n" if original.endswith("\n") else "\n\n")
-    result.plan = FilePlan((original or "") + sep + text, ((at, sep + text),))
-    result.tests.append(GeneratedTest("draft", rel, "", "model", "unverified", text))
-    _progress(on_progress, "draft ready", 98)
-    return result
-
-
-def _parses(language: str, path: Path, text: str) -> bool:
-    try:
-        from offpilot.context.languages import for_path
-
-        spec = for_path(path)
-        if spec is None:
-            return True
-        tree = spec.parser().parse(text.encode("utf-8"))
-    except Exception:
-        return True  # no grammar here: the draft is marked unverified anyway
-    return not tree.root_node.has_error

@@ -9,6 +9,9 @@ and bounds what it can do:
   ``os.killpg``), so grandchildren a test started die too; cancelling the awaiting task kills
   the group the same way;
 - **memory**: ``RLIMIT_AS`` (and a file-size limit, no core dumps), set in the child before exec;
+  a sandbox made with ``memory_mb=0`` sets no address-space limit, for runtimes that reserve
+  far more address space than they use (node: V8 reserves gigabytes per WebAssembly memory)
+  and are bounded their own way (``--max-old-space-size``);
 - **network**: a new, empty network namespace (``unshare -rn`` or ``unshare -n``) where the OS
   allows it, probed once per server process; otherwise a ``sitecustomize`` guard that makes
   ``socket.connect``/``sendto`` and name lookups raise. The guard is best effort: code that uses
@@ -159,9 +162,9 @@ def _limit_resources(memory_bytes: int) -> Callable[[], None]:
     def apply() -> None:  # runs in the child between fork and exec: keep it minimal
         import resource
 
-        for limit, value in ((resource.RLIMIT_AS, memory_bytes),
-                             (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
-                             (resource.RLIMIT_CORE, 0)):
+        limits = ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
+                  (resource.RLIMIT_CORE, 0))
+        for limit, value in limits[0 if memory_bytes > 0 else 1:]:
             try:
                 _soft, hard = resource.getrlimit(limit)
                 cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
@@ -312,6 +315,20 @@ class TestSandbox:
         path.write_text(text, encoding="utf-8")
         return path
 
+    def link(self, relative: str, target: Path) -> Path | None:
+        """Make ``relative`` in the project copy a symlink to ``target`` (installed packages,
+        such as ``node_modules``, that are too big to copy). Code in the sandbox reads them
+        where they are and is not kept from writing into them. None when it cannot be made."""
+        path = confine(self.project_dir, relative)
+        if path.exists() or path.is_symlink():
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(target.resolve(), target_is_directory=target.is_dir())
+        except OSError:
+            return None
+        return path
+
     def remove(self, relative: str) -> None:
         with contextlib.suppress(OSError):
             confine(self.project_dir, relative).unlink()
@@ -359,9 +376,11 @@ class TestSandbox:
                               env=self.environment(pythonpath, hash_seed, env))
 
     async def run(self, argv: Sequence[str], *, timeout: float | None = None,
-                  env: Mapping[str, str] | None = None) -> RunResult:
-        """Run ``argv`` in the project copy under the limits; kill its group when done."""
+                  env: Mapping[str, str] | None = None, cwd: str = "") -> RunResult:
+        """Run ``argv`` in the project copy (or its folder ``cwd``) under the limits; kill its
+        group when done."""
         base = self._require()
+        workdir = confine(self.project_dir, cwd) if cwd else self.project_dir
         limit = self.timeout if timeout is None else timeout
         prefix = [] if self.allow_network else network_isolation_prefix()
         stamp = time.monotonic_ns()
@@ -371,7 +390,7 @@ class TestSandbox:
         with out_path.open("wb") as out, err_path.open("wb") as err:
             proc = await asyncio.create_subprocess_exec(
                 *prefix, *argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                cwd=str(self.project_dir), env=dict(env) if env is not None
+                cwd=str(workdir), env=dict(env) if env is not None
                 else self.environment(), start_new_session=True,
                 preexec_fn=_limit_resources(self.memory_bytes)
                 if sys.platform != "win32" else None)

@@ -165,7 +165,12 @@ async def test_unsaved_source_is_what_gets_tested(tmp_path: Path):
     assert all(int(a) - int(b) == int(c) for a, b, c in asserted)  # the buffer, not the disk
 
 
-async def test_cancelling_kills_the_sandbox_and_leaves_nothing(tmp_path: Path):
+async def test_cancelling_kills_the_sandbox_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # sandboxes of this test only (other runs on the machine make their own in /tmp)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     marker = tmp_path / "finished.marker"
     root = project(tmp_path / "p", {"slow.py": f'''\
         import pathlib
@@ -177,7 +182,7 @@ async def test_cancelling_kills_the_sandbox_and_leaves_nothing(tmp_path: Path):
             pathlib.Path({str(marker)!r}).touch()
             return n
     '''})
-    before = set(glob.glob(str(Path(tempfile.gettempdir()) / "offpilot-sandbox-*")))
+    before = set(glob.glob(str(scratch / "offpilot-sandbox-*")))
     stages: list[str] = []
     task = asyncio.ensure_future(generate_tests(
         root, root / "slow.py", symbol="wait", settings=SETTINGS,
@@ -192,7 +197,7 @@ async def test_cancelling_kills_the_sandbox_and_leaves_nothing(tmp_path: Path):
         await task
     await asyncio.sleep(2)
     assert not marker.exists(), "the sandboxed call kept running after the cancel"
-    after = set(glob.glob(str(Path(tempfile.gettempdir()) / "offpilot-sandbox-*")))
+    after = set(glob.glob(str(scratch / "offpilot-sandbox-*")))
     assert after <= before
     assert not (root / "test_slow.py").exists()
 
