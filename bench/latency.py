@@ -12,6 +12,8 @@ input_prefix, prompt = current line, input_suffix, cache_prompt, n_cache_reuse 2
 
     python bench/latency.py                      # embedded Gemma, prefix mode
     python bench/latency.py --model fim          # Gemma copy with FIM ids: the FIM path
+    python bench/latency.py --model shift        # tiny random Llama with FIM ids: its cache
+                                                 # can shift, so chunks after the edit are moved
 """
 
 from __future__ import annotations
@@ -279,29 +281,40 @@ def model_path(name: str) -> str:
     gemma = Path(assemble())
     if name == "gemma":
         return str(gemma)
-    if name == "fim":
+    if name in ("fim", "shift"):
         from offpilot.engine.gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy
 
-        dst = Path(tempfile.gettempdir()) / "offpilot-bench" / "gemma-fim.gguf"
+        work = Path(tempfile.gettempdir()) / "offpilot-bench"
+        src = gemma
+        if name == "shift":  # same tokenizer as Gemma, so the prompts are token for token equal
+            sys.path.insert(0, str(REPO))
+            from tests.model.tiny_llama import write_tiny_llama
+
+            src = work / "tiny-llama.gguf"
+            if not src.exists():
+                write_tiny_llama(src)
+        dst = work / ("gemma-fim.gguf" if name == "fim" else "tiny-llama-fim.gguf")
         if not dst.exists():
-            edited_copy(gemma, dst, fim_ids=GEMMA_UNUSED_FIM_IDS)
+            edited_copy(src, dst, fim_ids=GEMMA_UNUSED_FIM_IDS)
         return str(dst)
     return name
 
 
 def table(runs: list[Run], floor: tuple[float, float] | None, n_predict: int) -> str:
-    rows = [("stack", "requests", "p50 s", "p95 s", "p99 s", "median eval tok", "cache hits",
-             "empty")]
+    rows = [("stack", "requests", "p50 s", "p95 s", "p99 s", "median eval tok", "mean eval tok",
+             "max eval tok", "cache hits", "empty")]
     for r in runs:
         ev = statistics.median(r.evaluated) if r.evaluated else float("nan")
+        mean = statistics.mean(r.evaluated) if r.evaluated else float("nan")
+        top = max(r.evaluated) if r.evaluated else float("nan")
         rows.append((r.name, str(len(r.latencies)), f"{percentile(r.latencies, 50):.3f}",
                      f"{percentile(r.latencies, 95):.3f}", f"{percentile(r.latencies, 99):.3f}",
-                     f"{ev:.0f}", str(r.cache_hits), str(r.empty)))
+                     f"{ev:.0f}", f"{mean:.0f}", f"{top:.0f}", str(r.cache_hits), str(r.empty)))
     if floor:
         prefill, decode = floor
         est = n_predict / decode + 8 / prefill
         rows.append((f"floor ({prefill:.0f} tok/s prefill, {decode:.0f} tok/s decode)", "-",
-                     f"{est:.3f}", "-", "-", "-", "-", "-"))
+                     f"{est:.3f}", "-", "-", "-", "-", "-", "-", "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -310,7 +323,7 @@ def table(runs: list[Run], floor: tuple[float, float] | None, n_predict: int) ->
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--model", default="gemma", help="gemma | fim | PATH.gguf")
+    ap.add_argument("--model", default="gemma", help="gemma | fim | shift | PATH.gguf")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--every", type=int, default=30, help="characters typed between requests")
     ap.add_argument("--body-chars", type=int, default=600)

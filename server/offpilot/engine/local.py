@@ -79,13 +79,16 @@ class LocalBackend:
 
     def __init__(self, model_path: str | Path, *, n_ctx: int = 4096, n_threads: int = 0,
                  n_gpu_layers: int = 0, n_batch: int = 512, prompt_mode: str = "auto",
-                 on_state: StateListener | None = None) -> None:
+                 on_state: StateListener | None = None, cache_reuse: int | None = None) -> None:
         self.model_path = str(model_path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.n_gpu_layers = n_gpu_layers
         self.n_batch = n_batch
         self.prompt_mode = prompt_mode
+        # Shortest run of cached tokens moved past an edit (0: common prefix only); None: the
+        # runtime's default. Only models whose cache can shift move anything.
+        self.cache_reuse = cache_reuse
         self._on_state = on_state
         self._state = BackendState.NO_MODEL
         self._info: ModelInfo | None = None
@@ -315,9 +318,10 @@ class LocalBackend:
         self._active += 1
         if self._active == 1:
             self._set_state(BackendState.GENERATING)
+        reuse = {} if self.cache_reuse is None else {"cache_reuse": self.cache_reuse}
         try:
             res = await self._call({
-                "op": "generate", "priority": priority, "seq": seq,
+                "op": "generate", "priority": priority, "seq": seq, **reuse,
                 "segments": templates.strip_markers(segments),
                 "add_bos": templates.wants_bos(self._info_or_raise(), segments, self._add_bos),
                 "max_tokens": max_tokens, "temperature": temperature, "stop": stop,
@@ -335,7 +339,9 @@ class LocalBackend:
             prompt_tokens_evaluated=int(res.get("prompt_tokens_evaluated", 0)),
             generated_tokens=int(res.get("generated_tokens", 0)),
             prompt_ms=float(res.get("prompt_ms", 0.0)),
-            generate_ms=float(res.get("generate_ms", 0.0)))
+            generate_ms=float(res.get("generate_ms", 0.0)),
+            # cached tokens moved to new positions instead of being evaluated again
+            extra={"prompt_tokens_shifted": int(res.get("prompt_tokens_shifted", 0))})
 
     def _info_or_raise(self) -> ModelInfo:
         if self._info is None:

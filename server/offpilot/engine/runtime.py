@@ -5,10 +5,12 @@ llama.cpp is not thread-safe and aborts the whole process on some native errors,
 language server never imports it.
 
 Each logical stream (completions, chat) owns a sequence of the shared KV cache. A request's
-prompt is compared with the tokens already in that sequence; only the part after the common
-prefix is evaluated. Generation is a Python generator that yields after every decoded token,
-so the worker can interleave streams, stop a superseded request within one token, and honour
-time limits.
+prompt is compared with the tokens already in that sequence: the common prefix is kept, and on
+models whose cache can shift, runs of cached tokens that reappear further on (the suffix after
+an edit, context after a changed chunk) are moved to their new positions instead of being
+evaluated again (:func:`plan_reuse`, as llama.cpp's server does with ``--cache-reuse``).
+Generation is a Python generator that yields after every decoded token, so the worker can
+interleave streams, stop a superseded request within one token, and honour time limits.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ import llama_cpp as llama
 
 # Tokens per llama_decode call while evaluating a prompt; cancellation is checked between.
 PREFILL_CHUNK = 256
+# Shortest run of cached tokens moved to a new position rather than evaluated again (0: never).
+CACHE_REUSE_MIN_CHUNK = 32
+# Bounds on the work of planning reuse on repetitive text, where one run of tokens occurs many
+# times: cached positions looked at per run, runs weighed against each other.
+_MAX_CANDIDATES = 16
+_MAX_RUNS = 256
 
 
 class RuntimeError_(Exception):
@@ -35,6 +43,83 @@ class RuntimeError_(Exception):
 class Sequence:
     seq_id: int
     tokens: list[int] = field(default_factory=list)  # what the KV cache holds for this sequence
+    epoch: int = 0  # bumped whenever the cached tokens are planned afresh or dropped
+    staged: int = -1  # epoch whose chunks wait in the scratch sequence to be moved in; -1: none
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Cached tokens ``old[src:src + n]`` that reappear as ``new[dst:dst + n]``."""
+
+    src: int
+    dst: int
+    n: int
+
+
+def common_prefix(old: list[int], new: list[int]) -> int:
+    n = 0
+    limit = min(len(old), len(new))
+    while n < limit and old[n] == new[n]:
+        n += 1
+    return n
+
+
+def plan_reuse(old: list[int], new: list[int], start: int, min_chunk: int) -> list[Chunk]:
+    """Runs of ``old[start:]`` that reappear in order in ``new[start:]`` (each found from
+    ``min_chunk`` matching tokens up), chosen to cover as many tokens of ``new`` as possible.
+
+    Tokens of ``new`` between the runs are new (typed text, changed context) and are evaluated;
+    cached tokens between the runs are dropped. Both sides may skip, so a run can move to an
+    earlier position (text before it was deleted) or a later one (text was inserted). The last
+    token of ``new`` is never part of a run: its logits are needed.
+    """
+    if min_chunk <= 0:
+        return []
+    k = min_chunk
+    end = len(new) - 1  # runs cover new[:end] at most
+    index: dict[tuple[int, ...], list[int]] = {}
+    for i in range(start, len(old) - k + 1):
+        index.setdefault(tuple(old[i:i + k]), []).append(i)
+    if not index:
+        return []
+    # Every maximal run shared by both sides (the same run is met again one token later:
+    # skip it there), within a budget of comparisons for text that repeats itself.
+    runs: list[Chunk] = []
+    budget = 4 * (len(old) + len(new))
+    for p in range(start, end - k + 1):
+        for src in index.get(tuple(new[p:p + k]), ())[:_MAX_CANDIDATES]:
+            if p > start and src > start and old[src - 1] == new[p - 1]:
+                continue
+            n = k
+            while src + n < len(old) and p + n < end and old[src + n] == new[p + n]:
+                n += 1
+            runs.append(Chunk(src, p, n))
+            budget -= n
+        if budget <= 0:
+            break
+    if len(runs) > _MAX_RUNS:
+        runs = sorted(runs, key=lambda c: -c.n)[:_MAX_RUNS]
+    # The heaviest chain of runs in order on both sides (a weighted longest increasing
+    # subsequence; a greedy left-to-right pick could take a short run and lose a long one).
+    # A run that overlaps the one before it is cut at its start: runs found independently
+    # often share a token at their seam (a newline both sides of an edit, say).
+    runs.sort(key=lambda c: (c.dst, c.src))
+    best = [c.n for c in runs]
+    prev = [-1] * len(runs)
+    cut = [0] * len(runs)
+    for i, c in enumerate(runs):
+        for j in range(i):
+            b = runs[j]
+            over = max(0, b.src + b.n - c.src, b.dst + b.n - c.dst)
+            if over < c.n and b.dst < c.dst and b.src < c.src and best[j] + c.n - over > best[i]:
+                best[i], prev[i], cut[i] = best[j] + c.n - over, j, over
+    chain: list[Chunk] = []
+    i = max(range(len(runs)), key=best.__getitem__, default=-1)
+    while i >= 0:
+        c = runs[i]
+        chain.append(Chunk(c.src + cut[i], c.dst + cut[i], c.n - cut[i]))
+        i = prev[i]
+    return chain[::-1]
 
 
 @dataclass
@@ -53,6 +138,15 @@ class GenerateParams:
     warm_only: bool = False
     infill_sampler: bool = False
     stream: bool = False
+    cache_reuse: int = CACHE_REUSE_MIN_CHUNK  # shortest chunk moved in the cache; 0: prefix only
+
+
+@dataclass
+class _Prefill:
+    """How a prompt got into the cache, past the kept prefix."""
+
+    evaluated: int = 0  # tokens run through the model
+    shifted: int = 0  # cached tokens moved to new positions instead
 
 
 @dataclass
@@ -107,6 +201,8 @@ class LlamaRuntime:
         self.path = ""
         self.meta: dict[str, str] = {}
         self.sequences: dict[int, Sequence] = {}
+        self.shift_reuse = False  # cached chunks are moved to new positions (see plan_reuse)
+        self._scratch_base = 0  # sequence ``i`` stages chunks in ``_scratch_base + i``
         self._batch: Any = None
 
     # ----------------------------------------------------------------- loading
@@ -127,11 +223,19 @@ class LlamaRuntime:
         if n_ctx_train > 0:
             n_ctx = min(n_ctx, n_ctx_train)
         threads = n_threads or max(1, (os.cpu_count() or 2))
+        # Moving cached chunks (plan_reuse) needs a cache that can shift and a scratch sequence
+        # per stream. Sliding-window models (Gemma 3) keep prefix-only reuse: llama.cpp calls
+        # their cache shiftable only because it is kept full size (swa_full below), and whether
+        # moved chunks (an approximation on a trained model: they keep what they saw before the
+        # edit) are good enough for them is not settled, so the default model stays as it was.
+        may_shift = (llama.llama_model_n_swa(model) == 0
+                     and not llama.llama_model_is_recurrent(model)
+                     and not llama.llama_model_is_hybrid(model))
         cparams = llama.llama_context_default_params()
         cparams.n_ctx = n_ctx
         cparams.n_batch = min(n_batch, n_ctx)
         cparams.n_ubatch = min(n_batch, n_ctx)
-        cparams.n_seq_max = n_seq
+        cparams.n_seq_max = 2 * n_seq if may_shift else n_seq
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
         cparams.no_perf = True
@@ -151,6 +255,8 @@ class LlamaRuntime:
         self.n_batch = cparams.n_batch
         self.path = path
         self.sequences = {i: Sequence(i) for i in range(n_seq)}
+        self.shift_reuse = may_shift and bool(llama.llama_memory_can_shift(self.mem))
+        self._scratch_base = n_seq
         self._batch = llama.llama_batch_init(max(self.n_batch, 1), 0, 1)
         return self.describe()
 
@@ -167,6 +273,7 @@ class LlamaRuntime:
         self.vocab = None
         self.mem = None
         self.sequences = {}
+        self.shift_reuse = False
 
     def describe(self) -> dict[str, Any]:
         assert self.model is not None and self.vocab is not None
@@ -202,6 +309,7 @@ class LlamaRuntime:
             "eos_text": self.piece(eos, special=True) if eos is not None else "",
             "fim": fim, "fim_text": fim_text,
             "can_shift": bool(llama.llama_memory_can_shift(self.mem)),
+            "shift_reuse": self.shift_reuse,
             "size_bytes": os.path.getsize(self.path),
         }
 
@@ -269,21 +377,61 @@ class LlamaRuntime:
             raise RuntimeError_(f"llama_decode failed ({rc}): context full or out of memory")
         seq.tokens.extend(tokens)
 
-    def _reuse(self, seq: Sequence, tokens: list[int]) -> int:
-        """Cut the sequence back to its common prefix with ``tokens``; return the kept length."""
+    def _scratch(self, seq: Sequence) -> int:
+        return self._scratch_base + seq.seq_id
+
+    def _forget(self, seq: Sequence) -> None:
+        """Drop everything the cache holds for ``seq``, staged chunks included."""
+        llama.llama_memory_seq_rm(self.mem, seq.seq_id, -1, -1)
+        self._unstage(seq)
+        seq.tokens = []
+        seq.epoch += 1
+
+    def _unstage(self, seq: Sequence) -> None:
+        if seq.staged >= 0:
+            llama.llama_memory_seq_rm(self.mem, self._scratch(seq), -1, -1)
+            seq.staged = -1
+
+    def _reuse(self, seq: Sequence, tokens: list[int], min_chunk: int) -> tuple[int, list[Chunk]]:
+        """Cut the sequence back to its common prefix with ``tokens``; return the kept length
+        and the cached chunks that move to later positions of ``tokens`` (see plan_reuse).
+
+        The chunks wait in the sequence's scratch sequence: the tokens between them must be
+        evaluated first, and llama.cpp appends to a sequence only after its last position.
+        """
         old = seq.tokens
-        n = 0
-        limit = min(len(old), len(tokens))
-        while n < limit and old[n] == tokens[n]:
-            n += 1
+        n = common_prefix(old, tokens)
         if n == len(tokens) and n > 0:
             n -= 1  # the last prompt token must be evaluated again to get its logits
+        seq.epoch += 1
+        self._unstage(seq)
+        chunks = plan_reuse(old, tokens, n, min_chunk) if self.shift_reuse else []
+        if chunks:
+            scratch = self._scratch(seq)
+            for c in chunks:
+                llama.llama_memory_seq_cp(self.mem, seq.seq_id, scratch, c.src, c.src + c.n)
+            seq.staged = seq.epoch
         if n < len(old):
             if not llama.llama_memory_seq_rm(self.mem, seq.seq_id, n, -1):
-                llama.llama_memory_seq_rm(self.mem, seq.seq_id, -1, -1)
-                n = 0
+                self._forget(seq)
+                return 0, []
             seq.tokens = old[:n]
-        return n
+        return n, chunks
+
+    def _move_in(self, seq: Sequence, c: Chunk, tokens: list[int]) -> None:
+        """Move staged chunk ``c`` from the scratch sequence to its new place in ``seq``.
+
+        It passes through positions past the context size, where neither sequence holds
+        anything, so the moves never catch other cells; llama.cpp adds the shifts up and
+        re-rotates the keys once, by ``dst - src``, before the next decode.
+        """
+        scratch, far = self._scratch(seq), self.n_ctx
+        lo, hi = c.src + far, c.src + far + c.n
+        llama.llama_memory_seq_add(self.mem, scratch, c.src, c.src + c.n, far)
+        llama.llama_memory_seq_cp(self.mem, scratch, seq.seq_id, lo, hi)
+        llama.llama_memory_seq_rm(self.mem, scratch, lo, hi)
+        llama.llama_memory_seq_add(self.mem, seq.seq_id, lo, hi, c.dst - lo)
+        seq.tokens.extend(tokens[c.dst:c.dst + c.n])
 
     def _sampler(self, p: GenerateParams) -> Any:
         sparams = llama.llama_sampler_chain_default_params()
@@ -312,7 +460,7 @@ class LlamaRuntime:
         seq = self.sequences.setdefault(p.seq, Sequence(p.seq))
         t0 = time.perf_counter()
         if cancelled():  # superseded before it started: cost nothing
-            yield Step(result=self._result("", "cancelled", [], 0, 0, t0, t0))
+            yield Step(result=self._result("", "cancelled", [], _Prefill(), 0, t0, t0))
             return
         tokens = self.build_tokens(p.segments, p.add_bos)
         if not tokens:
@@ -325,33 +473,51 @@ class LlamaRuntime:
         others = sum(len(s.tokens) for s in self.sequences.values() if s is not seq)
         if others + len(tokens) + p.max_tokens > self.n_ctx:
             for s in self.sequences.values():
-                if s is not seq and s.tokens:
-                    llama.llama_memory_seq_rm(self.mem, s.seq_id, -1, -1)
-                    s.tokens = []
-        reused = self._reuse(seq, tokens)
-        todo = tokens[reused:]
-        evaluated = len(todo)
-        while todo:
-            chunk, todo = todo[:PREFILL_CHUNK], todo[PREFILL_CHUNK:]
-            self._decode(seq, chunk, want_logits_last=not todo)
-            if cancelled():
-                yield Step(result=self._result("", "cancelled", tokens, evaluated, 0, t0, t0))
-                return
-            if todo:
-                yield Step()  # let the scheduler look at other work between chunks
+                if s is not seq and (s.tokens or s.staged >= 0):
+                    self._forget(s)
+        _kept, chunks = self._reuse(seq, tokens, p.cache_reuse)
+        epoch = seq.epoch
+        pending = list(chunks)
+        done = _Prefill()
+        try:
+            while True:
+                if pending and seq.staged != epoch:
+                    pending = []  # another request took this sequence over: evaluate instead
+                at = len(seq.tokens)
+                if pending and pending[0].dst == at:
+                    c = pending.pop(0)
+                    self._move_in(seq, c, tokens)
+                    done.shifted += c.n
+                    continue
+                target = pending[0].dst if pending else len(tokens)
+                if at >= target:
+                    break
+                piece = tokens[at:min(target, at + PREFILL_CHUNK)]
+                last = not pending and at + len(piece) == len(tokens)
+                self._decode(seq, piece, want_logits_last=last)
+                done.evaluated += len(piece)
+                if cancelled():
+                    yield Step(result=self._result("", "cancelled", tokens, done, 0, t0, t0))
+                    return
+                if not last:
+                    yield Step()  # let the scheduler look at other work between chunks
+        finally:
+            if seq.staged == epoch:
+                self._unstage(seq)
         t1 = time.perf_counter()
         if p.warm_only:
-            yield Step(result=self._result("", "warm", tokens, evaluated, 0, t0, t1))
+            yield Step(result=self._result("", "warm", tokens, done, 0, t0, t1))
             return
 
         chain = self._sampler(p)
         try:
-            yield from self._sample_loop(p, seq, chain, cancelled, tokens, evaluated, t0, t1)
+            yield from self._sample_loop(p, seq, chain, cancelled, tokens, done, t0, t1)
         finally:
             llama.llama_sampler_free(chain)
 
     def _sample_loop(self, p: GenerateParams, seq: Sequence, chain: Any, cancelled: Any,
-                     prompt: list[int], evaluated: int, t0: float, t1: float) -> Iterator[Step]:
+                     prompt: list[int], done: _Prefill, t0: float, t1: float
+                     ) -> Iterator[Step]:
         out = bytearray()
         emitted = 0  # bytes of ``out`` already streamed
         n_gen = 0
@@ -407,13 +573,14 @@ class LlamaRuntime:
                 yield Step()
         text = out.decode("utf-8", "ignore")
         tail = text.encode()[emitted:].decode("utf-8", "ignore") if p.stream else ""
-        yield Step(text=tail, result=self._result(text, reason, prompt, evaluated, n_gen, t0, t1))
+        yield Step(text=tail, result=self._result(text, reason, prompt, done, n_gen, t0, t1))
 
-    def _result(self, text: str, reason: str, prompt: list[int], evaluated: int, n_gen: int,
+    def _result(self, text: str, reason: str, prompt: list[int], done: _Prefill, n_gen: int,
                 t0: float, t1: float) -> dict[str, Any]:
         t2 = time.perf_counter()
         return {
             "text": text, "stop_reason": reason, "prompt_tokens": len(prompt),
-            "prompt_tokens_evaluated": evaluated, "generated_tokens": n_gen,
+            "prompt_tokens_evaluated": done.evaluated, "prompt_tokens_shifted": done.shifted,
+            "generated_tokens": n_gen,
             "prompt_ms": (t1 - t0) * 1000.0, "generate_ms": (t2 - t1) * 1000.0,
         }

@@ -11,7 +11,10 @@ Requests: ``{"op": "load", "id", "path", "n_ctx", "n_threads", "n_gpu_layers", "
 ``{"op": "generate", "id", "priority", ...GenerateParams}``, ``{"op": "tokenize", "id", "text"}``,
 ``{"op": "cancel", "id"}``, ``{"op": "shutdown"}``.
 Events: ``{"id", "event": "text", "text"}``, ``{"id", "event": "done", "result"}``,
-``{"id", "event": "error", "message"}``.
+``{"id", "event": "error", "message"}``. A generate result counts the prompt tokens evaluated
+(``prompt_tokens_evaluated``) and the cached ones moved to new positions
+(``prompt_tokens_shifted``); a load result says whether the model's cache moves chunks
+(``shift_reuse``).
 """
 
 from __future__ import annotations
