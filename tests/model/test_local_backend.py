@@ -83,9 +83,10 @@ async def test_kv_reuse_gives_the_same_greedy_output_as_a_cold_evaluation(gemma_
     warm = LocalBackend(gemma_path, n_threads=2, n_ctx=2048)
     cold = LocalBackend(gemma_path, n_threads=2, n_ctx=2048)
     try:
-        base = InfillRequest(prefix=CODE, suffix="", max_tokens=12)
+        base = InfillRequest(prefix=CODE, suffix="", max_tokens=12, time_limit=120)
         await warm.infill(base)
-        typed = InfillRequest(prefix=CODE, typed="        return", suffix="", max_tokens=12)
+        typed = InfillRequest(prefix=CODE, typed="        return", suffix="", max_tokens=12,
+                              time_limit=120)
         reused = await warm.infill(typed)
         fresh = await cold.infill(typed)
         assert reused.prompt_tokens_evaluated < fresh.prompt_tokens_evaluated

@@ -160,6 +160,8 @@ class CompletionStats:
     model_calls: int = 0
     prompt_tokens_evaluated: list[int] = field(default_factory=list)
     prompt_tokens_warmed: list[int] = field(default_factory=list)  # by warm-ups
+    # cached tokens moved to new positions instead of evaluated (models whose cache can shift)
+    prompt_tokens_shifted: list[int] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -170,6 +172,7 @@ class CompletionStats:
                 "modelCalls": self.model_calls,
                 "promptTokensEvaluated": self.prompt_tokens_evaluated[-1000:],
                 "promptTokensWarmed": self.prompt_tokens_warmed[-1000:],
+                "promptTokensShifted": self.prompt_tokens_shifted[-1000:],
                 "latenciesMs": self.latencies_ms[-1000:]}
 
 
@@ -292,6 +295,8 @@ class Completer:
         self.stats.model_calls += 1
         result = await backend.infill(request)
         self.stats.prompt_tokens_evaluated.append(result.prompt_tokens_evaluated)
+        self.stats.prompt_tokens_shifted.append(
+            int((result.extra or {}).get("prompt_tokens_shifted", 0)))
         item = self._finish(result.text, text, offset, language)
         if item:
             self.cache.put(uri, text[:offset], item)
