@@ -193,6 +193,9 @@ def replay_llama_server(binary: str, model: str, session: Session, every: int,
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
+            if proc.poll() is not None:
+                raise SystemExit(f"llama-server exited with status {proc.returncode} before it "
+                                 f"was ready (run it by hand to see why: {binary} -m {model})")
             try:
                 with urllib.request.urlopen(base + "/health", timeout=1) as r:
                     if r.status == 200:
