@@ -37,12 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from offpilot.config import Settings
-from offpilot.engine.backend import Backend, ChatMessage, ChatRequest, ModelError, TextRequest
+from offpilot.engine.backend import Backend, ChatMessage, ChatRequest, ModelError
 from offpilot.features.testgen import scenarios as sc
 from offpilot.features.testgen.frameworks import TestLayout, language_of, layout_for
 from offpilot.features.testgen.mutants import make_mutants
 from offpilot.features.testgen.oracle import CallSpec, OracleReport, Outcome, record_calls
 from offpilot.features.testgen.paths import confine, ensure_inside
+from offpilot.features.testgen.proposals import calls_one_at_a_time, prefers_chat
 from offpilot.features.testgen.render import (
     FilePlan,
     RenderedTest,
@@ -288,14 +289,6 @@ def chat_messages(target: PyTarget, mod: PyModule, n: int = 8) -> list[ChatMessa
     return [ChatMessage("system", CHAT_SYSTEM), ChatMessage("user", user)]
 
 
-async def _prefers_chat(backend: Backend) -> bool:
-    try:
-        info = await backend.info()
-    except Exception:
-        return False
-    return bool(info.chat_template) or type(backend).__name__ == "OpenAIBackend"
-
-
 async def model_scenarios(backend: Backend, target: PyTarget, mod: PyModule,
                           max_tokens: int = MODEL_MAX_TOKENS) -> list[sc.Scenario]:
     """Calls the model proposes for ``target`` (validated; the text itself is not trusted).
@@ -305,33 +298,17 @@ async def model_scenarios(backend: Backend, target: PyTarget, mod: PyModule,
     added to the prompt (whose start stays the same, so the KV cache is reused) and the
     temperature raised a little per attempt, until it has proposed enough distinct calls.
     """
-    if await _prefers_chat(backend):
+    if await prefers_chat(backend):
         result = await backend.chat(ChatRequest(chat_messages(target, mod),
                                                 max_tokens=max_tokens * 2, temperature=0.0,
                                                 time_limit=90.0))
         return sc.extract_calls(result.text, target, mod.classes, origin="model")[:16]
     head = f"{call_head(target, mod)}("
-    base = base_prompt(target, mod)[:-len(head)]
-    accepted: list[str] = []
-    found: list[sc.Scenario] = []
-    seen: set[str] = set()
-    deadline = time.monotonic() + MODEL_SECONDS
-    for attempt in range(MODEL_ATTEMPTS):
-        if time.monotonic() > deadline:
-            break
-        prompt = base + "".join(f"{line}\n" for line in accepted) + head
-        result = await backend.generate(TextRequest(
-            prompt, max_tokens=32, temperature=0.5 + 0.15 * attempt, stop=("\n",),
-            time_limit=10.0))
-        calls = sc.extract_calls(head + result.text, target, mod.classes, origin="model")
-        for call in calls[:1]:
-            if call.call not in seen:
-                seen.add(call.call)
-                found.append(call)
-                accepted.append(call.call)
-        if len(found) >= MODEL_CALLS:
-            break
-    return found
+    return await calls_one_at_a_time(
+        backend, base_prompt(target, mod)[:-len(head)], head,
+        lambda text: sc.extract_calls(text, target, mod.classes, origin="model"),
+        key=lambda s: s.call, line=lambda s: s.call, attempts=MODEL_ATTEMPTS,
+        wanted=MODEL_CALLS, seconds=MODEL_SECONDS)
 
 
 # --------------------------------------------------------------------- helpers

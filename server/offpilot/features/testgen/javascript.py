@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from offpilot.config import Settings
-from offpilot.engine.backend import Backend, ChatMessage, ChatRequest, ModelError, TextRequest
+from offpilot.engine.backend import Backend, ChatMessage, ChatRequest, ModelError
 from offpilot.features.testgen.frameworks import TestLayout
 from offpilot.features.testgen.generate import (
     RUNS,
@@ -67,6 +67,7 @@ from offpilot.features.testgen.noderun import (
     run_project_tests,
 )
 from offpilot.features.testgen.paths import confine
+from offpilot.features.testgen.proposals import calls_one_at_a_time, prefers_chat
 from offpilot.features.testgen.render import FilePlan
 from offpilot.features.testgen.sandbox import TestSandbox
 from offpilot.features.testgen.target import TargetError
@@ -601,14 +602,6 @@ initials("  x  ");
 '''
 
 
-async def _prefers_chat(backend: Backend) -> bool:
-    try:
-        info = await backend.info()
-    except Exception:
-        return False
-    return bool(info.chat_template) or type(backend).__name__ == "OpenAIBackend"
-
-
 async def model_scenarios(backend: Backend, target: JsTarget, language: str
                           ) -> list[JsScenario]:
     """Calls the model proposes for ``target`` (parsed as literals; the text is not trusted).
@@ -618,7 +611,7 @@ async def model_scenarios(backend: Backend, target: JsTarget, language: str
     attempt; a chat model answers one request with several ``name(...) // => result`` lines.
     """
     source = target.text[:2500]
-    if await _prefers_chat(backend):
+    if await prefers_chat(backend):
         lang = "TypeScript" if language == "typescript" else "JavaScript"
         user = (f"```{language}\n{source}\n```\nWrite 8 different calls of `{target.name}` that "
                 "unit tests should check: typical inputs, edge cases and invalid inputs. One per "
@@ -629,27 +622,11 @@ async def model_scenarios(backend: Backend, target: JsTarget, language: str
                                    "only with lines of code, no explanations."),
              ChatMessage("user", user)], max_tokens=400, temperature=0.0, time_limit=90.0))
         return calls_in_text(result.text, target, "model")[:16]
-    head = f"{target.name}("
-    base = f"{FEW_SHOT}{source}\n\n"
-    accepted: list[str] = []
-    found: list[JsScenario] = []
-    seen: set[tuple[str, str]] = set()
-    deadline = time.monotonic() + MODEL_SECONDS
-    for attempt in range(MODEL_ATTEMPTS):
-        if time.monotonic() > deadline:
-            break
-        prompt = base + "".join(f"{line}\n" for line in accepted) + head
-        result = await backend.generate(TextRequest(
-            prompt, max_tokens=32, temperature=0.5 + 0.15 * attempt, stop=("\n",),
-            time_limit=10.0))
-        for s in calls_in_text(head + result.text, target, "model")[:1]:
-            if s.key not in seen:
-                seen.add(s.key)
-                found.append(s)
-                accepted.append(s.call(target.name) + ";")
-        if len(found) >= MODEL_CALLS:
-            break
-    return found
+    return await calls_one_at_a_time(
+        backend, f"{FEW_SHOT}{source}\n\n", f"{target.name}(",
+        lambda text: calls_in_text(text, target, "model"), key=lambda s: s.key,
+        line=lambda s: s.call(target.name) + ";", attempts=MODEL_ATTEMPTS, wanted=MODEL_CALLS,
+        seconds=MODEL_SECONDS)
 
 
 # ------------------------------------------------------------------------- render

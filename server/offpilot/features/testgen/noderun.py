@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from offpilot.features.testgen.generate import RUNS
 from offpilot.features.testgen.jsvalues import LiteralError, parse_literal, to_js
 from offpilot.features.testgen.oracle import Outcome
-from offpilot.features.testgen.sandbox import DEFAULT_MEMORY_MB, TestSandbox
+from offpilot.features.testgen.sandbox import DEFAULT_MEMORY_MB, RunResult, TestSandbox
 
 if TYPE_CHECKING:
     from offpilot.features.testgen.javascript import JsModule, JsScenario, JsTarget
@@ -331,6 +331,30 @@ class NodeRunReport:
     errors: list[str] = field(default_factory=list)
     timed_out: bool = False
 
+    def count_run(self, result: RunResult, label: str, timeout: float, passes: dict[str, int],
+                  seen: dict[str, tuple[bool, str]], *, reported: bool, fallback: str) -> bool:
+        """Add one run's outcomes (``seen``: title -> (passed, error)) to ``passes``; False
+        when another run is pointless (it timed out, or ``reported`` is False: no report)."""
+        if result.timed_out:
+            self.timed_out = True
+            self.errors.append(f"{label} timed out after {timeout:.0f} s")
+        elif not reported:
+            self.errors.append((result.stderr or result.stdout).strip()[-2000:]
+                               or f"{label} exited with status {result.returncode}")
+        for title in passes:
+            ok, error = seen.get(title, (False, ""))
+            if ok:
+                passes[title] += 1
+            elif title not in self.failed:
+                self.failed[title] = error or fallback or "not run"
+        return not (self.timed_out or not seen)
+
+    def finish(self, passes: dict[str, int], runs: int) -> NodeRunReport:
+        self.passed_all = {t for t, n in passes.items() if n == runs}
+        for t in self.passed_all:
+            self.failed.pop(t, None)
+        return self
+
 
 async def run_node_tests(sandbox: TestSandbox, runner: NodeRunner, test_rel: str,
                          titles: Sequence[str], *, runs: int = RUNS,
@@ -355,25 +379,11 @@ async def run_node_tests(sandbox: TestSandbox, runner: NodeRunner, test_rel: str
                 seen[name] = (ok and (prev is None or prev[0]), str(error) or (
                     prev[1] if prev else ""))
         dest.unlink(missing_ok=True)
-        if result.timed_out:
-            report.timed_out = True
-            report.errors.append(f"node --test timed out after {timeout:.0f} s")
-        elif not seen:
-            report.errors.append((result.stderr or result.stdout).strip()[-2000:]
-                                 or f"node --test exited with status {result.returncode}")
         loading = [e for n, (ok, e) in seen.items() if not ok and n not in passes]
-        for title in titles:
-            ok, error = seen.get(title, (False, ""))
-            if ok:
-                passes[title] += 1
-            elif title not in report.failed:
-                report.failed[title] = error or (loading[0] if loading else "") or "not run"
-        if report.timed_out or not seen:
+        if not report.count_run(result, "node --test", timeout, passes, seen,
+                                reported=bool(seen), fallback=loading[0] if loading else ""):
             break
-    report.passed_all = {t for t, n in passes.items() if n == runs}
-    for t in report.passed_all:
-        report.failed.pop(t, None)
-    return report
+    return report.finish(passes, runs)
 
 
 @dataclass(frozen=True)
@@ -465,25 +475,11 @@ async def run_project_tests(sandbox: TestSandbox, runner: NodeRunner, project: P
         seen, errors = _json_report(dest)
         dest.unlink(missing_ok=True)
         report.errors += errors[:3]
-        if result.timed_out:
-            report.timed_out = True
-            report.errors.append(f"{project.framework} timed out after {timeout:.0f} s")
-        elif not seen and not errors:
-            report.errors.append((result.stderr or result.stdout).strip()[-2000:]
-                                 or f"{project.framework} exited with status "
-                                    f"{result.returncode}")
-        for title in titles:
-            ok, error = seen.get(title, (False, ""))
-            if ok:
-                passes[title] += 1
-            elif title not in report.failed:
-                report.failed[title] = error or (errors[0] if errors else "") or "not run"
-        if report.timed_out or not seen:
+        if not report.count_run(result, project.framework, timeout, passes, seen,
+                                reported=bool(seen or errors),
+                                fallback=errors[0] if errors else ""):
             break
-    report.passed_all = {t for t, n in passes.items() if n == runs}
-    for t in report.passed_all:
-        report.failed.pop(t, None)
-    return report
+    return report.finish(passes, runs)
 
 
 # ------------------------------------------------------------------------- runner

@@ -19,9 +19,9 @@ import shutil
 from pathlib import Path
 
 from offpilot.config import Settings
-from offpilot.engine.backend import Backend, ModelError, TextRequest
+from offpilot.engine.backend import Backend
 from offpilot.features.testgen import javascript as js
-from offpilot.features.testgen import noderun, rust
+from offpilot.features.testgen import noderun, proposals, rust
 from offpilot.features.testgen.frameworks import TestLayout, layout_for
 from offpilot.features.testgen.generate import (
     GeneratedTest,
@@ -160,14 +160,10 @@ async def draft_unverified(root: Path, path: Path, source: str, language: str,
     prompt, primer = draft_prompt(language, layout, focus_of(source, start_line, end_line,
                                                              scope), rel)
     _progress(on_progress, f"asking the model for a {layout.framework} draft", 20)
-    try:
-        gen = await backend.generate(TextRequest(prompt, max_tokens=settings.chat_max_tokens,
-                                                 temperature=0.0, stop=("// File:",),
-                                                 time_limit=120.0))
-    except ModelError as exc:
-        result.notes.append(f"The model was not available: {exc}")
+    text = await proposals.draft(backend, prompt, settings, result.notes)
+    if text is None:
         return result
-    draft = (primer + gen.text).strip() + "\n"
+    draft = (primer + text).strip() + "\n"
     if not parses(path, draft):
         result.notes.append("The model's draft does not parse; nothing was written.")
         return result

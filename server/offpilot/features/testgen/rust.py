@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from offpilot.config import Settings
-from offpilot.engine.backend import Backend, ModelError, TextRequest
+from offpilot.engine.backend import Backend
+from offpilot.features.testgen import proposals
 from offpilot.features.testgen import rustcalls as rc
 from offpilot.features.testgen.frameworks import TestLayout
 from offpilot.features.testgen.generate import (
@@ -339,14 +340,10 @@ async def _model_draft(backend: Backend, prompt: str, primer: str, use_line: str
                        on_progress: ProgressCallback | None) -> str:
     """The model's test functions (and helpers), without the ``use`` line they start with."""
     _progress(on_progress, "asking the model for cargo tests", 10)
-    try:
-        gen = await backend.generate(TextRequest(prompt, max_tokens=settings.chat_max_tokens,
-                                                 temperature=0.0, stop=("// File:",),
-                                                 time_limit=120.0))
-    except ModelError as exc:
-        result.notes.append(f"The model was not available: {exc}")
+    text = await proposals.draft(backend, prompt, settings, result.notes)
+    if text is None:
         return ""
-    draft = salvage(primer + gen.text)
+    draft = salvage(primer + text)
     if draft.startswith(use_line):
         draft = draft[len(use_line):].lstrip("\n")
     if not rust_test_functions(draft):
