@@ -12,6 +12,8 @@ the old tree happens lazily, the first time somebody asks for the tree.
 from __future__ import annotations
 
 import bisect
+import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -20,7 +22,8 @@ from typing import Any
 
 import tree_sitter
 
-from offpilot.context.languages import LanguageSpec, for_document
+from offpilot.context.index import SNIFF_BYTES
+from offpilot.context.languages import LanguageSpec, for_document, for_path
 
 # Files above this size get no syntax tree (a 10 MB minified bundle would cost seconds).
 MAX_PARSE_BYTES = 2_000_000
@@ -190,6 +193,31 @@ class Document:
         return tree.root_node.descendant_for_byte_range(b, b)
 
 
+def read_source(path: str, max_size: int) -> str | None:
+    """The text of a regular, non-binary file of at most ``max_size`` bytes, else None.
+
+    A path from a request may name anything: a FIFO (reading it would block), a device, a
+    directory, a huge file. None of those is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_size:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > max_size or b"\0" in data[:SNIFF_BYTES]:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
 def _change_range(change: Any) -> Any:
     return getattr(change, "range", None)
 
@@ -215,6 +243,22 @@ class Documents:
 
     def get(self, uri: str) -> Document | None:
         return self._docs.get(uri)
+
+    def load(self, uri: str, max_size: int) -> Document | None:
+        """The open document, else a read-only one of the file on disk when it is a readable
+        source file (:func:`read_source`), else None. Not kept: it is not open."""
+        doc = self._docs.get(uri)
+        if doc is not None:
+            return doc
+        from pygls.uris import to_fs_path
+
+        path = (to_fs_path(uri) or uri) if uri.startswith("file:") else uri
+        text = read_source(path, max_size)
+        if text is None:
+            return None
+        spec = for_path(path, text)
+        return Document(uri=uri, language_id=spec.language_ids[0] if spec else "", version=0,
+                        text=text, encoding=self.position_encoding, path=path, spec=spec)
 
     def close(self, uri: str) -> None:
         with self._lock:

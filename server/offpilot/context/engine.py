@@ -21,8 +21,7 @@ from typing import Any
 
 from offpilot.config import Settings
 from offpilot.context.documents import Document, Documents
-from offpilot.context.index import SNIFF_BYTES, Index
-from offpilot.context.languages import for_path
+from offpilot.context.index import Index
 from offpilot.context.model import FileSummary
 from offpilot.context.resolve import Resolver
 from offpilot.context.retrieve import Cursor, Retriever
@@ -49,42 +48,6 @@ class _Root:
     index: Index
     resolver: Resolver
     retriever: Retriever
-
-
-def read_source(path: str, max_size: int) -> str | None:
-    """The text of a regular, non-binary file of at most ``max_size`` bytes, else None.
-
-    A path from a request may name anything: a FIFO (reading it would block), a device, a
-    directory, a huge file. None of those is read.
-    """
-    import os
-    import stat
-
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > max_size:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(max_size + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(data) > max_size or b"\0" in data[:SNIFF_BYTES]:
-        return None
-    return data.decode("utf-8", errors="replace")
-
-
-def _uri_path(uri: str) -> str:
-    if not uri.startswith("file:"):
-        return uri
-    from pygls.uris import to_fs_path
-
-    return to_fs_path(uri) or uri
 
 
 class ContextEngine:
@@ -299,16 +262,7 @@ class ContextEngine:
 
     # ------------------------------------------------------------- retrieval
     def _document(self, uri: str) -> Document | None:
-        doc = self.documents.get(uri)
-        if doc is not None:
-            return doc
-        path = _uri_path(uri)
-        text = read_source(path, self.settings.max_file_size)
-        if text is None:
-            return None
-        spec = for_path(path, text)
-        return Document(uri=uri, language_id=spec.name if spec else "", version=0, text=text,
-                        path=path, spec=spec)
+        return self.documents.load(uri, self.settings.max_file_size)
 
     def _cursor(self, uri: str, offset: int) -> tuple[Cursor, _Root] | None:
         doc = self._document(uri)

@@ -15,7 +15,6 @@ from typing import Any
 
 from offpilot.context.commands import snippet_json
 from offpilot.context.documents import Document
-from offpilot.context.engine import read_source
 
 CONTEXT_REQUEST = "offpilot/context"
 
@@ -39,19 +38,12 @@ def setup(server: Any) -> None:
         uri = _get(params, "uri") or _get(_get(params, "textDocument"), "uri")
         if engine is None or not uri:
             return {"ready": False, "ms": 0.0, "snippets": []}
-        doc = ls.documents.get(uri)
+        # Not open in the editor: the file on disk, if it is a readable source file.
+        doc = await asyncio.to_thread(ls.documents.load, uri, ls.settings.max_file_size)
         if doc is None:
-            # Not open in the editor: the file on disk, if it is a readable source file.
-            from pygls.uris import to_fs_path
-
-            path = to_fs_path(uri) or uri
-            text = await asyncio.to_thread(read_source, path, ls.settings.max_file_size)
-            if text is None:
-                return {"ready": engine.ready, "ms": 0.0, "snippets": [],
-                        "message": f"not a readable source file of at most "
-                                   f"{ls.settings.max_file_size} bytes: {path}"}
-            doc = Document(uri=uri, language_id="", version=0, text=text,
-                           encoding=ls.documents.position_encoding, path=path)
+            return {"ready": engine.ready, "ms": 0.0, "snippets": [],
+                    "message": f"not a readable source file of at most "
+                               f"{ls.settings.max_file_size} bytes: {uri}"}
         budget = _get(params, "budget")
         budget = int(budget) if isinstance(budget, int | float) else ls.settings.context_budget
         start = _offset(doc, _get(params, "position"))

@@ -23,10 +23,8 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.uris import to_fs_path
 
 from offpilot.context.documents import Document
-from offpilot.context.languages import for_path
 from offpilot.engine.backend import ModelError
 from offpilot.engine.manager import CHAT
 from offpilot.features.explain import (
@@ -75,24 +73,15 @@ def setup(server: OffpilotServer) -> None:
 # ----------------------------------------------------------------------------- documents
 def load_document(ls: OffpilotServer, uri: str) -> Document | None:
     """The open document, else the file on disk (read-only), else None."""
+    if not isinstance(uri, str):
+        return None
     doc = ls.documents.get(uri)
-    if doc is not None:
+    if doc is not None or not uri.startswith("file:"):
         return doc
-    if not isinstance(uri, str) or not uri.startswith("file:"):
-        return None
     try:
-        path = to_fs_path(uri)
-        if not path:
-            return None
-        file = Path(path)
-        if not file.is_file() or file.stat().st_size > ls.settings.max_file_size:
-            return None
-        text = file.read_text(encoding="utf-8", errors="replace")
-    except (OSError, ValueError):
+        return ls.documents.load(uri, ls.settings.max_file_size)
+    except ValueError:  # a file: URI that names no path
         return None
-    spec = for_path(path, text)
-    return Document(uri=uri, language_id=spec.language_ids[0] if spec else "", version=0,
-                    text=text, encoding=ls.documents.position_encoding, path=path, spec=spec)
 
 
 def target_in(ls: OffpilotServer, doc: Document, rng: types.Range | None,
