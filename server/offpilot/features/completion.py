@@ -359,7 +359,8 @@ class Completer:
         when the model is busy: a warm-up only ever uses idle time, and a real request cancels
         it.
         """
-        if not self.settings.warmup or not self.settings.completions_enabled:
+        s = self.settings
+        if not s.warmup or not s.completions_enabled or language in s.disabled_languages:
             return
         self._cancel_warmup(uri)
 

@@ -75,9 +75,8 @@ class OffpilotServer(LanguageServer):
                 return None
             return current.text, offset
 
-        if doc.language_id not in self.settings.disabled_languages:
-            self.completer.schedule_warmup(doc.uri, where, language=doc.language_id,
-                                           path=self.document_path(doc.uri))
+        self.completer.schedule_warmup(doc.uri, where, language=doc.language_id,
+                                       path=self.document_path(doc.uri))
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background; keep a reference and log failures."""
