@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from offpilot.context.languages import for_language_id
 from offpilot.engine.backend import (
     ChatMessage,
     InfillRequest,
@@ -45,14 +46,9 @@ _COMMENT_BY_LANGUAGE = {
 
 def comment_prefix(language: str) -> str:
     """The line-comment syntax used to label context snippets."""
-    try:
-        from offpilot.context.languages import language_for_id
-
-        lang = language_for_id(language)
-        if lang is not None and getattr(lang, "comment", ""):
-            return str(lang.comment)
-    except Exception:  # the registry is optional here; fall back to a small table
-        pass
+    spec = for_language_id(language)
+    if spec is not None:
+        return spec.comment_prefix
     return _COMMENT_BY_LANGUAGE.get(language, "//")
 
 

@@ -107,3 +107,14 @@ def test_chat_without_template_is_a_plain_transcript():
 def test_extract_instruct_completion_stops_at_the_fence():
     assert extract_instruct_completion("x + 1\n```\nExplanation") == "x + 1\n"
     assert extract_instruct_completion("x + 1") == "x + 1"
+
+
+def test_comment_prefix_comes_from_the_language_registry():
+    from offpilot.context.languages import LANGUAGES
+    from offpilot.engine.templates import comment_prefix
+
+    for spec in LANGUAGES:
+        for language_id in spec.language_ids:
+            assert comment_prefix(language_id) == spec.comment_prefix
+    assert comment_prefix("typescriptreact") == "//"
+    assert comment_prefix("ruby") == "#"  # outside the registry: the small table
