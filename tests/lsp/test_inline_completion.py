@@ -51,12 +51,14 @@ async def test_inline_completion_returns_text_that_does_not_repeat_the_suffix(
 
 async def test_mid_line_completion_is_one_line(client: LanguageClient):
     path: Path = client.demo_project / "mid.py"  # type: ignore[attr-defined]
-    text = "values = [1, 2, 3]\ntotal = sum(values)\nprint(total)\n"
+    text = "values = [1, 2, 3]\ntotal = sum()\nprint(total)\n"
     path.write_text(text, encoding="utf-8")
     uri = await open_document(client, path)
-    pos = position_of(text, "total = ")
+    pos = position_of(text, "total = sum(")  # the line goes on after the cursor: ")"
     result = await client.text_document_inline_completion_async(completion_params(uri, pos))
+    assert result is not None and result.items, "no completion in the middle of a line"
     for item in result.items:
+        assert item.insert_text.strip()
         assert "\n" not in item.insert_text
 
 
