@@ -3,9 +3,11 @@
 The editor says whether it trusts the workspace (``offpilot.workspaceTrusted``, sent by VS
 Code from Workspace Trust; other editors set it in ``initializationOptions``, the
 ``offpilot`` configuration section or ``OFFPILOT_WORKSPACE_TRUSTED``). When it does not, no
-generated test, fix or other code of the workspace is run, and the workspace's own
-interpreters (``.venv``, ``venv``) are not used: Generate tests delivers UNVERIFIED tests built
-from what the docstrings and the model claim, and says how to enable the rest.
+generated test, fix or other code of the workspace is run, and so neither are its own
+interpreters (``.venv``, ``venv``) nor its build scripts and runners: the pipelines check
+:func:`not_run_reason` before anything that runs (the only place a workspace interpreter is
+chosen comes after it). Generate tests then delivers UNVERIFIED tests built from what the
+docstrings and the model claim, and says how to enable the rest.
 """
 
 from __future__ import annotations
@@ -14,15 +16,9 @@ from offpilot.config import Settings
 
 UNTRUSTED_REASON = "the workspace is not trusted, so nothing was run"
 RUNNING_OFF_REASON = "offpilot.runGeneratedTests is off, so nothing was run"
-UNTRUSTED_NOTE = ("This workspace is not trusted, so Offpilot ran none of its code: the tests "
-                  "are UNVERIFIED, built from what the docstrings and the model claim. Trust "
-                  "the workspace to let Offpilot run them in its sandbox and keep only those "
-                  "that pass.")
-
-
-def may_run_workspace_code(settings: Settings) -> bool:
-    """Whether generated tests (and the code they import) may run at all."""
-    return settings.workspace_trusted and settings.run_generated_tests
+UNTRUSTED_NOTE = ("This workspace is not trusted, so Offpilot ran none of its code: any test "
+                  "it wrote is UNVERIFIED. Trust the workspace to let Offpilot run the tests in "
+                  "its sandbox and keep only those that pass.")
 
 
 def not_run_reason(settings: Settings) -> str:
@@ -32,8 +28,3 @@ def not_run_reason(settings: Settings) -> str:
     if not settings.run_generated_tests:
         return RUNNING_OFF_REASON
     return ""
-
-
-def may_use_workspace_interpreter(settings: Settings) -> bool:
-    """Whether the workspace's own ``.venv``/``venv`` interpreter may be used."""
-    return settings.workspace_trusted
