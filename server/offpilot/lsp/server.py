@@ -172,10 +172,15 @@ class OffpilotServer(LanguageServer):
         """Wait until the settings pulled after ``initialized`` are applied (or a timeout).
 
         A command sent right after ``initialized`` must not run before the client's own
-        configuration arrives: it may say the workspace is not trusted.
+        configuration arrives: it may say the workspace is not trusted. A client that never
+        answers costs one wait; after it the settings known so far are used.
         """
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(self._configured.wait(), SETTLE_TIMEOUT)
+        except TimeoutError:
+            log.warning("no answer to workspace/configuration after %.0f s; using the settings "
+                        "known so far", SETTLE_TIMEOUT)
+            self._configured.set()
 
     async def preload(self) -> None:
         """Load the completion model in the background so the first keystroke is fast."""
