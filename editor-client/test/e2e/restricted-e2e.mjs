@@ -6,6 +6,7 @@
 //    canary stays absent, a notification offers "Manage Workspace Trust".
 // 2. The user settings then name the real server (outside the workspace): it starts, is told
 //    `workspaceTrusted: false`, and does not get the workspace's model setting.
+// 3. Trust is granted: the server restarts with the workspace's configuration.
 import { createRequire } from 'module';
 import fs from 'fs';
 import path from 'path';
@@ -90,6 +91,20 @@ try {
   if (/evil\.gguf/.test(text)) throw new Error('the workspace\'s offpilot.model reached the server');
   if (fs.existsSync(canary)) throw new Error('the workspace .venv/bin/offpilot ran: the canary exists');
   log('canary absent; the server was told the workspace is not trusted');
+
+  // 3. grant trust: the server restarts with the workspace's full configuration (its model
+  //    setting now reaches the server)
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: 10000 });
+  await page.keyboard.type('Manage Workspace Trust', { delay: 15 });
+  await page.waitForSelector('.quick-input-list .monaco-list-row:has-text("Manage Workspace Trust")', { timeout: 15000 });
+  await page.keyboard.press('Enter');
+  const trust = page.locator('.workspace-trust-editor .monaco-button', { hasText: /^Trust$/ }).first();
+  await trust.waitFor({ timeout: 20000 });
+  await trust.click();
+  const restarted = await waitFor('the restart after trust is granted', async () =>
+    /the workspace is now trusted; restarting the server/.test(offpilotLog()) && /evil\.gguf/.test(offpilotLog()), 60000);
+  log('trust granted: the server restarted and got the workspace settings', restarted);
 } catch (e) {
   failure = e;
   console.error('E2E RESTRICTED FAILED:', e && e.message ? e.message : e);
