@@ -4,6 +4,15 @@
   const $ = (id) => document.getElementById(id);
   $('cancel').addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
   $('open').addEventListener('click', () => vscode.postMessage({ type: 'open' }));
+  // Links in the answer have no href: the extension opens them after the user confirms.
+  const follow = (event) => {
+    const link = event.target instanceof Element ? event.target.closest('[data-href]') : null;
+    if (!link) return;
+    event.preventDefault();
+    vscode.postMessage({ type: 'openLink', href: link.getAttribute('data-href') });
+  };
+  $('content').addEventListener('click', follow);
+  $('content').addEventListener('keydown', (event) => { if (event.key === 'Enter') follow(event); });
   window.addEventListener('message', (event) => {
     const m = event.data;
     if (!m || m.type !== 'render') return;

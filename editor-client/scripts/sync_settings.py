@@ -2,6 +2,7 @@
 
 The server's `offpilot.config.Settings` is the one source of names, defaults, descriptions,
 choices and ranges; client-only settings (offpilot.server.*, offpilot.trace.server) are kept.
+Settings the extension sets itself (``editor_setting=False``: workspaceTrusted) are left out.
 Run from editor-client/: `npm run sync-settings` (test/manifest.test.ts checks the result).
 """
 
@@ -20,6 +21,8 @@ from offpilot.config import FIELDS, wire_name  # noqa: E402
 def server_properties() -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name, f in FIELDS.items():
+        if not f.metadata.get("editor_setting", True):
+            continue
         default = list(f.default) if isinstance(f.default, tuple) else f.default
         if isinstance(default, bool):
             kind = "boolean"

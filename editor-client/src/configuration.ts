@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { completionsWanted, serverSettings, SettingReader, toggledLanguages } from './settings';
 import { LaunchSettings } from './serverCommand';
+import { withTrust } from './trust';
 
 export const SECTION = 'offpilot';
 
@@ -15,9 +16,12 @@ export class Configuration {
     return (name) => section.get(name);
   }
 
-  /** `initializationOptions` for the server: every server setting with its effective value. */
+  /**
+   * `initializationOptions` for the server: every server setting with its effective value, and
+   * whether the workspace is trusted (in Restricted Mode the server runs none of its code).
+   */
   initializationOptions(): Record<string, unknown> {
-    return serverSettings(this.reader());
+    return withTrust(serverSettings(this.reader()), vscode.workspace.isTrusted);
   }
 
   launchSettings(): LaunchSettings {

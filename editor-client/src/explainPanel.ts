@@ -1,5 +1,6 @@
 // The webview beside the editor that shows an explanation as it streams in, with Cancel.
 import * as vscode from 'vscode';
+import { explainPageHtml, linkToOpen, newNonce } from './explainHtml';
 import { ExplainModel } from './explainModel';
 
 const RENDER_INTERVAL_MS = 60;
@@ -17,7 +18,8 @@ export class ExplainPanel implements vscode.Disposable {
     if (panel === undefined || panel.disposed) {
       const webview = vscode.window.createWebviewPanel('offpilot.explain', 'Offpilot: Explain',
         { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-        { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media')] });
+        { enableScripts: true, enableForms: false, retainContextWhenHidden: true,
+          localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media')] });
       panel = new ExplainPanel(webview, extensionUri);
       ExplainPanel.current = panel;
     } else {
@@ -32,25 +34,17 @@ export class ExplainPanel implements vscode.Disposable {
   }
 
   private constructor(private readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri) {
-    const nonce = Math.random().toString(36).slice(2) + Date.now().toString(36);
     const webview = panel.webview;
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'explain.css'));
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'explain.js'));
-    webview.html = `<!DOCTYPE html>
-<html lang="en"><head><meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}'; img-src ${webview.cspSource} https: data:;">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${style}"><title>Offpilot: Explain</title></head>
-<body>
-<header><h1 id="title"></h1>
-<div class="bar"><span id="status" role="status"></span>
-<button id="cancel" type="button">Cancel</button>
-<button id="open" type="button" hidden>Open as file</button></div></header>
-<main id="content" aria-live="polite"></main>
-<script nonce="${nonce}" src="${script}"></script>
-</body></html>`;
-    webview.onDidReceiveMessage((message: { type?: string }) => {
-      if (message.type === 'cancel') {
+    webview.html = explainPageHtml({
+      cspSource: webview.cspSource,
+      nonce: newNonce(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'explain.css')).toString(),
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'explain.js')).toString(),
+    });
+    webview.onDidReceiveMessage((message: { type?: string; href?: unknown }) => {
+      if (message.type === 'openLink') {
+        void confirmAndOpen(message.href);
+      } else if (message.type === 'cancel') {
         this.onCancel?.();
       } else if (message.type === 'open' && this.model?.path) {
         void vscode.window.showTextDocument(vscode.Uri.file(this.model.path), { viewColumn: vscode.ViewColumn.Beside });
@@ -95,4 +89,18 @@ export class ExplainPanel implements vscode.Disposable {
   dispose(): void {
     this.panel.dispose();
   }
+}
+
+/** A link from the model's answer opens in the browser only if http(s) and the user confirms. */
+export async function confirmAndOpen(href: unknown): Promise<boolean> {
+  const url = linkToOpen(href);
+  if (url === undefined) {
+    return false;
+  }
+  const choice = await vscode.window.showWarningMessage(`Open ${url} in the browser?`,
+    { modal: true, detail: 'The link comes from the model\'s answer, not from you.' }, 'Open');
+  if (choice !== 'Open') {
+    return false;
+  }
+  return vscode.env.openExternal(vscode.Uri.parse(url, true));
 }

@@ -11,6 +11,7 @@ import { onlyServerSettings } from './settings';
 import { StatusBar } from './statusBar';
 import { StreamRouter } from './streams';
 import { TestGenerator } from './testGeneration';
+import { withTrust } from './trust';
 
 export const STATUS_NOTIFICATION = 'offpilot/status';
 export const STREAM_NOTIFICATION = 'offpilot/stream';
@@ -31,13 +32,21 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     executeCommand: (command, args, next) =>
       commands !== undefined ? commands.executeCommand(command, args, next) : next(command, args),
     workspace: {
-      // The server reads section `offpilot`; client-only keys (server.*, trace.*) stay here.
+      // The server reads section `offpilot`; client-only keys (server.*, trace.*) stay here,
+      // and the workspace's trust comes from VS Code, not from any settings file.
       configuration: async (params, token, next) => {
         const answer = await next(params, token);
         if (!Array.isArray(answer)) {
           return answer;
         }
-        return answer.map((value, i) => (params.items[i]?.section === SECTION ? onlyServerSettings(value) : value));
+        return answer.map((value, i) => {
+          if (params.items[i]?.section !== SECTION) {
+            return value;
+          }
+          const settings = onlyServerSettings(value);
+          return settings !== null && typeof settings === 'object' && !Array.isArray(settings)
+            ? withTrust(settings as Record<string, unknown>, vscode.workspace.isTrusted) : settings;
+        });
       },
     },
   };
@@ -65,6 +74,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       cursor.moved(wanted ? { uri: document.uri.toString(), line: caret.line, character: caret.character } : undefined);
     }),
     vscode.window.onDidChangeActiveTextEditor(() => statusBar.refresh()),
+    // Restricted Mode held back the workspace's settings and programs: start over with them.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      output.info('the workspace is now trusted; restarting the server with its full configuration');
+      void process_.restart();
+    }),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (Configuration.affectsServer(event)) {
         output.info('server settings changed; restarting the server');

@@ -12,7 +12,10 @@ import { RestartBackoff } from './backoff';
 import { LogLevel, parseServerLogLine } from './serverLog';
 import { Configuration } from './configuration';
 import { ConnectionState } from './statusFormat';
-import { DiscoveryEnvironment, describeLaunch, resolveServerLaunch, ServerLaunch } from './serverCommand';
+import {
+  DiscoveryEnvironment, describeLaunch, resolveServerLaunch, ServerLaunch, serverWorkingDirectory,
+} from './serverCommand';
+import { MANAGE_TRUST, MANAGE_TRUST_COMMAND } from './trust';
 
 export const CLIENT_ID = 'offpilot';
 export const CLIENT_NAME = 'Offpilot';
@@ -29,12 +32,14 @@ export function discoveryEnvironment(): DiscoveryEnvironment {
   return {
     workspaceFolders: (vscode.workspace.workspaceFolders ?? [])
       .filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath),
+    workspaceTrusted: vscode.workspace.isTrusted,
     platform: process.platform,
     homeDir: os.homedir(),
     isExecutable,
     findOnPath: (name) => {
       for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-        if (dir !== '' && isExecutable(path.join(dir, name))) {
+        // (a relative entry would mean a different folder to the server, started elsewhere)
+        if (path.isAbsolute(dir) && isExecutable(path.join(dir, name))) {
           return path.join(dir, name);
         }
       }
@@ -85,10 +90,18 @@ export class ServerProcess implements vscode.Disposable {
   }
 
   async start(): Promise<void> {
-    const launch = resolveServerLaunch(this.config.launchSettings(), discoveryEnvironment());
+    const discovery = discoveryEnvironment();
+    const launch = resolveServerLaunch(this.config.launchSettings(), discovery);
     this.launch = launch;
+    for (const skipped of launch.skipped ?? []) {
+      this.output.warn(`Restricted Mode: not running ${skipped}`);
+    }
+    if (launch.refused !== undefined) {
+      this.refuse(launch.refused);
+      return;
+    }
     this.output.info(`starting the server: ${describeLaunch(launch)} (from ${launch.source})`);
-    const cwd = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
+    const cwd = serverWorkingDirectory(discovery);
     const serverOptions: ServerOptions = {
       command: launch.command,
       args: launch.args,
@@ -159,6 +172,22 @@ export class ServerProcess implements vscode.Disposable {
         }
       });
     }
+  }
+
+  /** Nothing may start in this untrusted workspace: say why and how to change it. */
+  private refuse(reason: string): void {
+    this.setState('failed');
+    this.output.error(`the server was not started: ${reason}`);
+    void vscode.window.showWarningMessage(
+      `Offpilot: the server was not started: ${reason}. Trust the workspace, or install offpilot outside it ` +
+      '(on PATH, or set "offpilot.server.command" in your user settings).',
+      MANAGE_TRUST, 'Open Settings').then((choice) => {
+      if (choice === MANAGE_TRUST) {
+        void vscode.commands.executeCommand(MANAGE_TRUST_COMMAND);
+      } else if (choice === 'Open Settings') {
+        void vscode.commands.executeCommand('workbench.action.openSettings', 'offpilot.server');
+      }
+    });
   }
 
   /** Stops the current server (if any) and starts a fresh one. */

@@ -7,6 +7,7 @@ import { errorMessage, isCancellation } from './errors';
 import { CodeTarget, GENERATE_TESTS, targetLabel } from './serverCommands';
 import { executeWithProgress } from './serverProgress';
 import { summarize, TestGenerationResult } from './testSummary';
+import { MANAGE_TRUST, MANAGE_TRUST_COMMAND, refusedForTrust } from './trust';
 
 export class TestGenerator {
   async run(client: LanguageClient, target: CodeTarget): Promise<TestGenerationResult | undefined> {
@@ -37,7 +38,16 @@ export class TestGenerator {
         void vscode.window.showWarningMessage(`Offpilot: cannot open ${uri.fsPath}: ${errorMessage(error)}`);
       }
     }
-    void vscode.window.showInformationMessage(summarize(result));
+    if (refusedForTrust(result)) {
+      // Nothing ran because of Restricted Mode: say so, and offer the way out.
+      void vscode.window.showWarningMessage(summarize(result), MANAGE_TRUST).then((choice) => {
+        if (choice === MANAGE_TRUST) {
+          void vscode.commands.executeCommand(MANAGE_TRUST_COMMAND);
+        }
+      });
+    } else {
+      void vscode.window.showInformationMessage(summarize(result));
+    }
     return result;
   }
 }

@@ -6,6 +6,8 @@ export interface TestGenerationResult {
   kept?: number;
   failing?: number;
   unverified?: number;
+  /** False: the workspace is not trusted, so nothing was run (the tests are UNVERIFIED). */
+  workspaceTrusted?: boolean;
 }
 
 /** The message shown when generation is over. */

@@ -17,8 +17,19 @@ describe('Configuration (mocked vscode)', () => {
     vscode.settingsStore.set('offpilot.maxLines', 4);
     vscode.settingsStore.set('offpilot.server.command', ['/bin/offpilot', 'serve']);
     const config = new Configuration();
-    expect(config.initializationOptions()).toEqual({ model: '/models/a.gguf', maxLines: 4 });
+    expect(config.initializationOptions()).toEqual({ model: '/models/a.gguf', maxLines: 4, workspaceTrusted: true });
     expect(config.launchSettings()).toEqual({ command: ['/bin/offpilot', 'serve'], pythonPath: undefined });
+  });
+
+  it('tells the server whether VS Code trusts the workspace, whatever the settings say', () => {
+    vscode.settingsStore.set('offpilot.workspaceTrusted', true);  // not a setting: ignored
+    const workspace = vscode.workspace as unknown as { isTrusted: boolean };
+    workspace.isTrusted = false;
+    try {
+      expect(new Configuration().initializationOptions()).toEqual({ workspaceTrusted: false });
+    } finally {
+      workspace.isTrusted = true;
+    }
   });
 
   it('writes the toggles as settings', async () => {

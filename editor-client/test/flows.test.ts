@@ -127,6 +127,48 @@ describe('TestGenerator (mocked vscode, scripted client)', () => {
   });
 });
 
+describe('Workspace Trust in the flows (mocked vscode, scripted client)', () => {
+  it('Generate tests in Restricted Mode: the summary as a warning that offers Manage Workspace Trust', async () => {
+    const summary = 'Wrote 2 UNVERIFIED tests for slugify in tests/test_text.py: Offpilot did not run them. ' +
+      'This workspace is not trusted, so Offpilot ran none of its code.';
+    const client = scriptedClient(new StreamRouter(), async () =>
+      ({ summary, testFile: 'file:///ws/tests/test_text.py', kept: 0, unverified: 2, workspaceTrusted: false }));
+    vscode.ui.warningAnswers = ['Manage Workspace Trust'];
+    await new TestGenerator().run(client as any, target);
+    await tick();
+    expect(vscode.ui.warnings).toEqual([{ text: summary, modal: false, items: ['Manage Workspace Trust'] }]);
+    expect(vscode.ui.messages.filter((m) => m.kind === 'info')).toEqual([]);
+    expect(vscode.ui.executed).toEqual([{ command: 'workbench.trust.manage', args: [] }]);
+  });
+
+  it('Explain panel: the page carries the strict policy; a link opens only after the modal confirmation, and only http(s)', async () => {
+    const streams = new StreamRouter();
+    const client = scriptedClient(streams, async () => ({ markdown: 'See ![x](https://attacker.example/?q=1) and [docs](https://docs.python.org/3/).' }));
+    await new ExplainController(vscode.Uri.file('/ext') as any, streams).run(client as any, target);
+    const panel = vscode.ui.panels.at(-1)! as unknown as { webview: { html: string }; receive(m: unknown): void };
+    expect(panel.webview.html).toMatch(/content="default-src 'none'; img-src mock: data:; style-src mock: 'nonce-[^']+'; script-src 'nonce-[^']+'; base-uri 'none'; form-action 'none';"/);
+    expect(lastView().html).not.toContain('<img');
+
+    vscode.ui.warningAnswers = [undefined];  // dismissed
+    panel.receive({ type: 'openLink', href: 'https://docs.python.org/3/' });
+    await tick();
+    expect(vscode.ui.warnings).toEqual([{ text: 'Open https://docs.python.org/3/ in the browser?', modal: true, items: ['Open'] }]);
+    expect(vscode.ui.openedExternal).toEqual([]);
+
+    vscode.ui.warningAnswers = ['Open'];
+    panel.receive({ type: 'openLink', href: 'https://attacker.example/?q=1' });
+    await tick();
+    expect(vscode.ui.openedExternal).toEqual(['https://attacker.example/?q=1']);
+
+    for (const href of ['javascript:alert(1)', 'command:workbench.action.terminal.new', 'file:///etc/passwd', 42]) {
+      panel.receive({ type: 'openLink', href });
+    }
+    await tick();
+    expect(vscode.ui.warnings.length).toBe(2);
+    expect(vscode.ui.openedExternal).toEqual(['https://attacker.example/?q=1']);
+  });
+});
+
 describe('downloadModel (mocked vscode, scripted client)', () => {
   it('runs offpilot.pullModel under a progress notification and returns the path', async () => {
     const client = scriptedClient(new StreamRouter(), async ({ progress }) => {

@@ -5,6 +5,7 @@ import { cliInvocation, describeLaunch, DiscoveryEnvironment, resolveServerLaunc
 function env(executables: string[] = [], onPath: Record<string, string> = {}, platform: NodeJS.Platform = 'linux'): DiscoveryEnvironment {
   return {
     workspaceFolders: ['/ws/one', '/ws/two'],
+    workspaceTrusted: true,
     platform,
     homeDir: '/home/me',
     isExecutable: (f) => executables.includes(f),

@@ -59,9 +59,11 @@ describe('package.json', () => {
   const python = process.env.OFFPILOT_PYTHON ?? 'python3';
   let described: { name: string; default: unknown; description: string; choices: string[] }[] | undefined;
   try {
-    described = JSON.parse(execFileSync(python, ['-c',
+    // (settings the extension sets itself, such as workspaceTrusted, are not user settings here)
+    described = (JSON.parse(execFileSync(python, ['-c',
       'import json, sys; sys.path.insert(0, sys.argv[1]); from offpilot.config import describe_settings; print(json.dumps(describe_settings()))',
-      path.join(root, '..', 'server')], { encoding: 'utf8' }));
+      path.join(root, '..', 'server')], { encoding: 'utf8' })) as { editorSetting?: boolean; name: string; default: unknown; description: string; choices: string[] }[])
+      .filter((d) => d.editorSetting !== false);
   } catch {
     described = undefined;
   }

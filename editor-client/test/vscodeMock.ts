@@ -63,10 +63,15 @@ export const workspace = {
 
 export class Uri {
   private constructor(readonly scheme: string, readonly fsPath: string) {}
-  static parse(value: string): Uri { return new Uri(value.split(':')[0]!, decodeURIComponent(value.replace(/^file:\/\//, ''))); }
+  private raw: string | undefined;
+  static parse(value: string, _strict?: boolean): Uri {
+    const uri = new Uri(value.split(':')[0]!, decodeURIComponent(value.replace(/^file:\/\//, '')));
+    uri.raw = uri.scheme === 'file' ? undefined : value;
+    return uri;
+  }
   static file(path: string): Uri { return new Uri('file', path); }
   static joinPath(base: Uri, ...parts: string[]): Uri { return new Uri(base.scheme, [base.fsPath, ...parts].join('/')); }
-  toString(): string { return `${this.scheme}://${this.fsPath}`; }
+  toString(): string { return this.raw ?? `${this.scheme}://${this.fsPath}`; }
 }
 
 export enum ViewColumn { Active = -1, Beside = -2, One = 1 }
@@ -98,6 +103,12 @@ export interface MockWebviewPanel {
 export const ui = {
   panels: [] as MockWebviewPanel[],
   messages: [] as { kind: string; text: string }[],
+  /** Each warning message's options and offered items, in order (beside `messages`). */
+  warnings: [] as { text: string; modal: boolean; items: string[] }[],
+  /** What the user picks in the next warning messages (undefined: dismissed). */
+  warningAnswers: [] as (string | undefined)[],
+  executed: [] as { command: string; args: unknown[] }[],
+  openedExternal: [] as string[],
   opened: [] as string[],
   saved: [] as string[],
   progress: [] as { title?: string; message?: string; increment?: number }[],
@@ -106,6 +117,7 @@ export const ui = {
   reset(): void {
     // panels stay: the Explain panel is reused, as in VS Code
     this.messages = []; this.opened = []; this.saved = []; this.progress = [];
+    this.warnings = []; this.warningAnswers = []; this.executed = []; this.openedExternal = [];
     this.cancelProgressAfter = -1;
   },
 };
@@ -142,10 +154,26 @@ Object.assign(window, {
     }, source.token);
   },
   async showInformationMessage(text: string) { ui.messages.push({ kind: 'info', text }); return undefined; },
-  async showWarningMessage(text: string) { ui.messages.push({ kind: 'warning', text }); return undefined; },
+  async showWarningMessage(text: string, ...rest: unknown[]) {
+    ui.messages.push({ kind: 'warning', text });
+    const options = typeof rest[0] === 'object' && rest[0] !== null ? rest.shift() as { modal?: boolean } : {};
+    ui.warnings.push({ text, modal: options.modal === true, items: rest as string[] });
+    return ui.warningAnswers.shift();
+  },
   async showErrorMessage(text: string) { ui.messages.push({ kind: 'error', text }); return undefined; },
   async showTextDocument(uri: Uri) {
     ui.opened.push(uri.fsPath);
     return { document: { isDirty: true, save: async () => { ui.saved.push(uri.fsPath); return true; } } };
   },
 });
+
+export const commands = {
+  async executeCommand(command: string, ...args: unknown[]) { ui.executed.push({ command, args }); return undefined; },
+};
+
+export const env = {
+  async openExternal(uri: Uri) { ui.openedExternal.push(uri.toString()); return true; },
+};
+
+/** `vscode.workspace.isTrusted` (Restricted Mode when false). */
+Object.assign(workspace, { isTrusted: true });

@@ -21,9 +21,12 @@ ENV_PREFIX = "OFFPILOT_"
 
 
 def _setting(default: Any, description: str, *, choices: tuple[str, ...] = (),
-             minimum: float | None = None, maximum: float | None = None) -> Any:
+             minimum: float | None = None, maximum: float | None = None,
+             editor_setting: bool = True) -> Any:
+    """``editor_setting=False``: set by the editor client itself, not a user setting there."""
     return field(default=default, metadata={
         "description": description, "choices": choices, "minimum": minimum, "maximum": maximum,
+        "editor_setting": editor_setting,
     })
 
 
@@ -83,6 +86,11 @@ class Settings:
                                  minimum=0, maximum=200000)
     chat_max_tokens: int = _setting(768, "Most tokens generated for Explain and test scenarios.",
                                     minimum=16, maximum=32768)
+    workspace_trusted: bool = _setting(
+        True, "Whether the editor trusts the workspace. When false (in any layer), Offpilot "
+        "runs none of the workspace's code: no generated test, no fix, no workspace .venv; "
+        "Generate tests writes UNVERIFIED drafts only. VS Code sends it from Workspace Trust.",
+        editor_setting=False)
     run_generated_tests: bool = _setting(
         True, "Run generated tests in a sandbox and keep only those that pass.")
     python_path: str = _setting(
@@ -176,9 +184,10 @@ def _coerce(name: str, value: Any, *, from_env: bool) -> Any:
 class SettingsProblem:
     setting: str
     reason: str
+    fallback: str = "the default"
 
     def __str__(self) -> str:
-        return f"offpilot.{self.setting}: {self.reason}; using the default"
+        return f"offpilot.{self.setting}: {self.reason}; using {self.fallback}"
 
 
 def _apply(values: dict[str, Any], raw: Mapping[str, Any], *, from_env: bool,
@@ -195,7 +204,8 @@ def _apply(values: dict[str, Any], raw: Mapping[str, Any], *, from_env: bool,
             values[name] = _coerce(name, value, from_env=from_env)
         except ValueError as exc:
             values.pop(name, None)
-            problems.append(SettingsProblem(wire_name(name), str(exc)))
+            problems.append(SettingsProblem(wire_name(name), str(exc), *(
+                ("false",) if name == "workspace_trusted" else ())))
 
 
 def _unwrap(options: Any) -> Mapping[str, Any]:
@@ -208,18 +218,27 @@ def _unwrap(options: Any) -> Mapping[str, Any]:
     return options
 
 
+def _distrusts(values: Mapping[str, Any], problems: list[SettingsProblem]) -> bool:
+    return values.get("workspace_trusted") is False or any(
+        p.setting == "workspaceTrusted" for p in problems)
+
+
 def load_settings(
     *layers: Any, environ: Mapping[str, str] | None = None
 ) -> tuple[Settings, list[SettingsProblem]]:
     """Build settings from the environment and then each layer (later layers win).
 
     Returns the settings and the problems found; a bad value falls back to its default.
+    ``workspaceTrusted`` is the exception to "later layers win": false in any layer wins, so
+    a later layer (a workspace's own configuration, say) cannot grant trust, and a value that
+    is not a boolean counts as false.
     """
     environ = os.environ if environ is None else environ
     problems: list[SettingsProblem] = []
     values: dict[str, Any] = {}
     env_raw = {name: environ[env_name(name)] for name in FIELDS if env_name(name) in environ}
     _apply(values, env_raw, from_env=True, problems=problems)
+    distrusted = _distrusts(values, problems)
     for layer in layers:
         if layer is None:
             continue
@@ -227,6 +246,9 @@ def load_settings(
             problems.append(SettingsProblem("(options)", f"expected an object, got {layer!r}"))
             continue
         _apply(values, _unwrap(layer), from_env=False, problems=problems)
+        distrusted = _distrusts(values, problems) or distrusted
+    if distrusted:
+        values["workspace_trusted"] = False
     return Settings(**values), problems
 
 
@@ -237,7 +259,8 @@ def describe_settings() -> list[dict[str, Any]]:
         default = list(f.default) if isinstance(f.default, tuple) else f.default
         out.append({"name": wire_name(name), "env": env_name(name), "default": default,
                     "description": f.metadata["description"],
-                    "choices": list(f.metadata.get("choices") or ())})
+                    "choices": list(f.metadata.get("choices") or ()),
+                    "editorSetting": bool(f.metadata.get("editor_setting", True))})
     return out
 
 

@@ -62,3 +62,32 @@ def test_readme_settings_table_is_current():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert settings_markdown() in readme, "regenerate with `python -m offpilot.config`"
+
+
+def test_workspace_untrusted_in_any_layer_wins():
+    """A later layer (say a workspace's own configuration) cannot grant trust back."""
+    s, problems = load_settings({"workspaceTrusted": False},
+                                {"offpilot": {"workspaceTrusted": True}}, environ={})
+    assert problems == [] and s.workspace_trusted is False
+    s, _ = load_settings({"workspaceTrusted": True},
+                         environ={"OFFPILOT_WORKSPACE_TRUSTED": "0"})
+    assert s.workspace_trusted is False
+    s, _ = load_settings({}, {"offpilot": {"workspaceTrusted": False}}, environ={})
+    assert s.workspace_trusted is False
+    assert load_settings({"workspaceTrusted": True}, environ={})[0].workspace_trusted is True
+    assert load_settings(environ={})[0].workspace_trusted is True  # a user's own terminal
+
+
+def test_workspace_trust_that_is_not_a_boolean_counts_as_untrusted():
+    s, problems = load_settings({"workspaceTrusted": "yes"}, environ={})
+    assert s.workspace_trusted is False
+    assert [str(p) for p in problems] == [
+        "offpilot.workspaceTrusted: expected true or false, got 'yes'; using false"]
+    s, _ = load_settings(environ={"OFFPILOT_WORKSPACE_TRUSTED": "maybe"})
+    assert s.workspace_trusted is False
+
+
+def test_workspace_trusted_is_set_by_the_editor_not_a_vs_code_setting():
+    by_name = {d["name"]: d for d in describe_settings()}
+    assert by_name["workspaceTrusted"]["editorSetting"] is False
+    assert by_name["model"]["editorSetting"] is True

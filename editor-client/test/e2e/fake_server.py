@@ -26,7 +26,8 @@ EXPLANATION = [
     "## `apply_discount`\n\n", "Returns the price ", "after a **percentage discount**, ",
     "rounded to the nearest cent.\n\n", "- `price_cents`: the price in cents\n",
     "- `percent`: between 0 and 100, else `ValueError`\n\n", "```python\n",
-    "apply_discount(1000, 15)  # 850\n", "```\n", "<b>not bold</b> ", "FAKE-EXPLAIN-END\n",
+    "apply_discount(1000, 15)  # 850\n", "```\n", "<b>not bold</b> ",
+    "![leak](http://127.0.0.1:9/leak.png) [docs](https://example.com/docs) ", "FAKE-EXPLAIN-END\n",
 ]
 TESTS = '''from shop.pricing import apply_discount
 

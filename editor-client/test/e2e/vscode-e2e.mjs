@@ -222,6 +222,18 @@ try {
       if (done.html.includes('<b>') || !done.text.includes('<b>not bold</b>')) {
         throw new Error('HTML from the model was not escaped');
       }
+      // A remote image is a placeholder; a link opens only after a modal confirmation.
+      if (done.html.includes('<img') || !done.text.includes('[image: leak]')) {
+        throw new Error(`a remote image was rendered: ${done.html.slice(0, 300)}`);
+      }
+      const pagesBefore = ctx.pages().length;
+      await done.frame.click('[data-href="https://example.com/docs"]');
+      const dialog = page.locator('.monaco-dialog-box', { hasText: 'Open https://example.com/docs in the browser?' });
+      await dialog.waitFor({ timeout: 10000 });
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'hidden', timeout: 10000 });
+      if (ctx.pages().length !== pagesBefore) throw new Error('the link opened without confirmation');
+      log('link: asked for confirmation, dismissed, nothing opened');
       // Cancel: start again and press the panel's Cancel button while it streams.
       await editor.locator('.view-lines').click();
       await goToLine(bodyLine);

@@ -30,6 +30,7 @@ from offpilot.lsp.protocol import OffpilotProtocol, answer_unparsable
 log = logging.getLogger(__name__)
 
 EXIT_GRACE = 5.0  # seconds the process may take to end after `exit`
+SETTLE_TIMEOUT = 10.0  # seconds a command waits for the client's first configuration answer
 STATUS_NOTIFICATION = "offpilot/status"
 STATS_REQUEST = "offpilot/stats"
 
@@ -53,6 +54,7 @@ class OffpilotServer(LanguageServer):
                                        "message": ""}
         self._model_error_shown = ""
         self._background: set[asyncio.Task[Any]] = set()
+        self._configured = asyncio.Event()  # the first workspace/configuration is applied
 
     def is_shut_down(self) -> bool:
         return bool(getattr(self.protocol, "_shutdown", False))
@@ -166,6 +168,20 @@ class OffpilotServer(LanguageServer):
         if result and isinstance(result[0], dict):
             self._client_config = result[0]
 
+    async def settings_settled(self) -> None:
+        """Wait until the settings pulled after ``initialized`` are applied (or a timeout).
+
+        A command sent right after ``initialized`` must not run before the client's own
+        configuration arrives: it may say the workspace is not trusted. A client that never
+        answers costs one wait; after it the settings known so far are used.
+        """
+        try:
+            await asyncio.wait_for(self._configured.wait(), SETTLE_TIMEOUT)
+        except TimeoutError:
+            log.warning("no answer to workspace/configuration after %.0f s; using the settings "
+                        "known so far", SETTLE_TIMEOUT)
+            self._configured.set()
+
     async def preload(self) -> None:
         """Load the completion model in the background so the first keystroke is fast."""
         if not self.settings.completions_enabled:
@@ -273,9 +289,12 @@ def _register_lifecycle(server: OffpilotServer) -> None:
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: OffpilotServer, params: types.InitializedParams) -> None:
-        await ls.pull_configuration()
-        if ls._client_config is not None:
-            ls.apply_settings()
+        try:
+            await ls.pull_configuration()
+            if ls._client_config is not None:
+                ls.apply_settings()
+        finally:
+            ls._configured.set()
         if ls.status["state"] == str(BackendState.NO_MODEL):
             # (requests handled during the configuration pull may have set a state already,
             # an error for instance, which "loading" must not hide)

@@ -211,6 +211,7 @@ async def write_tests(server: Any, result: TestGenResult, start_version: int | N
 
 async def run_generate_tests(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     req = parse_request(server, args)
+    await server.settings_settled()  # (workspaceTrusted may come with the client's configuration)
     doc = _open_document(server, req.path)
     if doc is not None:
         source = doc.text

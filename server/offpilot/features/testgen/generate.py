@@ -64,6 +64,7 @@ from offpilot.features.testgen.target import (
     load_module,
 )
 from offpilot.features.testgen.verify import run_tests
+from offpilot.features.trust import UNTRUSTED_NOTE, not_run_reason
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ class TestGenResult:
     tests: list[GeneratedTest] = field(default_factory=list)
     possible_bugs: list[PossibleBug] = field(default_factory=list)
     verified: bool = True
+    workspace_trusted: bool = True  # False: nothing ran because the editor does not trust it
     notes: list[str] = field(default_factory=list)
     scenarios: int = 0
     model_scenarios: int = 0
@@ -217,6 +219,7 @@ class TestGenResult:
             "framework": self.framework,
             "language": self.language,
             "verified": self.verified,
+            "workspaceTrusted": self.workspace_trusted,
             "tests": [t.to_json() for t in self.tests],
             "possibleBugs": [b.to_json() for b in self.possible_bugs],
             "mutants": {"total": self.mutants_total, "killed": self.mutants_killed},
@@ -437,19 +440,24 @@ async def generate_tests(root: Path, path: Path, source: str | None = None, *,
         source = text
     language = language_of(path)
     if language == "python":
-        return await _generate_python(root, path, source, symbol=symbol,
+        result = await _generate_python(root, path, source, symbol=symbol,
+                                        start_line=start_line, end_line=end_line, scope=scope,
+                                        backend=backend, settings=settings,
+                                        on_progress=on_progress, test_file_text=test_file_text)
+    elif language is None:
+        raise TargetError(f"{path.name}: Offpilot generates tests for Python, JavaScript, "
+                          "TypeScript, Go, Rust and Java files")
+    else:
+        from offpilot.features.testgen.other import generate_other  # it builds on this module
+
+        result = await generate_other(root, path, source, language, symbol=symbol,
                                       start_line=start_line, end_line=end_line, scope=scope,
                                       backend=backend, settings=settings,
                                       on_progress=on_progress, test_file_text=test_file_text)
-    if language is None:
-        raise TargetError(f"{path.name}: Offpilot generates tests for Python, JavaScript, "
-                          "TypeScript, Go, Rust and Java files")
-    from offpilot.features.testgen.other import generate_other  # it builds on this module
-
-    return await generate_other(root, path, source, language, symbol=symbol,
-                                start_line=start_line, end_line=end_line, scope=scope,
-                                backend=backend, settings=settings, on_progress=on_progress,
-                                test_file_text=test_file_text)
+    if not settings.workspace_trusted:
+        result.workspace_trusted = False
+        result.notes.insert(0, UNTRUSTED_NOTE)
+    return result
 
 
 async def _generate_python(root: Path, path: Path, source: str, *, symbol: str,
@@ -508,8 +516,9 @@ async def _generate_python(root: Path, path: Path, source: str, *, symbol: str,
         result.notes.append("No model was used; test cases came from the docstring and the "
                             "signature.")
 
-    if not settings.run_generated_tests:
-        return _unverified_python(result, mod, layout, tids, per_target, original)
+    not_run = not_run_reason(settings)
+    if not_run:  # (an untrusted workspace: its .venv and its code are never run)
+        return _unverified_python(result, mod, layout, tids, per_target, original, not_run)
 
     overlay: dict[str, str] = {}
     rel_src = path.relative_to(root).as_posix()
@@ -723,8 +732,8 @@ def _has_float(value: Any, depth: int = 0) -> bool:
 
 def _unverified_python(result: TestGenResult, mod: PyModule, layout: TestLayout,
                        tids: dict[str, PyTarget], per_target: dict[str, list[sc.Scenario]],
-                       original: str | None) -> TestGenResult:
-    """Tests from claims only, nothing executed (``offpilot.runGeneratedTests`` is off)."""
+                       original: str | None, not_run: str) -> TestGenResult:
+    """Tests from claims only, nothing executed; ``not_run`` says why (for the notes)."""
     result.verified = False
     style = Style(layout.framework, layout.import_style, mod.classes, mod.module)
     try:
@@ -745,8 +754,8 @@ def _unverified_python(result: TestGenResult, mod: PyModule, layout: TestLayout,
             rendered.append(r)
             result.tests.append(GeneratedTest(name, t.qualname, s.call, s.origin, "unverified",
                                               r.code, outcome, name))
-    result.notes.append("offpilot.runGeneratedTests is off, so nothing was run: only the "
-                        "results claimed by the docstring or the model became tests.")
+    result.notes.append(f"{not_run[:1].upper()}{not_run[1:]}: only the results claimed by the "
+                        "docstring or the model became tests.")
     if rendered:
         plan = plan_file(original, rendered, layout.framework, mod.module)
         note = "# UNVERIFIED: written by Offpilot without running them; check before relying.\n"

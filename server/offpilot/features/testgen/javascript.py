@@ -71,6 +71,7 @@ from offpilot.features.testgen.proposals import calls_one_at_a_time, prefers_cha
 from offpilot.features.testgen.render import FilePlan
 from offpilot.features.testgen.sandbox import TestSandbox
 from offpilot.features.testgen.target import TargetError
+from offpilot.features.trust import RUNNING_OFF_REASON
 
 log = logging.getLogger(__name__)
 
@@ -1008,8 +1009,9 @@ def _new_result(root: Path, path: Path, language: str, layout: TestLayout,
 async def unverified_from_claims(root: Path, path: Path, mod: JsModule,
                                  targets: Sequence[JsTarget], layout: TestLayout,
                                  original: str | None, backend: Backend | None,
-                                 on_progress: ProgressCallback | None) -> TestGenResult:
-    """Tests from the results the JSDoc (or the model) claims, nothing run."""
+                                 on_progress: ProgressCallback | None, *,
+                                 not_run: str = RUNNING_OFF_REASON) -> TestGenResult:
+    """Tests from the results the JSDoc (or the model) claims, nothing run (``not_run``: why)."""
     result = _new_result(root, path, mod.language, layout, targets, original)
     result.verified = False
     result.framework = layout.framework
@@ -1028,8 +1030,8 @@ async def unverified_from_claims(root: Path, path: Path, mod: JsModule,
             else:
                 continue
             tests.append(JsTest(_title(s, by_name[name], o, titles), by_name[name], s, o))
-    result.notes.append("offpilot.runGeneratedTests is off, so nothing was run: only the "
-                        "results claimed by the JSDoc or the model became tests.")
+    result.notes.append(f"{not_run[:1].upper()}{not_run[1:]}: only the results claimed by the "
+                        "JSDoc or the model became tests.")
     if tests:
         rel = path.relative_to(root).as_posix()
         plan = plan_tests(original, tests, mod, confine(root, layout.test_path), rel,

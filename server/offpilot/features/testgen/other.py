@@ -32,6 +32,7 @@ from offpilot.features.testgen.generate import (
 from offpilot.features.testgen.paths import confine
 from offpilot.features.testgen.render import FilePlan
 from offpilot.features.testgen.target import TargetError
+from offpilot.features.trust import not_run_reason
 
 DRAFT_HEADERS = {
     "go": "// UNVERIFIED draft by Offpilot: not compiled or run. Review before use.\n",
@@ -40,7 +41,6 @@ DRAFT_HEADERS = {
     "javascript": "// UNVERIFIED draft by Offpilot: not run. Review before use.\n",
     "typescript": "// UNVERIFIED draft by Offpilot: not run. Review before use.\n",
 }
-RUNNING_OFF = "offpilot.runGeneratedTests is off, so nothing was run"
 
 
 def _read_text(path: Path) -> str | None:
@@ -67,18 +67,20 @@ async def generate_other(root: Path, path: Path, source: str, language: str, *,
                                       on_progress=on_progress, original=original,
                                       start_line=start_line, end_line=end_line, scope=scope)
 
+    not_run = not_run_reason(settings)  # an untrusted workspace runs nothing
     if language in ("javascript", "typescript"):
-        if not settings.run_generated_tests:
+        if not_run:
             try:
                 mod, targets, _type = js.prepare(root, path, source, language, symbol=symbol,
                                                  start_line=start_line, end_line=end_line,
                                                  scope=scope)
             except TargetError:
-                return await draft(RUNNING_OFF)
+                return await draft(not_run)
             result = await js.unverified_from_claims(root, path, mod, targets, layout,
-                                                     original, backend, on_progress)
+                                                     original, backend, on_progress,
+                                                     not_run=not_run)
             if result.plan is None and backend is not None:
-                return await draft(RUNNING_OFF + " and no JSDoc example claims a result")
+                return await draft(not_run + " and no JSDoc example claims a result")
             return result
         reason = noderun.cannot_run(root, path, language)
         if reason:
@@ -93,8 +95,8 @@ async def generate_other(root: Path, path: Path, source: str, language: str, *,
                                     backend=backend, settings=settings,
                                     on_progress=on_progress, original=original)
     if language == "rust":
-        if not settings.run_generated_tests:
-            return await draft(RUNNING_OFF)
+        if not_run:
+            return await draft(not_run)
         cargo = shutil.which("cargo")
         if cargo is None:
             return await draft("cargo is not installed")
@@ -110,8 +112,8 @@ async def generate_other(root: Path, path: Path, source: str, language: str, *,
                                         on_progress=on_progress, original=original,
                                         start_line=start_line, end_line=end_line, scope=scope,
                                         symbol=symbol)
-    if not settings.run_generated_tests:
-        return await draft(RUNNING_OFF)
+    if not_run:
+        return await draft(not_run)
     if layout.toolchain:
         return await draft(f"{Path(layout.toolchain).name} is installed, but Offpilot does not "
                            f"run {layout.framework} yet")
