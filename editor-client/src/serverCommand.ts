@@ -2,7 +2,8 @@
 // passed in, so every branch is unit-tested.
 import * as path from 'path';
 
-export type LaunchSource = 'setting:server.command' | 'setting:server.pythonPath' | 'workspace-venv' | 'path';
+export type LaunchSource = 'setting:server.command' | 'setting:server.pythonPath' | 'workspace-venv' | 'path'
+  | 'bundled';
 
 export interface ServerLaunch {
   command: string;
@@ -24,6 +25,8 @@ export interface DiscoveryEnvironment {
   isExecutable(file: string): boolean;
   /** The full path of `name` on PATH, or undefined. */
   findOnPath(name: string): string | undefined;
+  /** The interpreter of the server the platform .vsix installed (serverInstall.ts), if any. */
+  bundledPython?: string;
 }
 
 const VENV_DIRS = ['.venv', 'venv'];
@@ -76,6 +79,10 @@ export function resolveServerLaunch(settings: LaunchSettings, env: DiscoveryEnvi
     }
   }
   const onPath = env.findOnPath(env.platform === 'win32' ? 'offpilot.exe' : 'offpilot');
+  // Last: the server shipped inside the platform .vsix, once installed.
+  if (onPath === undefined && env.bundledPython !== undefined) {
+    return { command: env.bundledPython, args: ['-m', 'offpilot', 'serve'], source: 'bundled', found: true };
+  }
   return { command: onPath ?? 'offpilot', args: ['serve'], source: 'path', found: onPath !== undefined };
 }
 

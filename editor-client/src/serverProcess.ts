@@ -13,6 +13,7 @@ import { LogLevel, parseServerLogLine } from './serverLog';
 import { Configuration } from './configuration';
 import { ConnectionState } from './statusFormat';
 import { DiscoveryEnvironment, describeLaunch, resolveServerLaunch, ServerLaunch } from './serverCommand';
+import { BundledServer, REINSTALL_COMMAND } from './serverInstall';
 
 export const CLIENT_ID = 'offpilot';
 export const CLIENT_NAME = 'Offpilot';
@@ -73,6 +74,8 @@ export class ServerProcess implements vscode.Disposable {
     private readonly output: vscode.LogOutputChannel,
     private readonly config: Configuration,
     private readonly middleware: Middleware,
+    /** The server shipped in a platform .vsix; installed on first use when no other is found. */
+    private readonly bundle?: BundledServer,
   ) {}
 
   get connectionState(): ConnectionState {
@@ -85,7 +88,17 @@ export class ServerProcess implements vscode.Disposable {
   }
 
   async start(): Promise<void> {
-    const launch = resolveServerLaunch(this.config.launchSettings(), discoveryEnvironment());
+    let launch = resolveServerLaunch(this.config.launchSettings(), discoveryEnvironment());
+    if (!launch.found && this.bundle?.available) {
+      this.setState('starting');
+      const bundledPython = await this.bundle.ensureInstalled();
+      if (bundledPython === undefined) {
+        this.launch = launch;
+        this.setState('failed');  // ensureInstalled said why
+        return;
+      }
+      launch = resolveServerLaunch(this.config.launchSettings(), { ...discoveryEnvironment(), bundledPython });
+    }
     this.launch = launch;
     this.output.info(`starting the server: ${describeLaunch(launch)} (from ${launch.source})`);
     const cwd = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
@@ -151,8 +164,11 @@ export class ServerProcess implements vscode.Disposable {
         ? `Offpilot: the server did not start (${describeLaunch(launch)}): ${reason}`
         : 'Offpilot: no `offpilot` server found. Install it into the workspace .venv, put it on PATH, ' +
           'or set "offpilot.server.command" / "offpilot.server.pythonPath".';
-      void vscode.window.showErrorMessage(hint, 'Open Settings', 'Show Logs').then((choice) => {
-        if (choice === 'Open Settings') {
+      const actions = launch.source === 'bundled' ? ['Reinstall Server', 'Show Logs'] : ['Open Settings', 'Show Logs'];
+      void vscode.window.showErrorMessage(hint, ...actions).then((choice) => {
+        if (choice === 'Reinstall Server') {
+          void vscode.commands.executeCommand(REINSTALL_COMMAND);
+        } else if (choice === 'Open Settings') {
           void vscode.commands.executeCommand('workbench.action.openSettings', 'offpilot.server');
         } else if (choice === 'Show Logs') {
           this.output.show(true);
@@ -171,6 +187,22 @@ export class ServerProcess implements vscode.Disposable {
     }
     await this.stopClient();
     await this.start();
+  }
+
+  /** Installs the bundled server afresh (a broken or changed install) and starts it. */
+  async reinstallBundled(): Promise<void> {
+    if (this.bundle?.available !== true) {
+      void vscode.window.showInformationMessage('Offpilot: this build of the extension has no bundled server ' +
+        '(install the platform-specific .vsix, or point "offpilot.server.command" at an installed server).');
+      return;
+    }
+    this.backoff.reset();
+    await this.stopClient();
+    if (await this.bundle.ensureInstalled(true) !== undefined) {
+      await this.start();
+    } else {
+      this.setState('failed');
+    }
   }
 
   private async onClosed(): Promise<CloseHandlerResult> {

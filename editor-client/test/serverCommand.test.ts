@@ -59,3 +59,19 @@ describe('launch helpers', () => {
       .toEqual({ command: 'py', args: ['-m', 'offpilot', 'models', 'list'] });
   });
 });
+
+describe('the bundled server candidate', () => {
+  it('comes last: after the settings, the workspace venv and PATH', () => {
+    const bundledPython = '/gs/server/0.1.0-abc/venv/bin/python';
+    expect(resolveServerLaunch({}, { ...env(), bundledPython }))
+      .toEqual({ command: bundledPython, args: ['-m', 'offpilot', 'serve'], source: 'bundled', found: true });
+    expect(resolveServerLaunch({}, { ...env([], { offpilot: '/usr/bin/offpilot' }), bundledPython }).source).toBe('path');
+    expect(resolveServerLaunch({}, { ...env(['/ws/one/.venv/bin/offpilot']), bundledPython }).source).toBe('workspace-venv');
+    expect(resolveServerLaunch({ pythonPath: '/usr/bin/python3' }, { ...env(), bundledPython }).source).toBe('setting:server.pythonPath');
+  });
+
+  it('runs other CLI calls (models list) with the same interpreter', () => {
+    const launch = resolveServerLaunch({}, { ...env(), bundledPython: '/gs/venv/bin/python' });
+    expect(cliInvocation(launch, ['models', 'list'])).toEqual({ command: '/gs/venv/bin/python', args: ['-m', 'offpilot', 'models', 'list'] });
+  });
+});

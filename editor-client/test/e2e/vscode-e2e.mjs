@@ -6,6 +6,9 @@
 //   PLAYWRIGHT  folder with node_modules/playwright-core;  ARTIFACTS  screenshots go here
 //   E2E_EXPLAIN / E2E_TESTS  "0" to skip those parts
 //   E2E_MODE    "real" (offpilot serve: the model's text is unpredictable) or "fake"
+//   E2E_BUNDLED "1": no server is configured or on PATH; the platform .vsix installs its own on
+//               first use (the setup is checked in the log, the status bar says "starter" model)
+//   E2E_READY_TIMEOUT_S  seconds to wait for the server to be ready (default 120)
 //               (test/e2e/fake_server.py: fixed text, so the panel's content, Cancel, the
 //               light-bulb code action and the test file's content are checked exactly)
 import { createRequire } from 'module';
@@ -17,6 +20,7 @@ const { chromium } = require('playwright-core');
 
 const workspace = process.env.WORKSPACE;
 const fake = process.env.E2E_MODE === 'fake';
+const bundled = process.env.E2E_BUNDLED === '1';
 const artifacts = process.env.ARTIFACTS;
 const t0 = Date.now();
 const timings = {};
@@ -111,10 +115,25 @@ try {
   const status = await waitFor('the server to be ready', async () => {
     const t = await statusText();
     return /ready|indexing/.test(t) ? t : undefined;
-  }, 120000);
+  }, Number(process.env.E2E_READY_TIMEOUT_S || 120) * 1000);
   mark('server-ready');
   log('status bar:', JSON.stringify(status));
   results.status = status;
+  if (bundled) {
+    // The server came from the .vsix: set up once in the extension's storage, then started from there.
+    const text = offpilotLog();
+    const installed = /bundled server: installed in ([\d.]+) s/.exec(text);
+    const started = /starting the server: (.*) \(from bundled\)/.exec(text);
+    if (!installed || !started) {
+      throw new Error(`no bundled server setup in the Offpilot output (installed: ${!!installed}, started from bundled: ${!!started})`);
+    }
+    results.bundledSetupSeconds = Number(installed[1]);
+    results.bundledLaunch = started[1];
+    log(`bundled server set up in ${installed[1]} s; started as ${started[1]}`);
+    if (!/\(starter\)/.test(status)) {
+      throw new Error(`the status bar does not say the built-in starter model is in use: ${JSON.stringify(status)}`);
+    }
+  }
 
   // Type a new function at the end of the file and wait for the server's ghost text.
   await editor.locator('.view-lines').click();
