@@ -35,6 +35,7 @@ export class Commands {
       reg('offpilot.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', '@ext:offpilot.offpilot')),
       reg('offpilot.toggleCompletions', () => this.toggleCompletions()),
       reg('offpilot.toggleLanguage', (languageId?: unknown) => this.toggleLanguage(languageId)),
+      reg('offpilot.toggleTriggerMode', () => this.toggleTriggerMode()),
       reg('offpilot.chooseModel', () => this.chooseModel('model')),
       reg('offpilot.chooseChatModel', () => this.chooseModel('chatModel')),
       reg(REINSTALL_COMMAND, () => this.server.reinstallBundled()),
@@ -127,6 +128,14 @@ export class Commands {
     void vscode.window.setStatusBarMessage(`Offpilot: inline completions ${enabled ? 'on' : 'off'}`, 3000);
   }
 
+  private async toggleTriggerMode(): Promise<void> {
+    const mode = this.config.triggerMode === 'manual' ? 'automatic' : 'manual';
+    await this.config.setTriggerMode(mode);
+    this.statusBar.refresh();
+    void vscode.window.setStatusBarMessage(mode === 'manual'
+      ? 'Offpilot: suggestions only when asked (Alt+\\)' : 'Offpilot: suggestions as you type', 3000);
+  }
+
   private async toggleLanguage(languageId?: unknown): Promise<void> {
     const language = typeof languageId === 'string' ? languageId : vscode.window.activeTextEditor?.document.languageId;
     if (language === undefined) {
@@ -217,6 +226,9 @@ export class Commands {
       const off = this.config.disabledLanguages.includes(language);
       items.push({ label: off ? `$(check) Enable completions for ${language}` : `$(circle-slash) Disable completions for ${language}`, command: 'offpilot.toggleLanguage', args: [language] });
     }
+    items.push(this.config.triggerMode === 'manual'
+      ? { label: '$(zap) Suggest as you type', description: 'now: only on Alt+\\', command: 'offpilot.toggleTriggerMode' }
+      : { label: '$(keyboard) Suggest only when asked', description: 'Alt+\\; saves CPU', command: 'offpilot.toggleTriggerMode' });
     const status = this.statusBar.serverStatus;
     if (this.statusBar.starterModel) {
       items.unshift({ label: '$(cloud-download) Get a better model…', description: 'the built-in Gemma 3 270M is small',

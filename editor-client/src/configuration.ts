@@ -58,6 +58,10 @@ export class Configuration {
     await this.section().update('completionsEnabled', enabled, this.target('completionsEnabled'));
   }
 
+  async setTriggerMode(mode: TriggerMode): Promise<void> {
+    await this.section().update('triggerMode', mode, this.target('triggerMode'));
+  }
+
   async toggleLanguage(languageId: string): Promise<boolean> {
     const next = toggledLanguages(this.section().get('disabledLanguages'), languageId);
     await this.section().update('disabledLanguages', next, this.target('disabledLanguages'));

@@ -34,6 +34,10 @@ function findOnPath(name: string): string | undefined {
 
 /** The interpreter selected in the Python extension, through its public API, if it is installed. */
 async function pythonExtensionInterpreter(): Promise<string | undefined> {
+  // In an untrusted workspace the selection may be a program inside that workspace: not run.
+  if (!vscode.workspace.isTrusted) {
+    return undefined;
+  }
   const extension = vscode.extensions.getExtension('ms-python.python');
   if (extension === undefined) {
     return undefined;

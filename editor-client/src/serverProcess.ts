@@ -163,7 +163,8 @@ export class ServerProcess implements vscode.Disposable {
       const hint = launch.found
         ? `Offpilot: the server did not start (${describeLaunch(launch)}): ${reason}`
         : 'Offpilot: no `offpilot` server found. Install it into the workspace .venv, put it on PATH, ' +
-          'or set "offpilot.server.command" / "offpilot.server.pythonPath".';
+          'or set "offpilot.server.command" / "offpilot.server.pythonPath" (the linux-x64 build of the ' +
+          'extension brings its own server).';
       const actions = launch.source === 'bundled' ? ['Reinstall Server', 'Show Logs'] : ['Open Settings', 'Show Logs'];
       void vscode.window.showErrorMessage(hint, ...actions).then((choice) => {
         if (choice === 'Reinstall Server') {

@@ -323,6 +323,57 @@ try {
         stats.configuration?.promptMode !== 'auto' || 'server' in (stats.configuration ?? {}) || 'trace' in (stats.configuration ?? {})) {
       throw new Error(`unexpected settings on the server: ${JSON.stringify({ init: stats.initializationOptions, config: stats.configuration })}`);
     }
+    // offpilot.triggerMode "manual": typing sends no request and shows no ghost text; Alt+\ does.
+    const serverStats = async () => {
+      const seen = offpilotLog().match(/offpilot\/stats \{.*\}/g)?.length ?? 0;
+      await runCommand('Offpilot: Show Server Stats');
+      await page.keyboard.press('Escape');
+      return waitFor('new offpilot/stats in the output', () => {
+        const all = [...offpilotLog().matchAll(/offpilot\/stats (\{.*\})/g)];
+        return all.length > seen ? JSON.parse(all.at(-1)[1]) : undefined;
+      }, 15000, 250);
+    };
+    // Switched from the status bar menu, as a user would; written to the user settings.
+    const settingsFile = path.join(process.env.LOGS_DIR, '..', 'User', 'settings.json');
+    await page.locator('.statusbar-item[aria-label^="Offpilot status:"]').first().click();
+    await page.waitForSelector('.quick-input-list .monaco-list-row:has-text("Suggest only when asked")', { timeout: 10000 });
+    await page.keyboard.type('Suggest only', { delay: 15 });
+    await page.keyboard.press('Enter');
+    await waitFor('triggerMode=manual in the user settings', () =>
+      /"offpilot\.triggerMode":\s*"manual"/.test(fs.readFileSync(settingsFile, 'utf8')), 10000, 250);
+    const manualEditor = await openFile(file);
+    await manualEditor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    const requestsBefore = (await serverStats()).completion.requests;
+    await manualEditor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('def manual_mode(x):', { delay: 25 });
+    await page.keyboard.press('Enter');
+    await sleep(2500);
+    const ghostNow = () => page.evaluate(() => [...document.querySelectorAll('.ghost-text-decoration, .ghost-text')]
+      .map((e) => e.textContent ?? '').filter((t) => t.trim() !== ''));
+    if ((await ghostNow()).length > 0) throw new Error(`ghost text while typing in manual mode: ${JSON.stringify(await ghostNow())}`);
+    const requestsTyped = (await serverStats()).completion.requests;
+    if (requestsTyped !== requestsBefore) {
+      throw new Error(`manual mode: typing sent ${requestsTyped - requestsBefore} inline completion requests`);
+    }
+    await manualEditor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Alt+Backslash');
+    const asked = await waitFor('ghost text after Alt+\\ in manual mode', async () => {
+      const g = await ghostNow();
+      return g.length > 0 ? g : undefined;
+    }, 15000, 250);
+    await page.keyboard.press('Escape');
+    const requestsAfter = (await serverStats()).completion.requests;
+    if (requestsAfter <= requestsTyped) {
+      throw new Error('manual mode: the ghost text after Alt+\\ did not come from a request to the server');
+    }
+    mark('manual-trigger');
+    log('manual trigger mode: no request while typing; Alt+\\ ->', JSON.stringify(asked));
+    results.manualTrigger = { ghost: asked, requestsWhileTyping: requestsTyped - requestsBefore, requestsAsked: requestsAfter - requestsTyped };
+
     // The status bar menu turns completions off: the setting is written and the server sees it.
     await page.locator('.statusbar-item[aria-label^="Offpilot status:"]').first().click();
     await page.waitForSelector('.quick-input-list .monaco-list-row:has-text("Disable inline completions")', { timeout: 10000 });
