@@ -22,7 +22,7 @@ PY="${OFFPILOT_PYTHON:-$REPO/.venv/bin/python}"
 TARGET="${OFFPILOT_BUNDLE_TARGET:-linux-x64}"
 PYTHONS="${OFFPILOT_BUNDLE_PYTHONS:-3.11 3.12 3.13}"
 MODEL="${OFFPILOT_BUNDLE_MODEL:-1}"
-OUT="$HERE/bundled"
+OUT="${OFFPILOT_BUNDLE_OUT:-$HERE/bundled}"  # vsce packages editor-client/bundled
 say() { echo "[bundle-server] $*" >&2; }
 
 [ -x "$PY" ] || { say "no Python at $PY: run .ci/setup first or set OFFPILOT_PYTHON"; exit 1; }
@@ -36,8 +36,10 @@ trap 'rm -rf "$WORK"' EXIT
 rm -rf "$OUT"
 mkdir -p "$OUT/wheels" "$OUT/pip" "$WORK/local"
 
-# 1. offpilot, built from this checkout
+# 1. offpilot, built from this checkout (file times from the last commit: the same commit gives
+#    the same wheel, and so the same bundle id)
 say "building the offpilot wheel"
+SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || date +%s)}" \
 "$PY" -m pip wheel -q --no-deps -w "$WORK/local" "$REPO"
 OFFPILOT_WHL="$(ls "$WORK/local"/offpilot-*.whl)"
 VERSION="$(basename "$OFFPILOT_WHL" | cut -d- -f2)"
@@ -73,8 +75,8 @@ done
 "$PY" -m pip download -q --only-binary=:all: --no-deps -d "$OUT/pip" pip
 PIP_WHL="$(cd "$OUT" && ls pip/pip-*.whl | head -n 1)"
 
-# 4. the manifest; its id changes whenever a wheel does, so an update installs afresh
-ID="$VERSION-$(cd "$OUT/wheels" && ls -l --time-style=+ *.whl | awk '{print $5, $NF}' | sha256sum | cut -c1-12)"
+# 4. the manifest; its id changes whenever a wheel's content does, so an update installs afresh
+ID="$VERSION-$(cd "$OUT/wheels" && sha256sum -- *.whl | sha256sum | cut -c1-12)"
 PYTHONS_JSON="$(printf '"%s",' $PYTHONS)"
 cat > "$OUT/manifest.json" <<JSON
 {
