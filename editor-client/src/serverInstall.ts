@@ -264,7 +264,9 @@ export class BundledServer {
     }
     for (const name of entries) {
       const full = path.join(layout.parent, name);
-      if (full !== layout.root && !name.includes('.partial-')) {
+      // A staging folder is another window's install in progress, unless it is an hour old (a crash).
+      const staleStaging = name.includes('.partial-') && Date.now() - statTime(full) > 3_600_000;
+      if (full !== layout.root && (!name.includes('.partial-') || staleStaging)) {
         try {
           fs.rmSync(full, { recursive: true, force: true });
           this.output.info(`bundled server: removed the older install ${full}`);
@@ -273,6 +275,14 @@ export class BundledServer {
         }
       }
     }
+  }
+}
+
+function statTime(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return Date.now();
   }
 }
 
