@@ -1,8 +1,9 @@
 """Writes the server's settings into package.json's contributes.configuration.
 
 The server's `offpilot.config.Settings` is the one source of names, defaults, descriptions,
-choices and ranges; client-only settings (offpilot.server.*, offpilot.trace.server) are kept.
-Settings the extension sets itself (``editor_setting=False``: workspaceTrusted) are left out.
+choices and ranges; client-only settings (offpilot.server.*, offpilot.trace.server,
+offpilot.triggerMode) are kept. Settings the extension sets itself (``editor_setting=False``:
+workspaceTrusted) are left out.
 Run from editor-client/: `npm run sync-settings` (test/manifest.test.ts checks the result).
 """
 
@@ -16,6 +17,8 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE.parent / "server"))
 
 from offpilot.config import FIELDS, wire_name  # noqa: E402
+
+CLIENT_ONLY = {"offpilot.triggerMode"}  # read by the extension alone
 
 
 def server_properties() -> dict[str, dict]:
@@ -53,7 +56,7 @@ def main() -> None:
     config = manifest["contributes"]["configuration"]
     old = config["properties"]
     client_only = {k: v for k, v in old.items()
-                   if k.startswith(("offpilot.server.", "offpilot.trace."))}
+                   if k.startswith(("offpilot.server.", "offpilot.trace.")) or k in CLIENT_ONLY}
     config["properties"] = {**client_only, **server_properties()}
     path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 

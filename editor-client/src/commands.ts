@@ -9,6 +9,7 @@ import { parseModelsTable } from './modelList';
 import { cliInvocation } from './serverCommand';
 import { advertises, CodeTarget, EXPLAIN, GENERATE_TESTS, isCodeTarget, targetOf } from './serverCommands';
 import { ServerProcess } from './serverProcess';
+import { REINSTALL_COMMAND } from './serverInstall';
 import { MENU_COMMAND, StatusBar } from './statusBar';
 import { TestGenerator } from './testGeneration';
 
@@ -34,7 +35,10 @@ export class Commands {
       reg('offpilot.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', '@ext:offpilot.offpilot')),
       reg('offpilot.toggleCompletions', () => this.toggleCompletions()),
       reg('offpilot.toggleLanguage', (languageId?: unknown) => this.toggleLanguage(languageId)),
-      reg('offpilot.chooseModel', () => this.chooseModel()),
+      reg('offpilot.toggleTriggerMode', () => this.toggleTriggerMode()),
+      reg('offpilot.chooseModel', () => this.chooseModel('model')),
+      reg('offpilot.chooseChatModel', () => this.chooseModel('chatModel')),
+      reg(REINSTALL_COMMAND, () => this.server.reinstallBundled()),
       reg(MENU_COMMAND, () => this.showMenu()),
       reg('offpilot.explainSelection', () => this.fromEditor(EXPLAIN)),
       reg('offpilot.generateTestsForSelection', () => this.fromEditor(GENERATE_TESTS, 'symbol')),
@@ -124,6 +128,14 @@ export class Commands {
     void vscode.window.setStatusBarMessage(`Offpilot: inline completions ${enabled ? 'on' : 'off'}`, 3000);
   }
 
+  private async toggleTriggerMode(): Promise<void> {
+    const mode = this.config.triggerMode === 'manual' ? 'automatic' : 'manual';
+    await this.config.setTriggerMode(mode);
+    this.statusBar.refresh();
+    void vscode.window.setStatusBarMessage(mode === 'manual'
+      ? 'Offpilot: suggestions only when asked (Alt+\\)' : 'Offpilot: suggestions as you type', 3000);
+  }
+
   private async toggleLanguage(languageId?: unknown): Promise<void> {
     const language = typeof languageId === 'string' ? languageId : vscode.window.activeTextEditor?.document.languageId;
     if (language === undefined) {
@@ -135,7 +147,8 @@ export class Commands {
     void vscode.window.setStatusBarMessage(`Offpilot: inline completions for ${language} ${enabled ? 'on' : 'off'}`, 3000);
   }
 
-  private async listProfiles(): Promise<vscode.QuickPickItem[]> {
+  /** Profiles from `offpilot models list` that suit `role` ("completion" or "chat"). */
+  private async listProfiles(role: string): Promise<vscode.QuickPickItem[]> {
     const launch = this.server.launch;
     if (launch === undefined || !launch.found) {
       return [];
@@ -144,26 +157,28 @@ export class Commands {
     const stdout = await new Promise<string>((resolve) => {
       execFile(command, args, { timeout: 15_000 }, (error, out) => resolve(error ? '' : out));
     });
-    return parseModelsTable(stdout).map((row) => ({
+    return parseModelsTable(stdout).filter((row) => row.roles === '' || row.roles.includes(role)).map((row) => ({
       label: row.name,
       description: `${row.size}${row.installed ? ' · installed' : NOT_INSTALLED}`,
       detail: row.roles ? `roles: ${row.roles}` : undefined,
     }));
   }
 
-  private async chooseModel(): Promise<void> {
+  /** The model picker for the completion model (`model`) or the Explain / Generate Tests model (`chatModel`). */
+  private async chooseModel(setting: 'model' | 'chatModel'): Promise<void> {
+    const chat = setting === 'chatModel';
     const BROWSE = '$(folder-opened) Choose a .gguf file…';
     const ENTER = '$(edit) Enter a profile name or path…';
-    const DEFAULT = '$(home) Embedded default';
+    const DEFAULT = chat ? '$(link) Same as the completion model' : '$(home) Embedded default';
     const pick = vscode.window.createQuickPick();
-    pick.title = 'Offpilot: completion model';
-    pick.placeholder = `Current: ${this.config.reader()('model') || 'embedded default'}`;
+    pick.title = chat ? 'Offpilot: model for Explain and Generate Tests' : 'Offpilot: completion model';
+    pick.placeholder = `Current: ${String(this.config.reader()(setting) || (chat ? 'the completion model' : 'embedded default'))}`;
     pick.busy = true;
-    const fixed: vscode.QuickPickItem[] = [{ label: DEFAULT, description: 'Gemma 3 270M, no download' },
-      { label: BROWSE }, { label: ENTER }];
+    const fixed: vscode.QuickPickItem[] = [
+      { label: DEFAULT, description: chat ? undefined : 'Gemma 3 270M, no download' }, { label: BROWSE }, { label: ENTER }];
     pick.items = fixed;
     pick.show();
-    void this.listProfiles().then((profiles) => {
+    void this.listProfiles(chat ? 'chat' : 'completion').then((profiles) => {
       pick.items = profiles.length > 0
         ? [...fixed, { label: 'Profiles', kind: vscode.QuickPickItemKind.Separator }, ...profiles]
         : fixed;
@@ -195,8 +210,9 @@ export class Commands {
       }
     }
     if (model !== undefined) {
-      await this.config.setModel(model.trim());
-      void vscode.window.setStatusBarMessage(`Offpilot: model ${model.trim() || 'embedded default'}`, 3000);
+      await this.config.setModel(model.trim(), setting);
+      const shown = model.trim() || (chat ? 'same as the completion model' : 'embedded default');
+      void vscode.window.setStatusBarMessage(`Offpilot: ${chat ? 'chat model' : 'model'} ${shown}`, 3000);
     }
   }
 
@@ -210,14 +226,26 @@ export class Commands {
       const off = this.config.disabledLanguages.includes(language);
       items.push({ label: off ? `$(check) Enable completions for ${language}` : `$(circle-slash) Disable completions for ${language}`, command: 'offpilot.toggleLanguage', args: [language] });
     }
+    items.push(this.config.triggerMode === 'manual'
+      ? { label: '$(zap) Suggest as you type', description: 'now: only on Alt+\\', command: 'offpilot.toggleTriggerMode' }
+      : { label: '$(keyboard) Suggest only when asked', description: 'Alt+\\; saves CPU', command: 'offpilot.toggleTriggerMode' });
     const status = this.statusBar.serverStatus;
+    if (this.statusBar.starterModel) {
+      items.unshift({ label: '$(cloud-download) Get a better model…', description: 'the built-in Gemma 3 270M is small',
+        command: 'offpilot.chooseModel' });
+    }
     items.push(
-      { label: '$(symbol-class) Choose model…', description: status?.model, command: 'offpilot.chooseModel' },
+      { label: '$(symbol-class) Choose completion model…', description: status?.model, command: 'offpilot.chooseModel' },
+      { label: '$(comment-discussion) Choose model for Explain and tests…', description: String(this.config.reader()('chatModel') || ''),
+        command: 'offpilot.chooseChatModel' },
       { label: '$(gear) Open settings', command: 'offpilot.openSettings' },
       { label: '$(output) Show logs', command: 'offpilot.showLogs' },
       { label: '$(graph) Show server stats', command: 'offpilot.showStats' },
       { label: '$(debug-restart) Restart server', command: 'offpilot.restartServer' },
     );
+    if (this.server.launch?.source === 'bundled') {
+      items.push({ label: '$(tools) Reinstall the bundled server', command: REINSTALL_COMMAND });
+    }
     const choice = await vscode.window.showQuickPick(items, { title: 'Offpilot', placeHolder: status?.message || undefined });
     if (choice !== undefined) {
       await vscode.commands.executeCommand(choice.command, ...(choice.args ?? []));

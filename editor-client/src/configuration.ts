@@ -1,6 +1,8 @@
 // Reading and writing the `offpilot.*` settings through VS Code.
 import * as vscode from 'vscode';
-import { completionsWanted, serverSettings, SettingReader, toggledLanguages } from './settings';
+import {
+  completionsWanted, inlineRequestWanted, serverSettings, SettingReader, toggledLanguages, triggerMode, TriggerMode,
+} from './settings';
 import { LaunchSettings } from './serverCommand';
 import { withTrust } from './trust';
 
@@ -42,6 +44,15 @@ export class Configuration {
     return completionsWanted(this.reader(document), document.languageId);
   }
 
+  /** Whether this inline completion request is sent (`offpilot.triggerMode`). */
+  inlineRequestWantedFor(document: vscode.TextDocument, triggerKind: vscode.InlineCompletionTriggerKind): boolean {
+    return inlineRequestWanted(this.reader(document), triggerKind === vscode.InlineCompletionTriggerKind.Automatic);
+  }
+
+  get triggerMode(): TriggerMode {
+    return triggerMode(this.reader());
+  }
+
   /** Whether the server is told where the cursor settles (`offpilot.warmup`). */
   warmupWantedFor(document: vscode.TextDocument): boolean {
     return this.section(document).get<boolean>('warmup', true) && this.completionsWantedFor(document);
@@ -51,14 +62,18 @@ export class Configuration {
     await this.section().update('completionsEnabled', enabled, this.target('completionsEnabled'));
   }
 
+  async setTriggerMode(mode: TriggerMode): Promise<void> {
+    await this.section().update('triggerMode', mode, this.target('triggerMode'));
+  }
+
   async toggleLanguage(languageId: string): Promise<boolean> {
     const next = toggledLanguages(this.section().get('disabledLanguages'), languageId);
     await this.section().update('disabledLanguages', next, this.target('disabledLanguages'));
     return !next.includes(languageId);
   }
 
-  async setModel(model: string): Promise<void> {
-    await this.section().update('model', model, this.target('model'));
+  async setModel(model: string, setting: 'model' | 'chatModel' = 'model'): Promise<void> {
+    await this.section().update(setting, model, this.target(setting));
   }
 
   /** Writes where the value is set now (workspace or user), else the user settings. */

@@ -6,6 +6,7 @@ import { Commands } from './commands';
 import { Configuration, SECTION } from './configuration';
 import { CURSOR_NOTIFICATION, CursorReporter } from './cursorReport';
 import { ExplainController } from './explain';
+import { BundledServer } from './serverInstall';
 import { ServerProcess } from './serverProcess';
 import { onlyServerSettings } from './settings';
 import { StatusBar } from './statusBar';
@@ -27,8 +28,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const middleware: Middleware = {
     // Skip the round trip when completions are off; the server checks the same settings.
+    // In manual mode (`offpilot.triggerMode`) only the requests the user asked for go out.
     provideInlineCompletionItems: (document, position, ctx, token, next) =>
-      config.completionsWantedFor(document) ? next(document, position, ctx, token) : undefined,
+      config.completionsWantedFor(document) && config.inlineRequestWantedFor(document, ctx.triggerKind)
+        ? next(document, position, ctx, token) : undefined,
     executeCommand: (command, args, next) =>
       commands !== undefined ? commands.executeCommand(command, args, next) : next(command, args),
     workspace: {
@@ -51,7 +54,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     },
   };
 
-  server = new ServerProcess(output, config, middleware);
+  // A platform .vsix ships the server's wheels; they are installed on first use (serverInstall.ts).
+  const bundle = new BundledServer(context.extensionPath, context.globalStorageUri.fsPath, output);
+  server = new ServerProcess(output, config, middleware, bundle);
   const process_ = server;
   const cursor = new CursorReporter((params) => {
     void process_.running?.sendNotification(CURSOR_NOTIFICATION, params);
@@ -61,7 +66,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     output, statusBar, server, ...commands.register(),
     server.onDidCreateClient((client) => {
-      client.onNotification(STATUS_NOTIFICATION, (params: unknown) => statusBar.setServerStatus(params));
+      client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
+        statusBar.setServerStatus(params);
+        offerBetterModelOnce(context, statusBar);
+      });
       client.onNotification(STREAM_NOTIFICATION, (params: unknown) => { streams.push(params); });
     }),
     server.onDidChangeState((state) => statusBar.setConnection(state)),
@@ -96,6 +104,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
   await server.start();
+}
+
+const STARTER_HINT_KEY = 'offpilot.starterModelHintShown';
+
+/** Once per installation: the small built-in model is in use; offer a better one. */
+function offerBetterModelOnce(context: vscode.ExtensionContext, statusBar: StatusBar): void {
+  if (statusBar.serverStatus?.state !== 'ready' || !statusBar.starterModel || context.globalState.get(STARTER_HINT_KEY) === true) {
+    return;
+  }
+  void context.globalState.update(STARTER_HINT_KEY, true);
+  void vscode.window.showInformationMessage(
+    'Offpilot is using its small built-in model (Gemma 3 270M). A larger model suggests much better code; ' +
+    'it is downloaded once and runs locally.', 'Choose a Model', 'Not Now').then((choice) => {
+    if (choice === 'Choose a Model') {
+      void vscode.commands.executeCommand('offpilot.chooseModel');
+    }
+  });
 }
 
 export async function deactivate(): Promise<void> {

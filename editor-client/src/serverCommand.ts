@@ -6,7 +6,8 @@
 // entry inside a folder; the server then starts outside the workspace (`serverWorkingDirectory`).
 import * as path from 'path';
 
-export type LaunchSource = 'setting:server.command' | 'setting:server.pythonPath' | 'workspace-venv' | 'path';
+export type LaunchSource = 'setting:server.command' | 'setting:server.pythonPath' | 'workspace-venv' | 'path'
+  | 'bundled';
 
 export interface ServerLaunch {
   command: string;
@@ -34,6 +35,8 @@ export interface DiscoveryEnvironment {
   isExecutable(file: string): boolean;
   /** The full path of `name` on PATH, or undefined. */
   findOnPath(name: string): string | undefined;
+  /** The interpreter of the server the platform .vsix installed (serverInstall.ts), if any. */
+  bundledPython?: string;
 }
 
 const VENV_DIRS = ['.venv', 'venv'];
@@ -128,16 +131,23 @@ export function resolveServerLaunch(settings: LaunchSettings, env: DiscoveryEnvi
     }
   }
   const onPath = env.findOnPath(env.platform === 'win32' ? 'offpilot.exe' : 'offpilot');
-  if (onPath !== undefined && !allowed('offpilot on PATH', [onPath])) {
+  if (onPath !== undefined && allowed('offpilot on PATH', [onPath])) {
+    return done({ command: onPath, args: ['serve'], source: 'path', found: true });
+  }
+  // Last: the server shipped inside the platform .vsix, once installed (outside the workspace).
+  if (env.bundledPython !== undefined && allowed('the bundled server', [env.bundledPython])) {
+    return done({ command: env.bundledPython, args: ['-m', 'offpilot', 'serve'], source: 'bundled', found: true });
+  }
+  if (onPath !== undefined) {
     return done({ command: onPath, args: ['serve'], source: 'path', found: false,
       refused: `the workspace is not trusted and the only offpilot found is ${onPath}, inside it` });
   }
-  if (onPath === undefined && !env.workspaceTrusted) {
+  if (!env.workspaceTrusted) {
     // The bare name would be looked up on PATH again by the system, relative entries included.
     return done({ command: 'offpilot', args: ['serve'], source: 'path', found: false,
       refused: 'no offpilot server found outside the workspace, and the workspace is not trusted' });
   }
-  return done({ command: onPath ?? 'offpilot', args: ['serve'], source: 'path', found: onPath !== undefined });
+  return done({ command: 'offpilot', args: ['serve'], source: 'path', found: false });
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   DiscoveryEnvironment, describeLaunch, resolveServerLaunch, ServerLaunch, serverWorkingDirectory,
 } from './serverCommand';
 import { MANAGE_TRUST, MANAGE_TRUST_COMMAND } from './trust';
+import { BundledServer, REINSTALL_COMMAND } from './serverInstall';
 
 export const CLIENT_ID = 'offpilot';
 export const CLIENT_NAME = 'Offpilot';
@@ -78,6 +79,8 @@ export class ServerProcess implements vscode.Disposable {
     private readonly output: vscode.LogOutputChannel,
     private readonly config: Configuration,
     private readonly middleware: Middleware,
+    /** The server shipped in a platform .vsix; installed on first use when no other is found. */
+    private readonly bundle?: BundledServer,
   ) {}
 
   get connectionState(): ConnectionState {
@@ -91,7 +94,19 @@ export class ServerProcess implements vscode.Disposable {
 
   async start(): Promise<void> {
     const discovery = discoveryEnvironment();
-    const launch = resolveServerLaunch(this.config.launchSettings(), discovery);
+    let launch = resolveServerLaunch(this.config.launchSettings(), discovery);
+    if (!launch.found && this.bundle?.available) {
+      // Nothing installed outside the workspace: set up the server this .vsix ships (it lives in
+      // the extension's storage, outside every workspace, so Restricted Mode allows it).
+      this.setState('starting');
+      const bundledPython = await this.bundle.ensureInstalled();
+      if (bundledPython === undefined) {
+        this.launch = launch;
+        this.setState('failed');  // ensureInstalled said why
+        return;
+      }
+      launch = resolveServerLaunch(this.config.launchSettings(), { ...discovery, bundledPython });
+    }
     this.launch = launch;
     for (const skipped of launch.skipped ?? []) {
       this.output.warn(`Restricted Mode: not running ${skipped}`);
@@ -163,9 +178,13 @@ export class ServerProcess implements vscode.Disposable {
       const hint = launch.found
         ? `Offpilot: the server did not start (${describeLaunch(launch)}): ${reason}`
         : 'Offpilot: no `offpilot` server found. Install it into the workspace .venv, put it on PATH, ' +
-          'or set "offpilot.server.command" / "offpilot.server.pythonPath".';
-      void vscode.window.showErrorMessage(hint, 'Open Settings', 'Show Logs').then((choice) => {
-        if (choice === 'Open Settings') {
+          'or set "offpilot.server.command" / "offpilot.server.pythonPath" (the linux-x64 build of the ' +
+          'extension brings its own server).';
+      const actions = launch.source === 'bundled' ? ['Reinstall Server', 'Show Logs'] : ['Open Settings', 'Show Logs'];
+      void vscode.window.showErrorMessage(hint, ...actions).then((choice) => {
+        if (choice === 'Reinstall Server') {
+          void vscode.commands.executeCommand(REINSTALL_COMMAND);
+        } else if (choice === 'Open Settings') {
           void vscode.commands.executeCommand('workbench.action.openSettings', 'offpilot.server');
         } else if (choice === 'Show Logs') {
           this.output.show(true);
@@ -200,6 +219,22 @@ export class ServerProcess implements vscode.Disposable {
     }
     await this.stopClient();
     await this.start();
+  }
+
+  /** Installs the bundled server afresh (a broken or changed install) and starts it. */
+  async reinstallBundled(): Promise<void> {
+    if (this.bundle?.available !== true) {
+      void vscode.window.showInformationMessage('Offpilot: this build of the extension has no bundled server ' +
+        '(install the platform-specific .vsix, or point "offpilot.server.command" at an installed server).');
+      return;
+    }
+    this.backoff.reset();
+    await this.stopClient();
+    if (await this.bundle.ensureInstalled(true) !== undefined) {
+      await this.start();
+    } else {
+      this.setState('failed');
+    }
   }
 
   private async onClosed(): Promise<CloseHandlerResult> {

@@ -13,8 +13,23 @@ export const SERVER_SETTINGS = [
 
 export type ServerSettingName = (typeof SERVER_SETTINGS)[number];
 
-/** Settings read only by the extension (how to start the server, tracing). */
-export const CLIENT_ONLY_SETTINGS = ['server.command', 'server.pythonPath', 'trace.server'] as const;
+/** Settings read only by the extension (how to start the server, tracing, when to ask). */
+export const CLIENT_ONLY_SETTINGS = ['server.command', 'server.pythonPath', 'trace.server', 'triggerMode'] as const;
+
+/** `offpilot.triggerMode`: suggestions as you type, or only when asked (Alt+\ or the command). */
+export type TriggerMode = 'automatic' | 'manual';
+
+export function triggerMode(read: SettingReader): TriggerMode {
+  return read('triggerMode') === 'manual' ? 'manual' : 'automatic';
+}
+
+/**
+ * Whether an inline completion request goes to the server: in manual mode only those the user
+ * asked for (`InlineCompletionTriggerKind.Invoke`), not those VS Code makes while typing.
+ */
+export function inlineRequestWanted(read: SettingReader, automatic: boolean): boolean {
+  return !automatic || triggerMode(read) === 'automatic';
+}
 
 const SERVER_SETTING_SET: ReadonlySet<string> = new Set(SERVER_SETTINGS);
 

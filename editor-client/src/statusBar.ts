@@ -1,6 +1,6 @@
 // The status bar item: model name and server state; a click opens the Offpilot menu.
 import * as vscode from 'vscode';
-import { ConnectionState, formatStatus, ServerStatus } from './statusFormat';
+import { ConnectionState, formatStatus, isStarterModel, ServerStatus } from './statusFormat';
 import { Configuration } from './configuration';
 
 export const MENU_COMMAND = 'offpilot.showMenu';
@@ -37,12 +37,20 @@ export class StatusBar implements vscode.Disposable {
     this.refresh();
   }
 
+  /** Whether the completion model is the small embedded default (offer a better one). */
+  get starterModel(): boolean {
+    const read = this.config.reader();
+    return isStarterModel(this.status?.model, read('model'), read('backend'));
+  }
+
   refresh(): void {
     const language = vscode.window.activeTextEditor?.document.languageId;
     const view = formatStatus(this.status, {
       connection: this.connection,
       completionsEnabled: this.config.completionsEnabled,
       disabledLanguage: language !== undefined && this.config.disabledLanguages.includes(language) ? language : undefined,
+      starterModel: this.starterModel,
+      manualTrigger: this.config.triggerMode === 'manual',
     });
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;

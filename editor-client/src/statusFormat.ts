@@ -24,6 +24,29 @@ export interface StatusContext {
   completionsEnabled: boolean;
   /** Language id of the active editor when completions are off for it. */
   disabledLanguage?: string;
+  /** The small embedded default model is the completion model (see isStarterModel). */
+  starterModel?: boolean;
+  /** `offpilot.triggerMode` is manual: suggestions only when asked. */
+  manualTrigger?: boolean;
+}
+
+/** The embedded default's profile name (server: offpilot.engine.models.EMBEDDED_DEFAULT). */
+export const STARTER_PROFILE = 'gemma3-270m';
+
+/**
+ * Whether the completion model is the small embedded default (Gemma 3 270M): the model the server
+ * reports, or, before it has reported one, an empty or `gemma3-270m` model setting with the local backend.
+ */
+export function isStarterModel(statusModel: string | undefined, modelSetting: unknown, backend: unknown): boolean {
+  if (backend !== undefined && backend !== 'local') {
+    return false;
+  }
+  const reported = shortModelName(statusModel);
+  if (reported !== '') {
+    return /gemma[-_ ]?3[-_ ]?270m/i.test(reported);
+  }
+  const setting = typeof modelSetting === 'string' ? modelSetting.trim() : '';
+  return setting === '' || setting === STARTER_PROFILE;
 }
 
 const STATE_ICON: Record<ServerState, string> = {
@@ -82,10 +105,18 @@ export function formatStatus(status: ServerStatus | undefined, ctx: StatusContex
   if (off && severity === 'normal') {
     icon = '$(circle-slash)';
   }
-  const parts = [model, label].filter((x) => x !== '');
+  const starter = ctx.starterModel === true && status.state !== 'error' && status.state !== 'no-model';
+  const parts = [starter ? `${model || STARTER_PROFILE} (starter)` : model, label].filter((x) => x !== '');
   const lines = [`Offpilot — ${model || 'no model'}: ${label}`];
   if (status.message) {
     lines.push(status.message);
+  }
+  if (starter) {
+    lines.push('This is the small built-in model (Gemma 3 270M): it continues code, but a larger model ' +
+      'suggests much better. Click → "Get a better model…" (downloaded once).');
+  }
+  if (ctx.manualTrigger === true) {
+    lines.push('Suggestions only when asked: Alt+\\ (Trigger Inline Suggestion).');
   }
   if (!ctx.completionsEnabled) {
     lines.push('Inline completions are off.');

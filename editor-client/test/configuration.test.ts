@@ -46,6 +46,20 @@ describe('Configuration (mocked vscode)', () => {
   });
 });
 
+describe('Configuration.inlineRequestWantedFor (mocked vscode)', () => {
+  it('lets every request through in automatic mode, only invoked ones in manual mode', () => {
+    const config = new Configuration();
+    const doc = { languageId: 'python' } as unknown as import('vscode').TextDocument;
+    expect(config.triggerMode).toBe('automatic');
+    expect(config.inlineRequestWantedFor(doc, vscode.InlineCompletionTriggerKind.Automatic)).toBe(true);
+    vscode.settingsStore.set('offpilot.triggerMode', 'manual');
+    expect(config.triggerMode).toBe('manual');
+    expect(config.inlineRequestWantedFor(doc, vscode.InlineCompletionTriggerKind.Automatic)).toBe(false);
+    expect(config.inlineRequestWantedFor(doc, vscode.InlineCompletionTriggerKind.Invoke)).toBe(true);
+    vscode.settingsStore.delete('offpilot.triggerMode');
+  });
+});
+
 describe('StatusBar (mocked vscode)', () => {
   it('follows the connection and the offpilot/status notifications', () => {
     const bar = new StatusBar(new Configuration());
@@ -55,22 +69,45 @@ describe('StatusBar (mocked vscode)', () => {
     expect(item.text).toBe('$(loading~spin) Offpilot: starting');
 
     bar.setConnection('running');
-    bar.setServerStatus({ state: 'loading', model: 'gemma3-270m', message: '' });
-    expect(item.text).toBe('$(loading~spin) gemma3-270m · loading model');
-    bar.setServerStatus({ state: 'ready', model: 'gemma3-270m', message: '' });
-    expect(item.text).toBe('$(sparkle) gemma3-270m · ready');
-    expect(item.accessibilityInformation).toEqual({ label: 'Offpilot status: gemma3-270m · ready' });
+    bar.setServerStatus({ state: 'loading', model: 'qwen2.5-coder-1.5b', message: '' });
+    expect(item.text).toBe('$(loading~spin) qwen2.5-coder-1.5b · loading model');
+    bar.setServerStatus({ state: 'ready', model: 'qwen2.5-coder-1.5b', message: '' });
+    expect(item.text).toBe('$(sparkle) qwen2.5-coder-1.5b · ready');
+    expect(item.accessibilityInformation).toEqual({ label: 'Offpilot status: qwen2.5-coder-1.5b · ready' });
     expect(item.backgroundColor).toBeUndefined();
 
     bar.setServerStatus({ nonsense: true });
-    expect(item.text).toBe('$(sparkle) gemma3-270m · ready');
+    expect(item.text).toBe('$(sparkle) qwen2.5-coder-1.5b · ready');
 
-    bar.setServerStatus({ state: 'error', model: 'gemma3-270m', message: 'out of memory' });
+    bar.setServerStatus({ state: 'error', model: 'qwen2.5-coder-1.5b', message: 'out of memory' });
     expect((item.backgroundColor as vscode.ThemeColor).id).toBe('statusBarItem.errorBackground');
 
     bar.setConnection('restarting');
     expect(item.text).toBe('$(loading~spin) Offpilot: restarting');
     expect(bar.serverStatus).toBeUndefined();
+  });
+
+  it('says when the small built-in model is in use, until another is chosen', () => {
+    vscode.window.activeTextEditor = undefined;
+    const bar = new StatusBar(new Configuration());
+    const item = vscode.createdStatusBarItems.at(-1)!;
+    bar.setConnection('running');
+    bar.setServerStatus({ state: 'ready', model: 'Gemma 3 270m', message: '' });
+    expect(bar.starterModel).toBe(true);
+    expect(item.text).toBe('$(sparkle) Gemma 3 270m (starter) · ready');
+    expect(item.tooltip).toContain('Get a better model');
+    bar.setServerStatus({ state: 'loading', model: '/m/qwen2.5-coder-1.5b-q8_0.gguf', message: '' });
+    expect(bar.starterModel).toBe(false);
+    expect(item.text).toBe('$(loading~spin) qwen2.5-coder-1.5b-q8_0 · loading model');
+  });
+
+  it('says when suggestions come only when asked (triggerMode manual)', () => {
+    vscode.settingsStore.set('offpilot.triggerMode', 'manual');
+    const bar = new StatusBar(new Configuration());
+    bar.setConnection('running');
+    bar.setServerStatus({ state: 'ready', model: 'm' });
+    expect(vscode.createdStatusBarItems.at(-1)!.tooltip).toContain('Suggestions only when asked: Alt+\\');
+    vscode.settingsStore.delete('offpilot.triggerMode');
   });
 
   it('says when the active language is switched off', () => {

@@ -60,3 +60,31 @@ describe('launch helpers', () => {
       .toEqual({ command: 'py', args: ['-m', 'offpilot', 'models', 'list'] });
   });
 });
+
+describe('the bundled server candidate', () => {
+  it('comes last: after the settings, the workspace venv and PATH', () => {
+    const bundledPython = '/gs/server/0.1.0-abc/venv/bin/python';
+    expect(resolveServerLaunch({}, { ...env(), bundledPython }))
+      .toEqual({ command: bundledPython, args: ['-m', 'offpilot', 'serve'], source: 'bundled', found: true });
+    expect(resolveServerLaunch({}, { ...env([], { offpilot: '/usr/bin/offpilot' }), bundledPython }).source).toBe('path');
+    expect(resolveServerLaunch({}, { ...env(['/ws/one/.venv/bin/offpilot']), bundledPython }).source).toBe('workspace-venv');
+    expect(resolveServerLaunch({ pythonPath: '/usr/bin/python3' }, { ...env(), bundledPython }).source).toBe('setting:server.pythonPath');
+  });
+
+  it('is used in an untrusted workspace, where the workspace venv and an offpilot inside it are refused', () => {
+    const bundledPython = '/gs/server/0.1.0-abc/venv/bin/python';
+    const untrusted = { ...env(['/ws/one/.venv/bin/offpilot'], { offpilot: '/ws/one/.venv/bin/offpilot' }), workspaceTrusted: false };
+    const launch = resolveServerLaunch({}, { ...untrusted, bundledPython });
+    expect(launch).toMatchObject({ command: bundledPython, source: 'bundled', found: true });
+    expect(launch.refused).toBeUndefined();
+    // Not installed yet: refused, and not found, so the extension sets the bundled server up.
+    expect(resolveServerLaunch({}, untrusted)).toMatchObject({ found: false, refused: expect.stringContaining('inside it') });
+    // A bundled interpreter inside the workspace (it never is) would be refused like anything else there.
+    expect(resolveServerLaunch({}, { ...untrusted, bundledPython: '/ws/two/venv/bin/python' }).source).not.toBe('bundled');
+  });
+
+  it('runs other CLI calls (models list) with the same interpreter', () => {
+    const launch = resolveServerLaunch({}, { ...env(), bundledPython: '/gs/venv/bin/python' });
+    expect(cliInvocation(launch, ['models', 'list'])).toEqual({ command: '/gs/venv/bin/python', args: ['-m', 'offpilot', 'models', 'list'] });
+  });
+});

@@ -5,7 +5,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import {
-  CLIENT_ONLY_SETTINGS, completionsWanted, onlyServerSettings, SERVER_SETTINGS, serverSettings, toggledLanguages,
+  CLIENT_ONLY_SETTINGS, completionsWanted, inlineRequestWanted, onlyServerSettings, SERVER_SETTINGS, serverSettings,
+  toggledLanguages, triggerMode,
 } from '../src/settings';
 
 const root = path.resolve(__dirname, '..');
@@ -50,6 +51,26 @@ describe('completion toggles', () => {
   });
 });
 
+describe('offpilot.triggerMode', () => {
+  const read = (v: Record<string, unknown>) => (name: string) => v[name];
+  it('is automatic unless set to manual', () => {
+    expect(triggerMode(read({}))).toBe('automatic');
+    expect(triggerMode(read({ triggerMode: 'manual' }))).toBe('manual');
+    expect(triggerMode(read({ triggerMode: 'sometimes' }))).toBe('automatic');
+  });
+
+  it('in manual mode sends only the requests the user asked for', () => {
+    expect(inlineRequestWanted(read({}), true)).toBe(true);
+    expect(inlineRequestWanted(read({ triggerMode: 'manual' }), true)).toBe(false);
+    expect(inlineRequestWanted(read({ triggerMode: 'manual' }), false)).toBe(true);
+  });
+
+  it('stays in the extension', () => {
+    expect(serverSettings(read({ triggerMode: 'manual', maxLines: 2 }))).toEqual({ maxLines: 2 });
+    expect(properties['offpilot.triggerMode']).toMatchObject({ default: 'automatic', enum: ['automatic', 'manual'] });
+  });
+});
+
 describe('package.json', () => {
   it('contributes exactly the server settings plus the client-only ones', () => {
     const names = Object.keys(properties).map((k) => k.replace(/^offpilot\./, '')).sort();
@@ -77,6 +98,12 @@ describe('package.json', () => {
       expect(p!.enum ?? [], d.name).toEqual(d.choices);
     }
     expect(described!.map((d) => d.name).sort()).toEqual([...SERVER_SETTINGS].sort());
+  });
+
+  it('can be packaged by plain `vsce package`, and binds Alt+\\ to trigger a suggestion', () => {
+    expect(manifest.scripts['vscode:prepublish']).toContain('--production');
+    expect(manifest.contributes.keybindings).toContainEqual(
+      expect.objectContaining({ command: 'editor.action.inlineSuggest.trigger', key: 'alt+\\' }));
   });
 
   it('declares every command it uses in menus', () => {

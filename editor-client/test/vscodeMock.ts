@@ -6,6 +6,7 @@ export const updates: { key: string; value: unknown; target: unknown }[] = [];
 
 export enum ConfigurationTarget { Global = 1, Workspace = 2, WorkspaceFolder = 3 }
 export enum StatusBarAlignment { Left = 1, Right = 2 }
+export enum InlineCompletionTriggerKind { Invoke = 0, Automatic = 1 }
 
 export class ThemeColor {
   constructor(readonly id: string) {}

@@ -6,6 +6,9 @@
 //   PLAYWRIGHT  folder with node_modules/playwright-core;  ARTIFACTS  screenshots go here
 //   E2E_EXPLAIN / E2E_TESTS  "0" to skip those parts
 //   E2E_MODE    "real" (offpilot serve: the model's text is unpredictable) or "fake"
+//   E2E_BUNDLED "1": no server is configured or on PATH; the platform .vsix installs its own on
+//               first use (the setup is checked in the log, the status bar says "starter" model)
+//   E2E_READY_TIMEOUT_S  seconds to wait for the server to be ready (default 120)
 //               (test/e2e/fake_server.py: fixed text, so the panel's content, Cancel, the
 //               light-bulb code action and the test file's content are checked exactly)
 import { createRequire } from 'module';
@@ -17,6 +20,7 @@ const { chromium } = require('playwright-core');
 
 const workspace = process.env.WORKSPACE;
 const fake = process.env.E2E_MODE === 'fake';
+const bundled = process.env.E2E_BUNDLED === '1';
 const artifacts = process.env.ARTIFACTS;
 const t0 = Date.now();
 const timings = {};
@@ -111,10 +115,25 @@ try {
   const status = await waitFor('the server to be ready', async () => {
     const t = await statusText();
     return /ready|indexing/.test(t) ? t : undefined;
-  }, 120000);
+  }, Number(process.env.E2E_READY_TIMEOUT_S || 120) * 1000);
   mark('server-ready');
   log('status bar:', JSON.stringify(status));
   results.status = status;
+  if (bundled) {
+    // The server came from the .vsix: set up once in the extension's storage, then started from there.
+    const text = offpilotLog();
+    const installed = /bundled server: installed in ([\d.]+) s/.exec(text);
+    const started = /starting the server: (.*) \(from bundled\)/.exec(text);
+    if (!installed || !started) {
+      throw new Error(`no bundled server setup in the Offpilot output (installed: ${!!installed}, started from bundled: ${!!started})`);
+    }
+    results.bundledSetupSeconds = Number(installed[1]);
+    results.bundledLaunch = started[1];
+    log(`bundled server set up in ${installed[1]} s; started as ${started[1]}`);
+    if (!/\(starter\)/.test(status)) {
+      throw new Error(`the status bar does not say the built-in starter model is in use: ${JSON.stringify(status)}`);
+    }
+  }
 
   // Type a new function at the end of the file and wait for the server's ghost text.
   await editor.locator('.view-lines').click();
@@ -316,6 +335,57 @@ try {
         stats.configuration?.promptMode !== 'auto' || 'server' in (stats.configuration ?? {}) || 'trace' in (stats.configuration ?? {})) {
       throw new Error(`unexpected settings on the server: ${JSON.stringify({ init: stats.initializationOptions, config: stats.configuration })}`);
     }
+    // offpilot.triggerMode "manual": typing sends no request and shows no ghost text; Alt+\ does.
+    const serverStats = async () => {
+      const seen = offpilotLog().match(/offpilot\/stats \{.*\}/g)?.length ?? 0;
+      await runCommand('Offpilot: Show Server Stats');
+      await page.keyboard.press('Escape');
+      return waitFor('new offpilot/stats in the output', () => {
+        const all = [...offpilotLog().matchAll(/offpilot\/stats (\{.*\})/g)];
+        return all.length > seen ? JSON.parse(all.at(-1)[1]) : undefined;
+      }, 15000, 250);
+    };
+    // Switched from the status bar menu, as a user would; written to the user settings.
+    const settingsFile = path.join(process.env.LOGS_DIR, '..', 'User', 'settings.json');
+    await page.locator('.statusbar-item[aria-label^="Offpilot status:"]').first().click();
+    await page.waitForSelector('.quick-input-list .monaco-list-row:has-text("Suggest only when asked")', { timeout: 10000 });
+    await page.keyboard.type('Suggest only', { delay: 15 });
+    await page.keyboard.press('Enter');
+    await waitFor('triggerMode=manual in the user settings', () =>
+      /"offpilot\.triggerMode":\s*"manual"/.test(fs.readFileSync(settingsFile, 'utf8')), 10000, 250);
+    const manualEditor = await openFile(file);
+    await manualEditor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    const requestsBefore = (await serverStats()).completion.requests;
+    await manualEditor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('def manual_mode(x):', { delay: 25 });
+    await page.keyboard.press('Enter');
+    await sleep(2500);
+    const ghostNow = () => page.evaluate(() => [...document.querySelectorAll('.ghost-text-decoration, .ghost-text')]
+      .map((e) => e.textContent ?? '').filter((t) => t.trim() !== ''));
+    if ((await ghostNow()).length > 0) throw new Error(`ghost text while typing in manual mode: ${JSON.stringify(await ghostNow())}`);
+    const requestsTyped = (await serverStats()).completion.requests;
+    if (requestsTyped !== requestsBefore) {
+      throw new Error(`manual mode: typing sent ${requestsTyped - requestsBefore} inline completion requests`);
+    }
+    await manualEditor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Alt+Backslash');
+    const asked = await waitFor('ghost text after Alt+\\ in manual mode', async () => {
+      const g = await ghostNow();
+      return g.length > 0 ? g : undefined;
+    }, 15000, 250);
+    await page.keyboard.press('Escape');
+    const requestsAfter = (await serverStats()).completion.requests;
+    if (requestsAfter <= requestsTyped) {
+      throw new Error('manual mode: the ghost text after Alt+\\ did not come from a request to the server');
+    }
+    mark('manual-trigger');
+    log('manual trigger mode: no request while typing; Alt+\\ ->', JSON.stringify(asked));
+    results.manualTrigger = { ghost: asked, requestsWhileTyping: requestsTyped - requestsBefore, requestsAsked: requestsAfter - requestsTyped };
+
     // The status bar menu turns completions off: the setting is written and the server sees it.
     await page.locator('.statusbar-item[aria-label^="Offpilot status:"]').first().click();
     await page.waitForSelector('.quick-input-list .monaco-list-row:has-text("Disable inline completions")', { timeout: 10000 });
