@@ -80,7 +80,12 @@ async def ask_client(server: Any, method: str, params: Any, *,
         raise ClientRequestFailed(method, f"no answer within {timeout:g} s") from None
     except asyncio.CancelledError:
         _forget(protocol, msg_id)
-        raise
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the caller was cancelled
+        # the request itself was cancelled: pygls does that to every pending request on
+        # shutdown
+        raise ClientRequestFailed(method, "no answer (the server is shutting down)") from None
     except UnreadableAnswer as exc:
         raise ClientRequestFailed(method, f"an unreadable answer ({exc})") from None
     except JsonRpcException as exc:
@@ -131,10 +136,10 @@ async def create_progress(server: Any, token: str | int, *,
 async def configuration(server: Any, items: list[types.ConfigurationItem], *,
                         timeout: float = CLIENT_REQUEST_TIMEOUT) -> list[Any]:
     """``workspace/configuration``: one value per item."""
-    result: list[Any] = await ask_client(
+    result = await ask_client(
         server, types.WORKSPACE_CONFIGURATION, types.ConfigurationParams(items=items),
-        timeout=timeout, check=lambda r: isinstance(r, list) and len(r) == len(items))
-    return result
+        timeout=timeout, check=lambda r: isinstance(r, list | tuple) and len(r) == len(items))
+    return list(result)
 
 
 async def show_message_request(server: Any, message: str, actions: list[str], *,

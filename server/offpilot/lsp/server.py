@@ -206,22 +206,25 @@ class OffpilotServer(LanguageServer):
         def on_progress(message: str, fraction: float | None) -> None:
             loop.call_soon_threadsafe(self._index_progress, token, state, message, fraction)
 
-        self.spawn(self._create_progress(token))
+        self.spawn(self._create_progress(token, state))
         engine.start(on_progress=on_progress)
 
-    async def _create_progress(self, token: str) -> None:
+    async def _create_progress(self, token: str, state: dict[str, bool]) -> None:
         caps = self.client_capabilities.window
         if caps is None or not caps.work_done_progress:
             return
         try:
             await client_requests.create_progress(self, token)
         except ClientRequestFailed as exc:
+            state["refused"] = True  # no $/progress on a token the editor did not take
             log.info("window/workDoneProgress/create: the editor gave %s", exc)
 
     def _index_progress(self, token: str, state: dict[str, bool], message: str,
                         fraction: float | None) -> None:
         caps = self.client_capabilities.window
-        use_progress = caps is not None and bool(caps.work_done_progress)
+        # (a progress already begun is ended even if the token was refused after all)
+        use_progress = caps is not None and bool(caps.work_done_progress) \
+            and (state["started"] or not state.get("refused"))
         pct = None if fraction is None else max(0, min(100, int(fraction * 100)))
         done = fraction is not None and fraction >= 1.0
         try:
