@@ -37,11 +37,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _setup_logging(args.log_level, args.log_file)
     server = create_server()
+    server.own_process = True  # ends when the editor is gone (offpilot.lsp.lifecycle)
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
         server.start_io()
+    # The session is over: leave now, with the child processes, without waiting for
+    # threads still at work (a download, an index build).
+    server.lifeline.exit_now()
     return 0
 
 

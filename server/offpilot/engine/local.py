@@ -2,7 +2,9 @@
 
 The language server never loads llama.cpp itself. A worker that dies (a native abort, an
 out-of-memory kill) fails the requests in flight with a :class:`ModelError`; the next request
-starts a new worker, so the server recovers as soon as the model is usable again.
+starts a new worker, so the server recovers as soon as the model is usable again. The worker
+dies with the process that started it (``--parent``: a parent-death signal on Linux, and EOF on
+its stdin everywhere), so a server that ends abruptly leaves no model in memory.
 """
 
 from __future__ import annotations
@@ -185,7 +187,7 @@ class LocalBackend:
         pkg_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "offpilot.engine.worker",
+            sys.executable, "-m", "offpilot.engine.worker", "--parent", str(os.getpid()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env, limit=1 << 24)
         proc = self._proc

@@ -15,15 +15,23 @@ Events: ``{"id", "event": "text", "text"}``, ``{"id", "event": "done", "result"}
 (``prompt_tokens_evaluated``) and the cached ones moved to new positions
 (``prompt_tokens_shifted``); a load result says whether the model's cache moves chunks
 (``shift_reuse``).
+
+The worker never outlives the server that started it (``--parent PID``): on Linux it asks the
+kernel to SIGKILL it when the parent dies (``PR_SET_PDEATHSIG``, checked against a parent that
+died before the request took effect), and everywhere it exits as soon as its stdin reaches EOF,
+even in the middle of a model load or a generation: nobody is left to read the answer.
 """
 
 from __future__ import annotations
 
+import argparse
+import ctypes
 import heapq
 import itertools
 import json
 import os
 import queue
+import signal
 import sys
 import threading
 import traceback
@@ -53,20 +61,27 @@ class Worker:
 
     # ------------------------------------------------------------------ input
     def read_loop(self, stream: IO[str]) -> None:
-        for line in stream:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            if msg.get("op") == "cancel":
-                with self.lock:
-                    self.cancelled.add(msg.get("id"))
-                continue
-            self.inbox.put(msg)
-        self.inbox.put({"op": "shutdown"})
+        try:
+            for line in stream:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(msg, dict):
+                    continue
+                if msg.get("op") == "cancel":
+                    with self.lock:
+                        self.cancelled.add(msg.get("id"))
+                    continue
+                self.inbox.put(msg)
+        except (OSError, ValueError):  # a closed or undecodable stream ends the input too
+            pass
+        # End of input: the server closed the pipe or died. Leave now, whatever the main
+        # thread is doing (a load of several seconds, a long generation).
+        os._exit(0)
 
     def is_cancelled(self, job_id: Any) -> bool:
         with self.lock:
@@ -150,7 +165,30 @@ class Worker:
                 self.step()
 
 
-def main() -> None:
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent: int) -> None:
+    """Be killed when ``parent`` dies (Linux); exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+                print(f"prctl(PR_SET_PDEATHSIG) failed: errno {ctypes.get_errno()}",
+                      file=sys.stderr)
+        except (OSError, AttributeError) as exc:
+            print(f"prctl(PR_SET_PDEATHSIG) unavailable: {exc}", file=sys.stderr)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m offpilot.engine.worker")
+    parser.add_argument("--parent", type=int, default=0,
+                        help="the server's pid: the worker dies with it")
+    args = parser.parse_args(argv)
+    if args.parent:
+        die_with_parent(args.parent)
     # Keep the protocol on a private copy of stdout; route fd 1 (native prints) to stderr.
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)

@@ -16,7 +16,6 @@ The work happens in :mod:`offpilot.features.explain`; this module converts LSP t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from offpilot.features.explain import (
     pick_target,
     save_markdown,
 )
+from offpilot.lsp.client_requests import ClientRequestFailed, show_document
 from offpilot.lsp.progress import CommandProgress
 from offpilot.lsp.server import OffpilotServer
 
@@ -280,15 +280,15 @@ def client_shows_documents(ls: OffpilotServer) -> bool:
 
 
 def _show_document(ls: OffpilotServer, path: str) -> None:
+    """Ask the editor to open the explanation, in the background (the command has its
+    answer already; a client that answers late, badly or never delays nothing)."""
     params = types.ShowDocumentParams(uri=Path(path).as_uri(), take_focus=False)
 
-    def done(future: Any) -> None:
-        with contextlib.suppress(Exception):
-            if future.exception() is not None:
-                log.info("window/showDocument failed: %s", future.exception())
+    async def show() -> None:
+        try:
+            if not await show_document(ls, params):
+                log.info("window/showDocument: the editor did not show %s", path)
+        except ClientRequestFailed as exc:
+            log.info("window/showDocument: the editor gave %s", exc)
 
-    try:
-        future = ls.window_show_document(params)
-        future.add_done_callback(done)
-    except Exception:
-        log.debug("window/showDocument failed", exc_info=True)
+    ls.spawn(show())

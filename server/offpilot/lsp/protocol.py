@@ -5,6 +5,12 @@ params of the wrong shape) after logging it, and the editor then waits forever. 
 request is answered with InvalidParams (-32602), and a body that is not JSON with ParseError.
 Messages with an id that pygls would otherwise drop unanswered get InvalidRequest (-32600): a
 notification method sent with an id, a ``jsonrpc`` other than "2.0", a request after shutdown.
+
+The other direction too: pygls structures the editor's answer to a server request into the
+request's result type; an answer it cannot structure (``null`` where ``workspace/applyEdit``
+needs ``{"applied"}``, a malformed ``error``, a body without ``jsonrpc``) was logged and dropped,
+and the request's future never resolved. Here such an answer resolves it with
+:class:`~offpilot.lsp.client_requests.UnreadableAnswer`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pygls.exceptions import (
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
+from offpilot.lsp.client_requests import UnreadableAnswer
 from offpilot.lsp.progress import work_done_token
 
 log = logging.getLogger(__name__)
@@ -46,8 +53,19 @@ class MalformedRequest:
     not_a_request: bool = False  # InvalidRequest rather than InvalidParams
 
 
+@dataclass
+class SettledAnswer:
+    """An answer to a server request that could not be read; its request was already failed."""
+
+    id: Any
+
+
 def _usable_id(msg_id: Any) -> bool:
     return isinstance(msg_id, int | str) and not isinstance(msg_id, bool)
+
+
+def _is_answer(data: Any) -> bool:
+    return isinstance(data, dict) and "id" in data and "method" not in data
 
 
 class OffpilotProtocol(LanguageServerProtocol):
@@ -86,12 +104,42 @@ class OffpilotProtocol(LanguageServerProtocol):
         arrival_text.set(text)
         return super()._handle_request(msg_id, method_name, params)
 
+    def _fail_server_request(self, msg_id: Any, reason: str) -> bool:
+        """Resolve the pending server request ``msg_id`` with an error; False if none."""
+        if not _usable_id(msg_id):
+            return False
+        self._result_types.pop(msg_id, None)
+        future = self._request_futures.pop(msg_id, None)
+        if future is None:
+            return False
+        log.warning("unreadable answer to request %r: %s", msg_id, reason)
+        if not future.done():
+            future.set_exception(UnreadableAnswer(reason))
+        return True
+
     def structure_message(self, data: dict[str, Any]) -> Any:
         if isinstance(data, dict) and "method" in data and "params" not in data:
             data = {**data, "params": None}  # params are optional in JSON-RPC
+        # (json.loads calls this for nested objects too: only a top-level answer to one of
+        # our own requests has an id in _result_types)
+        ours = _is_answer(data) and _usable_id(data.get("id")) \
+            and data.get("id") in self._result_types
+        self._answer_to_ours = data.get("id") if ours else None
+        expected = getattr(self._result_types.get(data.get("id")) if ours else None,
+                           "__name__", "")
         try:
             message = super().structure_message(data)
         except JsonRpcException as exc:
+            if ours:
+                if "error" in data:
+                    reason = f"an error that is not {{code, message}}: {data['error']!r:.100}"
+                elif data.get("result") is None:
+                    reason = "no result (null or missing)"
+                else:
+                    reason = (f"a result that is not a {expected.removesuffix('Response')}: "
+                              f"{data['result']!r:.100}")
+                self._fail_server_request(data["id"], reason)
+                return SettledAnswer(data["id"])
             if isinstance(data, dict) and "id" in data and "method" in data:
                 msg_id = data.get("id")
                 if _usable_id(msg_id):
@@ -108,9 +156,15 @@ class OffpilotProtocol(LanguageServerProtocol):
         return message
 
     def handle_message(self, message: Any) -> None:
+        if isinstance(message, SettledAnswer):
+            return
         if isinstance(message, dict):
-            # Not a JSON-RPC 2.0 message ("jsonrpc" missing): answer requests, drop the rest.
+            # Not a JSON-RPC 2.0 message ("jsonrpc" missing): answer requests, drop the rest
+            # (an answer to one of our requests fails that request).
             msg_id = message.get("id")
+            if _is_answer(message) and msg_id in self._result_types:
+                self._fail_server_request(msg_id, "not a JSON-RPC 2.0 answer")
+                return
             if "method" in message and _usable_id(msg_id):
                 self._send_response(msg_id, error=JsonRpcInvalidRequest(
                     "not a JSON-RPC 2.0 request").to_response_error())
@@ -133,6 +187,12 @@ class OffpilotProtocol(LanguageServerProtocol):
             return
         method = getattr(message, "method", None)
         msg_id = getattr(message, "id", None)
+        if method is None and message.jsonrpc != "2.0" and _usable_id(msg_id) \
+                and msg_id == getattr(self, "_answer_to_ours", None):
+            # an answer pygls would drop, leaving our request pending
+            self._fail_server_request(msg_id, f"not a JSON-RPC 2.0 answer (jsonrpc "
+                                              f"{message.jsonrpc!r})")
+            return
         if method is not None and _usable_id(msg_id):
             # Requests pygls would drop without an answer.
             reason = ""

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -25,6 +25,9 @@ from offpilot.context.documents import Document, Documents
 from offpilot.engine.backend import BackendState, ModelError
 from offpilot.engine.manager import COMPLETION, ModelManager
 from offpilot.features.completion import Completer
+from offpilot.lsp import client_requests
+from offpilot.lsp.client_requests import ClientRequestFailed
+from offpilot.lsp.lifecycle import Lifeline, WatchedInput
 from offpilot.lsp.protocol import OffpilotProtocol, answer_unparsable
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,17 @@ class OffpilotServer(LanguageServer):
         self._model_error_shown = ""
         self._background: set[asyncio.Task[Any]] = set()
         self._configured = asyncio.Event()  # the first workspace/configuration is applied
+        # The process is the server's own (``offpilot serve``): it ends when the editor is
+        # gone. Off for a server object run inside another program (tests).
+        self.own_process = False
+        self.lifeline = Lifeline(shut_down=self.is_shut_down)
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        def on_eof() -> None:
+            if self.own_process:
+                self.lifeline.editor_gone("the editor closed the connection (end of input)")
+
+        super().start_io(WatchedInput(stdin or sys.stdin.buffer, on_eof), stdout)  # type: ignore[arg-type]
 
     def is_shut_down(self) -> bool:
         return bool(getattr(self.protocol, "_shutdown", False))
@@ -160,10 +174,11 @@ class OffpilotServer(LanguageServer):
         if caps is None or not caps.configuration:
             return
         try:
-            result = await self.workspace_configuration_async(types.ConfigurationParams(
-                items=[types.ConfigurationItem(section="offpilot")]))
-        except Exception as exc:
-            log.warning("workspace/configuration failed: %s", exc)
+            result = await client_requests.configuration(
+                self, [types.ConfigurationItem(section="offpilot")])
+        except ClientRequestFailed as exc:
+            log.warning("workspace/configuration: the editor gave %s; using the settings "
+                        "it sent before", exc)
             return
         if result and isinstance(result[0], dict):
             self._client_config = result[0]
@@ -207,20 +222,25 @@ class OffpilotServer(LanguageServer):
         def on_progress(message: str, fraction: float | None) -> None:
             loop.call_soon_threadsafe(self._index_progress, token, state, message, fraction)
 
-        self.spawn(self._create_progress(token))
+        self.spawn(self._create_progress(token, state))
         engine.start(on_progress=on_progress)
 
-    async def _create_progress(self, token: str) -> None:
+    async def _create_progress(self, token: str, state: dict[str, bool]) -> None:
         caps = self.client_capabilities.window
         if caps is None or not caps.work_done_progress:
             return
-        with contextlib.suppress(Exception):
-            await self.work_done_progress.create_async(token)
+        try:
+            await client_requests.create_progress(self, token)
+        except ClientRequestFailed as exc:
+            state["refused"] = True  # no $/progress on a token the editor did not take
+            log.info("window/workDoneProgress/create: the editor gave %s", exc)
 
     def _index_progress(self, token: str, state: dict[str, bool], message: str,
                         fraction: float | None) -> None:
         caps = self.client_capabilities.window
-        use_progress = caps is not None and bool(caps.work_done_progress)
+        # (a progress already begun is ended even if the token was refused after all)
+        use_progress = caps is not None and bool(caps.work_done_progress) \
+            and (state["started"] or not state.get("refused"))
         pct = None if fraction is None else max(0, min(100, int(fraction * 100)))
         done = fraction is not None and fraction >= 1.0
         try:
@@ -272,6 +292,8 @@ def _register_lifecycle(server: OffpilotServer) -> None:
     def initialize(ls: OffpilotServer, params: types.InitializeParams) -> None:
         ls._init_options = params.initialization_options
         ls.client_name = params.client_info.name if params.client_info else ""
+        if ls.own_process:
+            ls.lifeline.watch_process(params.process_id)
         roots: list[Path] = []
         for folder in params.workspace_folders or []:
             path = to_fs_path(folder.uri)
@@ -357,7 +379,8 @@ def _register_lifecycle(server: OffpilotServer) -> None:
         # the process alive: stop it now, and leave for good after a grace period regardless.
         for task in list(ls._background):
             task.cancel()
-        timer = threading.Timer(EXIT_GRACE, os._exit, args=(0 if ls.is_shut_down() else 1,))
+        timer = threading.Timer(EXIT_GRACE, ls.lifeline.exit_now,
+                                args=(ls.lifeline.code(),))
         timer.daemon = True
         timer.start()
 

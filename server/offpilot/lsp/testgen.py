@@ -27,6 +27,7 @@ from offpilot.features.testgen.commands import write_atomically
 from offpilot.features.testgen.generate import TestGenResult, generate_tests
 from offpilot.features.testgen.paths import PathOutsideWorkspace, ensure_inside, is_inside
 from offpilot.features.testgen.target import TargetError
+from offpilot.lsp.client_requests import ClientRequestFailed, apply_edit
 from offpilot.lsp.progress import CommandProgress, follow_request_cancellation
 
 log = logging.getLogger(__name__)
@@ -201,10 +202,14 @@ async def write_tests(server: Any, result: TestGenResult, start_version: int | N
         write_atomically(ensure_inside(result.root, result.test_path), result.plan.text)
         return ""
     edit = build_edit(server, result, test_uri, doc.version if doc is not None else None)
-    answer = await server.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
-        edit=edit, label="Offpilot: generated tests"))
-    if answer is None or not answer.applied:
-        reason = getattr(answer, "failure_reason", None) or "no reason given"
+    try:
+        answer = await apply_edit(server, edit, "Offpilot: generated tests")
+    except ClientRequestFailed as exc:
+        # The edit is one request: the editor applies all of it or none. One that answers
+        # late may still apply it; the tests are in the answer either way.
+        return f"the editor did not confirm the edit: it gave {exc}"
+    if not answer.applied:
+        reason = answer.failure_reason or "no reason given"
         return f"the editor did not apply the edit ({reason})"
     return ""
 

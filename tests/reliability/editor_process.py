@@ -1,0 +1,158 @@
+"""An editor that dies in the middle of a feature: scenarios and process checks.
+
+Each scenario drives a real server (a :class:`~tests.reliability.rpc.RawServer`) to a point in
+the middle of one feature and returns there, with the work in flight:
+
+- ``completion``: an inline completion sent at once, its model worker started and loading;
+- ``explain``: Explain is streaming its answer (the first ``offpilot/stream`` arrived);
+- ``tests``: Generate tests is running the code under test in a sandbox process;
+- ``download``: ``offpilot.pullModel`` has reported its first percentage (a slow hub).
+
+The tests then end the editor, either by closing the server's stdin or, through this module run
+as a program (``python -m tests.reliability.editor_process SCENARIO PROJECT``: the editor
+process, the server's parent), by SIGKILLing it. The program prints one JSON line,
+``{"server": pid, "pending": bool}``, once the point is reached, and waits to be killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.reliability.rpc import RawServer, children_of, cmdline, model_worker_pids
+
+SCENARIOS = ("completion", "explain", "tests", "download")
+REACH_WITHIN = 180.0  # seconds to reach the point on a busy machine
+MARK = "OFFPILOT_LIFECYCLE_TEST"  # an environment variable naming this test's processes
+HUB_REPO = "test-org/gemma-3-270m-GGUF"
+HUB_FILE = "slow.gguf"
+
+
+def descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children_of(todo.pop()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[0] not in ("Z", "X")
+
+
+def marked(mark: str) -> list[int]:
+    """Running processes whose environment holds ``MARK=mark`` (this test's servers and
+    workers; sandboxed runs get a clean environment and are found as descendants)."""
+    needle = f"{MARK}={mark}".encode()
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if needle in env and running(int(entry)):
+            out.append(int(entry))
+    return out
+
+
+def _until(what: str, check: Any, srv: RawServer, timeout: float = REACH_WITHIN) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        if not srv.alive():
+            raise AssertionError(f"the server ended before {what}")
+        time.sleep(0.02)
+    raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
+
+
+def _slugify_range(project: Path) -> tuple[str, dict[str, Any]]:
+    source = project / "shop" / "text.py"
+    text = source.read_text(encoding="utf-8")
+    line = next(i for i, ln in enumerate(text.splitlines()) if ln.startswith("def slugify("))
+    return source.as_uri(), {"start": {"line": line, "character": 4},
+                             "end": {"line": line, "character": 4}}
+
+
+def drive(srv: RawServer, scenario: str, project: Path) -> bool:
+    """Bring ``srv`` to the middle of ``scenario``; True if the feature's request is still
+    unanswered there."""
+    settings: dict[str, Any] = {"threads": 2, "contextSize": 2048, "indexEnabled": False,
+                                "debounceMs": 0, "completionsEnabled": scenario == "completion"}
+    srv.config = dict(settings)
+    srv.initialize(project, options=settings)
+    uri, rng = _slugify_range(project)
+    srv.open(uri, (project / "shop" / "text.py").read_text(encoding="utf-8"))
+    server = srv.proc.pid
+    if scenario == "completion":
+        msg_id = srv.request("textDocument/inlineCompletion", {
+            "textDocument": {"uri": uri}, "position": rng["start"],
+            "context": {"triggerKind": 1}})
+        _until("a model worker", lambda: model_worker_pids(server), srv)
+    elif scenario == "explain":
+        msg_id = srv.request("workspace/executeCommand", {
+            "command": "offpilot.explain", "arguments": [{"uri": uri, "range": rng}],
+            "workDoneToken": "explain"})
+        _until("the first streamed text", lambda: srv.wait_notification(
+            lambda n: n.get("method") == "offpilot/stream", 0.1), srv)
+    elif scenario == "tests":
+        msg_id = srv.request("workspace/executeCommand", {
+            "command": "offpilot.generateTests",
+            "arguments": [{"uri": uri, "range": rng, "scope": "symbol"}],
+            "workDoneToken": "tests"})
+
+        def sandboxed() -> list[int]:  # a sandboxed run leads its own process group
+            out = []
+            for p in descendants(server):
+                try:
+                    if os.getpgid(p) == p and "offpilot.engine.worker" not in cmdline(p):
+                        out.append(p)
+                except OSError:
+                    continue
+            return out
+
+        _until("a sandboxed run", sandboxed, srv)
+    elif scenario == "download":
+        msg_id = srv.request("workspace/executeCommand", {
+            "command": "offpilot.pullModel", "arguments": [{"name": f"{HUB_REPO}/{HUB_FILE}"}],
+            "workDoneToken": "download"})
+
+        def part_way(n: dict[str, Any]) -> bool:
+            value = (n.get("params") or {}).get("value") or {}
+            return n.get("method") == "$/progress" and value.get("kind") == "report" \
+                and 0 < (value.get("percentage") or 0) < 100
+
+        _until("a download part way", lambda: srv.wait_notification(part_way, 0.1), srv)
+    else:
+        raise ValueError(f"unknown scenario {scenario!r}")
+    return msg_id not in srv.replies
+
+
+def main() -> None:
+    scenario, project = sys.argv[1], Path(sys.argv[2])
+    srv = RawServer(dict(os.environ), stderr=sys.stderr)
+    pending = drive(srv, scenario, project)
+    sys.stdout.write(json.dumps({"server": srv.proc.pid, "pending": pending}) + "\n")
+    sys.stdout.flush()
+    while True:  # the editor, busy, until it is killed
+        time.sleep(60)
+
+
+if __name__ == "__main__":
+    main()
