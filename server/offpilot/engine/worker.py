@@ -151,6 +151,9 @@ class Worker:
 
 
 def main() -> None:
+    from offpilot.nodump import forbid_dumps
+
+    forbid_dumps()  # it has the server's environment: keep it from other processes too
     # Keep the protocol on a private copy of stdout; route fd 1 (native prints) to stderr.
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)

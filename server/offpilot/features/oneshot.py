@@ -39,12 +39,21 @@ def offset_of(text: str, line: int, col: int) -> int:
 
 async def complete_async(path: Path, line: int, col: int, *, settings: Settings,
                          use_context: bool = True, show_prompt: bool = False) -> str | None:
-    from offpilot.cli import find_root
+    import os
 
+    from offpilot.cli import find_root
+    from offpilot.context.exclude import FileGuard
+
+    given = os.path.abspath(path)
     path = path.resolve()
+    root = find_root(path)
+    secret = FileGuard([root], settings.exclude_files).secret_like(given)
+    if secret is not None:
+        print(f"offpilot: no completion in {secret}: it looks like a file with secrets (the "
+              "built-in list and offpilot.excludeFiles)", file=sys.stderr)
+        return None
     text = path.read_text(encoding="utf-8", errors="replace")
     offset = offset_of(text, line, col)
-    root = find_root(path)
     models = ModelManager(settings)
     engine = None
     uri = path.as_uri()

@@ -1,0 +1,94 @@
+"""Files kept out of prompts: those that look like they hold secrets, and those outside the
+workspace.
+
+The built-in list of secret-like files is data, in ``excluded_files.gitignore`` next to this
+module (gitignore syntax: ``.env*``, keys and certificates, ``*credentials*``, ``secrets.*``,
+``.netrc``…); the ``offpilot.excludeFiles`` setting adds patterns to it. A path is matched
+relative to the workspace root that holds it (a path outside every root: its absolute path), and
+so is the file a symlink points to.
+
+A file that matches, or that resolves (symlinks followed) outside every workspace root, is not
+indexed, not read for context, not re-indexed by the watcher, and an open document that matches
+gets no completions and is never used as context for another file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from functools import cache
+from pathlib import Path
+
+import pathspec
+
+PATTERNS_FILE = Path(__file__).with_name("excluded_files.gitignore")
+
+
+@cache
+def builtin_patterns() -> tuple[str, ...]:
+    """The built-in patterns (comments and blank lines left out)."""
+    lines = PATTERNS_FILE.read_text(encoding="utf-8").splitlines()
+    return tuple(s for s in (line.strip() for line in lines) if s and not s.startswith("#"))
+
+
+def _within(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class FileGuard:
+    """Whether a file may be indexed, read for context or completed in (see the module doc).
+
+    ``roots``: the workspace roots; without any, no path counts as outside.
+    ``extra``: patterns added to the built-in list (``offpilot.excludeFiles``).
+    """
+
+    def __init__(self, roots: Iterable[Path | str] = (), extra: Sequence[str] = ()) -> None:
+        self.roots = tuple(os.path.realpath(r) for r in roots)
+        self.extra = tuple(p for p in extra if p.strip())
+        self._spec = pathspec.GitIgnoreSpec.from_lines([*builtin_patterns(), *self.extra])
+
+    def matches(self, rel: str) -> bool:
+        """Whether ``rel`` (relative to its root, forward slashes) names a secret-like file."""
+        rel = rel.replace(os.sep, "/").lstrip("/")
+        return bool(rel) and self._spec.match_file(rel)
+
+    def relative(self, path: str) -> str:
+        """``path`` relative to the deepest root holding it (lexically), else absolute."""
+        best = ""
+        for root in self.roots:
+            if _within(path, root) and len(root) > len(best):
+                best = root
+        if not best:
+            return path
+        return os.path.relpath(path, best) if path != best else ""
+
+    def inside(self, path: str | Path) -> bool:
+        """Whether ``path``, symlinks resolved, is inside a root (True without roots)."""
+        if not self.roots:
+            return True
+        real = os.path.realpath(path)
+        return any(_within(real, root) for root in self.roots)
+
+    def secret_like(self, path: str | Path) -> str | None:
+        """The name by which ``path`` (or the file it links to) looks like a file with secrets,
+        or None."""
+        full = os.path.abspath(path)
+        for candidate in dict.fromkeys((full, os.path.realpath(full))):
+            if self.matches(self.relative(candidate)):
+                return os.path.basename(candidate) or candidate
+        return None
+
+    def reason(self, path: str | Path) -> str | None:
+        """Why ``path`` must be kept out of prompts, or None when it need not be."""
+        name = self.secret_like(path)
+        if name is not None:
+            return (f"{name} looks like a file with secrets (the built-in list and "
+                    "offpilot.excludeFiles)")
+        full = os.path.abspath(path)
+        real = os.path.realpath(full)
+        if self.roots and not any(_within(real, root) for root in self.roots):
+            return f"{os.path.basename(full)} resolves outside the workspace"
+        return None
+
+    def excluded(self, path: str | Path) -> bool:
+        return self.reason(path) is not None
