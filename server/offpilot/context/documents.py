@@ -248,10 +248,10 @@ class Documents:
         workspace), or None."""
         return self.guard.reason(self.path_of(uri))
 
-    def secret_like(self, uri: str) -> bool:
-        """Whether ``uri`` names a file that looks like it holds secrets: no completions in it,
-        its text sent nowhere."""
-        return self.guard.secret_like(self.path_of(uri)) is not None
+    def private(self, uri: str) -> bool:
+        """Whether the text of ``uri`` must never reach a model, even open in the editor
+        (:meth:`FileGuard.private`): no completions in it, never context, sent nowhere."""
+        return self.guard.private(self.path_of(uri)) is not None
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
         from pygls.uris import to_fs_path

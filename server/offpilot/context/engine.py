@@ -307,7 +307,7 @@ class ContextEngine:
         file on disk (None when it is kept out of prompts)."""
         doc = self.documents.get(uri)
         if doc is not None:
-            return None if self.guard.secret_like(doc.path) else doc
+            return None if self.guard.private(doc.path) else doc
         doc = self.documents.load(uri, self.settings.max_file_size)
         if doc is None or self._excluded_path(doc.path):
             return None

@@ -78,15 +78,28 @@ class FileGuard:
                 return os.path.basename(candidate) or candidate
         return None
 
-    def reason(self, path: str | Path) -> str | None:
-        """Why ``path`` must be kept out of prompts, or None when it need not be."""
+    def private(self, path: str | Path) -> str | None:
+        """Why the text of ``path`` must never reach a model even when the user opens it: it
+        looks like a file with secrets, or it lies in the workspace but resolves outside it (a
+        symlink planted to show a file of the user's as part of the project). None otherwise:
+        a file the user opens from outside the workspace is theirs to complete in."""
         name = self.secret_like(path)
         if name is not None:
             return (f"{name} looks like a file with secrets (the built-in list and "
                     "offpilot.excludeFiles)")
         full = os.path.abspath(path)
-        real = os.path.realpath(full)
-        if self.roots and not any(_within(real, root) for root in self.roots):
+        if any(_within(full, root) for root in self.roots) and not self.inside(full):
+            return f"{os.path.basename(full)} resolves outside the workspace"
+        return None
+
+    def reason(self, path: str | Path) -> str | None:
+        """Why ``path`` must not be read for context (:meth:`private`, or it resolves outside
+        every root), or None when it may be."""
+        found = self.private(path)
+        if found is not None:
+            return found
+        full = os.path.abspath(path)
+        if not self.inside(full):
             return f"{os.path.basename(full)} resolves outside the workspace"
         return None
 

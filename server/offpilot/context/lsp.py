@@ -34,12 +34,12 @@ def _offset(doc: Document, position: Any) -> int:
 
 
 def kept_out(documents: Documents, uri: str) -> str | None:
-    """Why no context is given for ``uri``: an open document when it looks like it holds
-    secrets, a file not open also when it resolves outside the workspace."""
+    """Why no context is given for ``uri``: an open document when its text must never reach a
+    model (:meth:`FileGuard.private`), a file not open also when it resolves outside the
+    workspace."""
     doc = documents.get(uri)
     if doc is not None:
-        name = documents.guard.secret_like(doc.path)
-        return None if name is None else documents.guard.reason(doc.path)
+        return documents.guard.private(doc.path)
     return documents.excluded(uri)
 
 

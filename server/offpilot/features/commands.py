@@ -114,10 +114,9 @@ async def explain_location(location: Location, *, settings: Settings, use_contex
     given = os.path.abspath(location.path)
     path = location.path.resolve()
     root = find_root(path)
-    secret = FileGuard([root], settings.exclude_files).secret_like(given)
+    secret = FileGuard([find_root(Path(given))], settings.exclude_files).private(given)
     if secret is not None:
-        _say(err, f"{secret} looks like a file with secrets (the built-in list and "
-             "offpilot.excludeFiles): it is never sent to a model")
+        _say(err, f"{secret}; its text is never sent to a model")
         return 2
     text = path.read_text(encoding="utf-8", errors="replace")
     try:

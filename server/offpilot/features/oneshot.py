@@ -47,10 +47,10 @@ async def complete_async(path: Path, line: int, col: int, *, settings: Settings,
     given = os.path.abspath(path)
     path = path.resolve()
     root = find_root(path)
-    secret = FileGuard([root], settings.exclude_files).secret_like(given)
+    secret = FileGuard([find_root(Path(given))], settings.exclude_files).private(given)
     if secret is not None:
-        print(f"offpilot: no completion in {secret}: it looks like a file with secrets (the "
-              "built-in list and offpilot.excludeFiles)", file=sys.stderr)
+        print(f"offpilot: no completion: {secret}; its text is never sent to a model",
+              file=sys.stderr)
         return None
     text = path.read_text(encoding="utf-8", errors="replace")
     offset = offset_of(text, line, col)

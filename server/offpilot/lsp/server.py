@@ -47,7 +47,7 @@ class OffpilotServer(LanguageServer):
         self.models = ModelManager(self.settings, on_state=self._on_model_state)
         self.context_engine: Any = None
         self.completer = Completer(lambda: self.models.backend(COMPLETION), self.settings,
-                                   context=self._retrieve, excluded=self.documents.secret_like)
+                                   context=self._retrieve, excluded=self.documents.private)
         self.roots: list[Path] = []
         self.client_name = ""  # clientInfo.name from initialize
         self.status: dict[str, Any] = {"state": str(BackendState.NO_MODEL), "model": "",

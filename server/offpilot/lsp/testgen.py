@@ -100,7 +100,7 @@ def parse_request(server: Any, args: tuple[Any, ...]) -> TestRequest:
     except PathOutsideWorkspace as exc:
         raise _invalid(str(exc)) from None
     documents = getattr(server, "documents", None)
-    if documents is not None and documents.secret_like(uri):
+    if documents is not None and documents.private(uri):
         raise _invalid(f"{documents.excluded(uri)}; it is never sent to a model")
     return TestRequest(uri, path, root.resolve(), start, end, scope)
 
