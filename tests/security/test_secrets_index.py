@@ -183,3 +183,44 @@ def test_context_command_output_has_no_secret(ws: Path, tmp_path: Path):
         assert "kept out of prompts" in done.stderr
         assert CANARY not in done.stdout + done.stderr
     assert CANARY.encode() not in database_bytes(cache)
+
+
+def test_complete_and_explain_commands_refuse_private_files(ws: Path, tmp_path: Path):
+    env = clean_env(OFFPILOT_CACHE_DIR=str(tmp_path / "cli-cache"),
+                    OFFPILOT_EXCLUDE_FILES=USER_PATTERN,
+                    OFFPILOT_MODEL=str(tmp_path / "no-model-here.gguf"))  # never reached
+    for rel in SECRET_PATHS:
+        for command in (["complete", str(ws / rel), "2", "1"], ["explain", f"{ws / rel}:1"]):
+            done = subprocess.run([sys.executable, "-m", "offpilot", *command], env=env,
+                                  capture_output=True, text=True, timeout=120, cwd=ws)
+            assert done.returncode != 0, (rel, command)
+            assert "never sent to a model" in done.stderr, (rel, command, done.stderr[-1000:])
+            assert CANARY not in done.stdout + done.stderr
+
+
+def test_a_pattern_added_while_running_takes_effect_at_once(ws: Path, cache: Path):
+    engine = ContextEngine([ws], Settings())
+    docs = engine.documents
+    engine.start(watch=False)
+    try:
+        assert engine.wait_ready(60)
+        assert engine.guard.private(ws / "private_settings.py") is None
+        uri = (ws / "private_settings.py").as_uri()
+        docs.open(uri, "python", 1, (ws / "private_settings.py").read_text(encoding="utf-8"))
+        engine.note_edited(uri, 10)
+        deadline = time.monotonic() + 10
+        while not any(CANARY in c.text for c in engine.ring.chunks()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(CANARY in c.text for c in engine.ring.chunks())  # context, before
+        engine.set_exclude((USER_PATTERN,))
+        assert not any(CANARY in c.text for c in engine.ring.chunks())
+        assert engine.guard.private(ws / "private_settings.py") is not None
+        deadline = time.monotonic() + 30
+        while any(r.index.has("private_settings.py") for r in engine._roots) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(r.index.has("private_settings.py") for r in engine._roots)
+    finally:
+        engine.stop()
+    assert CANARY.encode() not in database_bytes(cache)

@@ -140,6 +140,13 @@ async def test_no_secret_reaches_the_backend_the_answers_or_the_index(tmp_path: 
                         command="offpilot.explain", arguments=[{"uri": uri, "range": {
                             "start": {"line": 4, "character": 4},
                             "end": {"line": 4, "character": 4}}}]))
+                if language == "python":  # (the link is refused as a path outside too)
+                    with pytest.raises(Exception,
+                                       match=r"never sent to a model|outside the workspace"):
+                        await client.workspace_execute_command_async(
+                            types.ExecuteCommandParams(
+                                command="offpilot.generateTests",
+                                arguments=[{"uri": uri, "scope": "file"}]))
                 got = await request(client, "offpilot/context", {
                     "uri": uri, "position": {"line": 4, "character": 8}})
                 assert got["snippets"] == [] and "kept out of prompts" in got["message"], rel
