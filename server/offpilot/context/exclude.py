@@ -15,6 +15,7 @@ gets no completions and is never used as context for another file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -29,6 +30,34 @@ def builtin_patterns() -> tuple[str, ...]:
     """The built-in patterns (comments and blank lines left out)."""
     lines = PATTERNS_FILE.read_text(encoding="utf-8").splitlines()
     return tuple(s for s in (line.strip() for line in lines) if s and not s.startswith("#"))
+
+
+def _combined(spec: pathspec.PathSpec) -> re.Pattern[str] | None:
+    """One regular expression for the whole list when no pattern negates another (one match
+    per path instead of one per pattern: the index checks every file); None otherwise."""
+    anywhere, anchored = [], []  # patterns matching at any depth share one prefix
+    for pattern in spec.patterns:
+        include = getattr(pattern, "include", None)
+        regex = getattr(pattern, "regex", None)
+        if include is None:
+            continue
+        if include is False or not isinstance(regex, re.Pattern):
+            return None
+        body = re.sub(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>", "(?:", regex.pattern)
+        if body.startswith(_ANY_DEPTH):
+            anywhere.append(body[len(_ANY_DEPTH):])
+        else:
+            anchored.append(body)
+    parts = [f"(?:{p})" for p in anchored]
+    if anywhere:
+        parts.append(_ANY_DEPTH + "(?:" + "|".join(anywhere) + ")")
+    try:
+        return re.compile("|".join(parts)) if parts else re.compile(r"(?!)")
+    except re.error:
+        return None
+
+
+_ANY_DEPTH = "^(?:.+/)?"
 
 
 def _within(real: str, root: str) -> bool:
@@ -46,11 +75,16 @@ class FileGuard:
         self.roots = tuple(os.path.realpath(r) for r in roots)
         self.extra = tuple(p for p in extra if p.strip())
         self._spec = pathspec.GitIgnoreSpec.from_lines([*builtin_patterns(), *self.extra])
+        self._regex = _combined(self._spec)
 
     def matches(self, rel: str) -> bool:
         """Whether ``rel`` (relative to its root, forward slashes) names a secret-like file."""
         rel = rel.replace(os.sep, "/").lstrip("/")
-        return bool(rel) and self._spec.match_file(rel)
+        if not rel:
+            return False
+        if self._regex is not None:
+            return self._regex.match(rel) is not None
+        return self._spec.match_file(rel)
 
     def relative(self, path: str) -> str:
         """``path`` relative to the deepest root holding it (lexically), else absolute."""
