@@ -73,7 +73,7 @@ class ContextEngine:
         self._cond = threading.Condition(self._lock)
         self._due: dict[str, tuple[float, int | None]] = {}  # uri -> (when, edited offset)
         self._overlaid: dict[str, tuple[_Root, str]] = {}  # uri -> where its overlay lives
-        self._disk_cache: dict[str, tuple[tuple[int, int], str]] = {}
+        self._disk_cache: dict[str, tuple[tuple[int, int], str | None]] = {}
         self._latencies: deque[float] = deque(maxlen=500)
         self._retrievals = 0
         self._last: list[dict[str, Any]] = []
@@ -276,11 +276,11 @@ class ContextEngine:
     def _source_text(self, root: Path, rel: str) -> str | None:
         """An open document's current text, else the file on disk (cached by mtime/size)."""
         full = root / rel
-        if self._excluded_path(str(full)):
-            return None
         for doc in self.documents:
             if doc.path and (doc.path == str(full) or Path(doc.path) == full):
-                return doc.text
+                # (a private document is never summarized into the index: its definitions,
+                # the only way here, are not asked for)
+                return None if self._excluded_path(str(full)) else doc.text
         key = str(full)
         try:
             st = full.stat()
@@ -292,10 +292,13 @@ class ContextEngine:
             return cached[1]
         if st.st_size > self.settings.max_file_size:
             return None
-        try:
-            text = full.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
+        if self._excluded_path(key):  # checked once per version of the file (then cached)
+            text: str | None = None
+        else:
+            try:
+                text = full.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
         if len(self._disk_cache) > 256:
             self._disk_cache.clear()
         self._disk_cache[key] = (sig, text)

@@ -103,39 +103,42 @@ class FileGuard:
         real = os.path.realpath(path)
         return any(_within(real, root) for root in self.roots)
 
+    def _secret_name(self, full: str, real: str) -> str | None:
+        for candidate in dict.fromkeys((full, real)):
+            if self.matches(self.relative(candidate)):
+                return os.path.basename(candidate) or candidate
+        return None
+
+    def _verdict(self, path: str | Path, *, opened: bool) -> str | None:
+        full = os.path.abspath(path)
+        real = os.path.realpath(full)  # the one costly step: a few lstat calls
+        name = self._secret_name(full, real)
+        if name is not None:
+            return (f"{name} looks like a file with secrets (the built-in list and "
+                    "offpilot.excludeFiles)")
+        if not self.roots or any(_within(real, root) for root in self.roots):
+            return None
+        if not opened or any(_within(full, root) for root in self.roots):
+            return f"{os.path.basename(full)} resolves outside the workspace"
+        return None
+
     def secret_like(self, path: str | Path) -> str | None:
         """The name by which ``path`` (or the file it links to) looks like a file with secrets,
         or None."""
         full = os.path.abspath(path)
-        for candidate in dict.fromkeys((full, os.path.realpath(full))):
-            if self.matches(self.relative(candidate)):
-                return os.path.basename(candidate) or candidate
-        return None
+        return self._secret_name(full, os.path.realpath(full))
 
     def private(self, path: str | Path) -> str | None:
         """Why the text of ``path`` must never reach a model even when the user opens it: it
         looks like a file with secrets, or it lies in the workspace but resolves outside it (a
         symlink planted to show a file of the user's as part of the project). None otherwise:
         a file the user opens from outside the workspace is theirs to complete in."""
-        name = self.secret_like(path)
-        if name is not None:
-            return (f"{name} looks like a file with secrets (the built-in list and "
-                    "offpilot.excludeFiles)")
-        full = os.path.abspath(path)
-        if any(_within(full, root) for root in self.roots) and not self.inside(full):
-            return f"{os.path.basename(full)} resolves outside the workspace"
-        return None
+        return self._verdict(path, opened=True)
 
     def reason(self, path: str | Path) -> str | None:
         """Why ``path`` must not be read for context (:meth:`private`, or it resolves outside
         every root), or None when it may be."""
-        found = self.private(path)
-        if found is not None:
-            return found
-        full = os.path.abspath(path)
-        if not self.inside(full):
-            return f"{os.path.basename(full)} resolves outside the workspace"
-        return None
+        return self._verdict(path, opened=False)
 
     def excluded(self, path: str | Path) -> bool:
         return self.reason(path) is not None
