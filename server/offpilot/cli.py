@@ -33,6 +33,10 @@ def _setup_logging(level: str, log_file: str | None = None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from offpilot.nodump import forbid_dumps
+
+    # First: no other process of the user may read this one's environment or memory.
+    forbid_dumps()
     from offpilot.lsp.server import create_server
 
     _setup_logging(args.log_level, args.log_file)

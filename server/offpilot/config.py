@@ -101,6 +101,10 @@ class Settings:
     index_enabled: bool = _setting(True, "Index the workspace for cross-file context.")
     max_file_size: int = _setting(1_000_000, "Files larger than this (bytes) are not indexed.",
                                   minimum=1000, maximum=100_000_000)
+    exclude_files: tuple[str, ...] = _setting(
+        (), "Gitignore-style patterns of files never indexed, read for context, completed in or "
+        "sent to a model, added to the built-in list of files that look like secrets (.env*, "
+        "keys and certificates, *credentials*, secrets.*, .netrc…; see SECURITY.md).")
     log_level: str = _setting("info", "Server log level.",
                               choices=("debug", "info", "warning", "error"))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -49,7 +50,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"offpilot index: not a folder: {root}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    index = Index(root, max_file_size=settings.max_file_size)
+    index = Index(root, max_file_size=settings.max_file_size, exclude=settings.exclude_files)
     load_s = time.perf_counter() - t0
     try:
         stats = index.refresh(on_progress=_progress(args.json),
@@ -83,7 +84,7 @@ def cmd_context(args: argparse.Namespace) -> int:
     from offpilot.features.oneshot import offset_of
 
     settings = _settings()
-    path = Path(args.file).resolve()
+    path = Path(os.path.abspath(args.file))  # a symlink stays the link (its target is checked)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
         offset = offset_of(text, args.line, args.col)
@@ -94,6 +95,15 @@ def cmd_context(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve() if args.root else find_root(path)
     budget = settings.context_budget if args.budget is None else args.budget
     engine = ContextEngine([root], replace(settings, context_budget=budget))
+    reason = engine.guard.reason(path)
+    if reason is not None:
+        engine.stop()
+        message = f"offpilot context: kept out of prompts: {reason}"
+        if args.json:
+            print(json.dumps({"root": str(root), "budget": budget, "chars": 0, "ms": 0.0,
+                              "snippets": [], "message": message}, indent=1))
+        print(message, file=sys.stderr)
+        return 1
     engine.start(on_progress=_progress(args.json), watch=False)
     engine.wait_ready()
     try:

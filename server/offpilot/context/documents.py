@@ -22,6 +22,7 @@ from typing import Any
 
 import tree_sitter
 
+from offpilot.context.exclude import FileGuard
 from offpilot.context.index import SNIFF_BYTES
 from offpilot.context.languages import LanguageSpec, for_document, for_path
 
@@ -225,10 +226,32 @@ def _change_range(change: Any) -> Any:
 class Documents:
     """The documents the editor has open, keyed by URI; thread-safe for readers."""
 
-    def __init__(self, position_encoding: str = "utf-16") -> None:
+    def __init__(self, position_encoding: str = "utf-16", guard: FileGuard | None = None
+                 ) -> None:
         self.position_encoding = position_encoding
+        # which files are kept out of prompts (offpilot.context.exclude); set by the server
+        self.guard = guard if guard is not None else FileGuard()
         self._docs: dict[str, Document] = {}
         self._lock = threading.Lock()
+
+    @staticmethod
+    def path_of(uri: str) -> str:
+        from pygls.uris import to_fs_path
+
+        try:
+            return (to_fs_path(uri) or uri) if uri.startswith("file:") else uri
+        except ValueError:  # a file: URI that names no path
+            return uri
+
+    def excluded(self, uri: str) -> str | None:
+        """Why the file of ``uri`` must not be read for context (secret-like, or outside the
+        workspace), or None."""
+        return self.guard.reason(self.path_of(uri))
+
+    def private(self, uri: str) -> bool:
+        """Whether the text of ``uri`` must never reach a model, even open in the editor
+        (:meth:`FileGuard.private`): no completions in it, never context, sent nowhere."""
+        return self.guard.private(self.path_of(uri)) is not None
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
         from pygls.uris import to_fs_path
@@ -246,13 +269,15 @@ class Documents:
 
     def load(self, uri: str, max_size: int) -> Document | None:
         """The open document, else a read-only one of the file on disk when it is a readable
-        source file (:func:`read_source`), else None. Not kept: it is not open."""
+        source file (:func:`read_source`) that is not excluded (:meth:`excluded`: it looks
+        like it holds secrets, or resolves outside the workspace), else None. Not kept: it is
+        not open."""
         doc = self._docs.get(uri)
         if doc is not None:
             return doc
-        from pygls.uris import to_fs_path
-
-        path = (to_fs_path(uri) or uri) if uri.startswith("file:") else uri
+        path = self.path_of(uri)
+        if self.guard.excluded(path):
+            return None
         text = read_source(path, max_size)
         if text is None:
             return None

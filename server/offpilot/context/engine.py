@@ -4,6 +4,11 @@ Everything slow happens in background threads: the first index build (a process 
 watcher's re-indexing, the re-summarizing of open documents after edits (debounced). What the
 server calls on its event loop (:meth:`note_opened`, :meth:`note_edited`) only records work;
 :meth:`retrieve` runs in a worker thread and reads memory only.
+
+Files kept out of prompts (:mod:`offpilot.context.exclude`: secret-like names, paths resolving
+outside the roots) are kept out at every step: the index does not read them, an open one is not
+summarized nor added to the ring of recent chunks, retrieval at a cursor in one gives nothing,
+and their text is never read as a definition's source.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from offpilot.config import Settings
 from offpilot.context.documents import Document, Documents
+from offpilot.context.exclude import FileGuard
 from offpilot.context.index import Index
 from offpilot.context.model import FileSummary
 from offpilot.context.resolve import Resolver
@@ -57,7 +63,8 @@ class ContextEngine:
                  documents: Documents | None = None) -> None:
         self.roots = [Path(r).resolve() for r in roots]
         self.settings = settings
-        self.documents = documents if documents is not None else Documents()
+        self.guard = FileGuard(self.roots, settings.exclude_files)
+        self.documents = documents if documents is not None else Documents(guard=self.guard)
         self.ring = ChunkRing()
         self._roots: list[_Root] = []
         self._ready = threading.Event()
@@ -66,7 +73,7 @@ class ContextEngine:
         self._cond = threading.Condition(self._lock)
         self._due: dict[str, tuple[float, int | None]] = {}  # uri -> (when, edited offset)
         self._overlaid: dict[str, tuple[_Root, str]] = {}  # uri -> where its overlay lives
-        self._disk_cache: dict[str, tuple[tuple[int, int], str]] = {}
+        self._disk_cache: dict[str, tuple[tuple[int, int], str | None]] = {}
         self._latencies: deque[float] = deque(maxlen=500)
         self._retrievals = 0
         self._last: list[dict[str, Any]] = []
@@ -106,7 +113,8 @@ class ContextEngine:
         try:
             report("opening the index", 0.0)
             for root in self.roots:
-                index = Index(root, max_file_size=self.settings.max_file_size)
+                index = Index(root, max_file_size=self.settings.max_file_size,
+                              exclude=self.settings.exclude_files)
                 resolver = Resolver(index)
                 retriever = Retriever(resolver, lambda rel, r=root: self._source_text(r, rel),
                                       self.ring)
@@ -125,7 +133,7 @@ class ContextEngine:
                 r.index.refresh(on_progress=part)
             if watch and not self._stopped.is_set():
                 self._watcher = Watcher({r.index.root: r.index.rules for r in self._roots},
-                                        self._on_batch)
+                                        self._on_batch, guard=self.guard)
                 self._watcher.start()
         except Exception as exc:
             self.error = str(exc)
@@ -146,6 +154,37 @@ class ContextEngine:
             self._build_thread.join(timeout=5)
         for r in self._roots:
             r.index.close()
+
+    def set_exclude(self, patterns: tuple[str, ...]) -> None:
+        """New ``offpilot.excludeFiles``: open documents it excludes lose their overlay and
+        chunks at once, the indexes drop the files it excludes in the background."""
+        if patterns == self.guard.extra:
+            return
+        self.guard = FileGuard(self.roots, patterns)
+        if self._watcher is not None:
+            self._watcher.guard = self.guard
+        with self._lock:
+            gone = [(u, self._overlaid.pop(u)) for u in list(self._overlaid)
+                    if self._excluded_path(self.documents.path_of(u))]
+        for _uri, (root, rel) in gone:
+            root.index.set_overlay(rel, None)
+            self.ring.forget(rel)
+        roots = list(self._roots)
+        for r in roots:
+            r.index.set_exclude(patterns)
+        self._disk_cache.clear()
+
+        def refresh() -> None:
+            for r in roots:
+                try:
+                    r.index.refresh()
+                except Exception:
+                    log.exception("re-indexing after new exclusions failed")
+
+        threading.Thread(target=refresh, name="offpilot-exclude", daemon=True).start()
+
+    def _excluded_path(self, path: str) -> bool:
+        return self.guard.excluded(path)
 
     def _on_batch(self, batch: Batch) -> None:
         for r in self._roots:
@@ -204,7 +243,7 @@ class ContextEngine:
 
     def _resummarize(self, uri: str, offset: int | None) -> FileSummary | None:
         doc = self.documents.get(uri)
-        if doc is None or doc.spec is None:
+        if doc is None or doc.spec is None or self._excluded_path(doc.path):
             return None
         found = self._locate(doc.path)
         if found is None:
@@ -239,7 +278,9 @@ class ContextEngine:
         full = root / rel
         for doc in self.documents:
             if doc.path and (doc.path == str(full) or Path(doc.path) == full):
-                return doc.text
+                # (a private document is never summarized into the index: its definitions,
+                # the only way here, are not asked for)
+                return None if self._excluded_path(str(full)) else doc.text
         key = str(full)
         try:
             st = full.stat()
@@ -251,10 +292,13 @@ class ContextEngine:
             return cached[1]
         if st.st_size > self.settings.max_file_size:
             return None
-        try:
-            text = full.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
+        if self._excluded_path(key):  # checked once per version of the file (then cached)
+            text: str | None = None
+        else:
+            try:
+                text = full.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
         if len(self._disk_cache) > 256:
             self._disk_cache.clear()
         self._disk_cache[key] = (sig, text)
@@ -262,7 +306,15 @@ class ContextEngine:
 
     # ------------------------------------------------------------- retrieval
     def _document(self, uri: str) -> Document | None:
-        return self.documents.load(uri, self.settings.max_file_size)
+        """The document at ``uri``: open (None when it looks like it holds secrets), else the
+        file on disk (None when it is kept out of prompts)."""
+        doc = self.documents.get(uri)
+        if doc is not None:
+            return None if self.guard.private(doc.path) else doc
+        doc = self.documents.load(uri, self.settings.max_file_size)
+        if doc is None or self._excluded_path(doc.path):
+            return None
+        return doc
 
     def _cursor(self, uri: str, offset: int) -> tuple[Cursor, _Root] | None:
         doc = self._document(uri)

@@ -18,7 +18,10 @@ add an *overlay*: their summaries, from the unsaved text, hide the stored ones o
 Which files: the source extensions of the language registry, minus what ``.gitignore`` files
 (nested ones too, and ``.git/info/exclude``) and the default list (:data:`IGNORED_DIRS`) exclude,
 files above ``max_file_size`` and binaries. Directory symlinks are not followed (no loops, no
-files indexed twice).
+files indexed twice). Files that look like they hold secrets, and file symlinks that resolve
+outside the root, are never read (:mod:`offpilot.context.exclude`); a file that becomes excluded
+is deleted from the database with SQLite's ``secure_delete`` (its bytes overwritten) and the
+write-ahead log truncated, so no copy of it stays on disk.
 """
 
 from __future__ import annotations
@@ -33,12 +36,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
 
+from offpilot.context.exclude import FileGuard
 from offpilot.context.languages import for_path, grammars_dir, source_extensions
 from offpilot.context.model import Definition, FileSummary, Import, IndexStats
 
@@ -163,8 +167,24 @@ def is_source_name(name: str) -> bool:
     return suffix in source_extensions()
 
 
-def scan(root: Path, rules: IgnoreRules, max_size: int) -> tuple[dict[str, tuple[int, int]], int]:
-    """Source files under ``root``: ``{relative path: (mtime_ns, size)}`` and a skipped count."""
+def admitted(guard: FileGuard, rel: str, path: str, is_link: bool) -> bool:
+    """Whether the file ``rel`` (at ``path``) may be read: not secret-like by its name, and for
+    a symlink, a target inside the root that is not secret-like either."""
+    if guard.matches(rel):
+        return False
+    if not is_link:
+        return True
+    real = os.path.realpath(path)
+    if not guard.inside(real):
+        return False
+    return not guard.matches(guard.relative(real))
+
+
+def scan(root: Path, rules: IgnoreRules, max_size: int, guard: FileGuard | None = None
+         ) -> tuple[dict[str, tuple[int, int]], int]:
+    """Source files under ``root``: ``{relative path: (mtime_ns, size)}`` and a skipped count.
+    Files ``guard`` does not admit (:func:`admitted`) are left out like ignored ones."""
+    guard = guard if guard is not None else FileGuard([root])
     files: dict[str, tuple[int, int]] = {}
     skipped = 0
     seen: set[str] = set()
@@ -189,7 +209,8 @@ def scan(root: Path, rules: IgnoreRules, max_size: int) -> tuple[dict[str, tuple
                     continue
                 if not is_source_name(entry.name) or not entry.is_file():
                     continue
-                if rules.ignored_entry(child, False):
+                if rules.ignored_entry(child, False) or \
+                        not admitted(guard, child, entry.path, entry.is_symlink()):
                     continue
                 st = entry.stat()
             except OSError:
@@ -283,16 +304,27 @@ class Parsed:
         return encode_summary(self.summary) if self.summary is not None else None
 
 
+def _open_no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+
+
 def summarize_file(root: str, rel: str, max_size: int) -> Parsed:
-    """Read and summarize one file (runs in worker processes too)."""
+    """Read and summarize one file (runs in worker processes too). A symlink is read only when
+    it resolves inside ``root``; a regular file is opened without following a link that took
+    its place since the scan."""
     from offpilot.context import extract
 
     path = os.path.join(root, rel)
     try:
+        if os.path.islink(path):
+            real = os.path.realpath(path)
+            if not FileGuard([root]).inside(real):
+                return Parsed(rel, 0, 0, None, "unreadable")
+            path = real
         st = os.stat(path)
         if st.st_size > max_size:
             return Parsed(rel, st.st_mtime_ns, st.st_size, None, "large")
-        with open(path, "rb") as f:
+        with open(path, "rb", opener=_open_no_follow) as f:
             data = f.read(max_size + 1)
     except OSError:
         return Parsed(rel, 0, 0, None, "unreadable")
@@ -342,9 +374,10 @@ class Index:
     """Definitions and imports of the source files under one root (see the module doc)."""
 
     def __init__(self, root: Path, *, max_file_size: int = 1_000_000,
-                 db_path: Path | None = None) -> None:
+                 db_path: Path | None = None, exclude: Sequence[str] = ()) -> None:
         self.root = root.resolve()
         self.max_file_size = max_file_size
+        self.guard = FileGuard([self.root], exclude)
         self.db_path = db_path or database_path(self.root)
         self.rules = IgnoreRules(self.root)
         self.generation = 0  # bumped on every change, for caches built on top
@@ -383,6 +416,7 @@ class Index:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left
             row = db.execute("PRAGMA quick_check").fetchone()
             if not row or row[0] != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {row}")
@@ -457,6 +491,18 @@ class Index:
             self._signatures = {}
             self._stored = {}
             self._rebuild_maps()
+
+    def set_exclude(self, exclude: Sequence[str]) -> None:
+        """New extra exclusion patterns; files they exclude go at the next refresh."""
+        self.guard = FileGuard([self.root], exclude)
+
+    def _truncate_wal(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                try:
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error as exc:
+                    log.debug("WAL checkpoint failed: %s", exc)
 
     def close(self) -> None:
         with self._lock:
@@ -594,7 +640,7 @@ class Index:
         t0 = time.perf_counter()
         if self._db is None:
             return self.last_stats
-        files, skipped = scan(self.root, self.rules, self.max_file_size)
+        files, skipped = scan(self.root, self.rules, self.max_file_size, self.guard)
         self._configs.clear()
         self.files_generation += 1  # project files (go.mod, tsconfig.json…) are read again
         with self._lock:
@@ -604,6 +650,7 @@ class Index:
         changed = sorted(p for p, sig in files.items() if known.get(p) != sig or p in bad)
         if removed:
             self._apply([], removed)
+            self._truncate_wal()  # no old copy of a removed file's rows left in the log
         parsed = self._parse(changed, on_progress, workers)
         skipped += sum(1 for p in parsed if p.status != "ok")
         self.last_refresh = time.time()
@@ -667,7 +714,9 @@ class Index:
             try:
                 st = full.stat()
                 ok = (full.is_file() and is_source_name(full.name)
-                      and st.st_size <= self.max_file_size and not self.rules.ignored(rel))
+                      and st.st_size <= self.max_file_size and not self.rules.ignored(rel)
+                      and self.guard.inside(full)
+                      and admitted(self.guard, rel, str(full), full.is_symlink()))
             except OSError:
                 ok = False
             with self._lock:
@@ -755,7 +804,8 @@ class Index:
         try:
             path = self.root / rel
             text = path.read_text(encoding="utf-8", errors="replace") \
-                if path.is_file() and path.stat().st_size <= 1_000_000 else None
+                if path.is_file() and path.stat().st_size <= 1_000_000 \
+                and not self.guard.excluded(path) else None
         except OSError:
             text = None
         if len(self._configs) > 10_000:

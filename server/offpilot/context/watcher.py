@@ -3,8 +3,9 @@
 Events for one root are collected until the tree has been quiet for ``debounce`` seconds (or
 ``max_delay`` passed), then handed over as one batch: a ``git checkout`` that touches hundreds of
 files is one re-index, not hundreds. Paths the index would not take (ignored, not source) are
-dropped here with the index's own rules; a directory event or a changed ``.gitignore`` asks for a
-full rescan instead of a list of paths.
+dropped here with the index's own rules, and so are files kept out of prompts (secret-like
+names, paths resolving outside the roots: :mod:`offpilot.context.exclude`); a directory event or
+a changed ``.gitignore`` asks for a full rescan instead of a list of paths.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from offpilot.context.exclude import FileGuard
 from offpilot.context.index import IgnoreRules, is_source_name
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,10 @@ class Watcher:
     """Watch ``roots`` recursively; call ``on_batch`` from a background thread."""
 
     def __init__(self, roots: dict[Path, IgnoreRules], on_batch: BatchCallback, *,
-                 debounce: float = 0.3, max_delay: float = 2.0) -> None:
+                 debounce: float = 0.3, max_delay: float = 2.0,
+                 guard: FileGuard | None = None) -> None:
         self.roots = roots
+        self.guard = guard if guard is not None else FileGuard(roots)
         self.on_batch = on_batch
         self.debounce = debounce
         self.max_delay = max_delay
@@ -122,7 +126,8 @@ class Watcher:
             if rules.ignored(rel, True):
                 return
             rescan = True
-        elif not is_source_name(name) or rules.ignored(rel):
+        elif not is_source_name(name) or rules.ignored(rel) or self.guard.matches(rel) \
+                or not self.guard.inside(path):
             return
         now = time.monotonic()
         with self._cond:

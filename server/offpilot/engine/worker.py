@@ -38,6 +38,8 @@ import traceback
 from collections.abc import Iterator
 from typing import IO, Any
 
+from offpilot.nodump import forbid_dumps
+
 
 class Worker:
     def __init__(self, out: IO[str]) -> None:
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent", type=int, default=0,
                         help="the server's pid: the worker dies with it")
     args = parser.parse_args(argv)
+    forbid_dumps()  # it has the server's environment: keep it from other processes too
     if args.parent:
         die_with_parent(args.parent)
     # Keep the protocol on a private copy of stdout; route fd 1 (native prints) to stderr.

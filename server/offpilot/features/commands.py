@@ -106,11 +106,19 @@ async def _context(uri: str, root: Path, target: ExplainTarget, settings: Settin
 async def explain_location(location: Location, *, settings: Settings, use_context: bool = True,
                            out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Explain ``location``, writing the Markdown to ``out``; the exit status."""
-    from offpilot.cli import find_root
+    import os
 
+    from offpilot.cli import find_root
+    from offpilot.context.exclude import FileGuard
+
+    given = os.path.abspath(location.path)
     path = location.path.resolve()
-    text = path.read_text(encoding="utf-8", errors="replace")
     root = find_root(path)
+    secret = FileGuard([find_root(Path(given))], settings.exclude_files).private(given)
+    if secret is not None:
+        _say(err, f"{secret}; its text is never sent to a model")
+        return 2
+    text = path.read_text(encoding="utf-8", errors="replace")
     try:
         rel = path.relative_to(root).as_posix()
     except ValueError:

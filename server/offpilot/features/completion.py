@@ -12,6 +12,9 @@ Prefetch: once a suggestion is shown, the next one is computed in the background
 been accepted, and put in the cache under the accepted text. It never delays a real request: a
 request at any other place cancels it (its generation stops within a token), and a request at
 exactly the accepted place waits for it instead of starting a second generation.
+
+A document that looks like it holds secrets (``excluded``, see :mod:`offpilot.context.exclude`)
+gets no completions, no prefetch and no warm-up: its text never reaches a model.
 """
 
 from __future__ import annotations
@@ -140,7 +143,8 @@ class CompletionCache:
 @dataclass
 class CompletionOutcome:
     items: list[str]
-    source: str = "model"  # "model" | "cache" | "superseded" | "disabled" | "error"
+    # "model" | "cache" | "superseded" | "disabled" | "excluded" | "error"
+    source: str = "model"
     result: GenerationResult | None = None
     context: tuple[Snippet, ...] = ()
     ms: float = 0.0
@@ -185,10 +189,13 @@ class Completer:
     """Plain-Python inline completion service (the LSP layer is a thin adapter over it)."""
 
     def __init__(self, backend: Callable[[], Awaitable[Backend]], settings: Settings,
-                 context: ContextProvider | None = None) -> None:
+                 context: ContextProvider | None = None,
+                 excluded: Callable[[str], bool] | None = None) -> None:
         self._backend = backend
         self.settings = settings
         self._context = context
+        # uri -> whether the document looks like it holds secrets (never sent to a model)
+        self._excluded = excluded or (lambda uri: False)
         self.cache = CompletionCache()
         self.anchors: dict[str, Anchor] = {}
         self.stats = CompletionStats()
@@ -220,6 +227,9 @@ class Completer:
                        path: str = "") -> CompletionOutcome:
         """Complete at ``offset`` of ``text``; supersedes this document's request in flight."""
         self.stats.requests += 1
+        if self._excluded(uri):
+            self.forget(uri)
+            return CompletionOutcome(items=[], source="excluded")
         self._cancel_warmup(uri)  # a real request goes first
         previous = self._inflight.get(uri)
         if previous is not None and not previous.done():
@@ -360,7 +370,8 @@ class Completer:
         it.
         """
         s = self.settings
-        if not s.warmup or not s.completions_enabled or language in s.disabled_languages:
+        if not s.warmup or not s.completions_enabled or language in s.disabled_languages \
+                or self._excluded(uri):
             return
         self._cancel_warmup(uri)
 
@@ -391,6 +402,8 @@ class Completer:
         """Evaluate the prompt for this position into the cache, generating nothing; False when
         the prompt head there is the one already evaluated."""
         s = self.settings
+        if self._excluded(uri):
+            return False
         offset = max(0, min(offset, len(text)))
         anchor = choose_anchor(text, offset, s.prefix_chars, self.anchors.get(uri))
         if anchor is self.anchors.get(uri):

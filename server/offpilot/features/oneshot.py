@@ -39,12 +39,21 @@ def offset_of(text: str, line: int, col: int) -> int:
 
 async def complete_async(path: Path, line: int, col: int, *, settings: Settings,
                          use_context: bool = True, show_prompt: bool = False) -> str | None:
-    from offpilot.cli import find_root
+    import os
 
+    from offpilot.cli import find_root
+    from offpilot.context.exclude import FileGuard
+
+    given = os.path.abspath(path)
     path = path.resolve()
+    root = find_root(path)
+    secret = FileGuard([find_root(Path(given))], settings.exclude_files).private(given)
+    if secret is not None:
+        print(f"offpilot: no completion: {secret}; its text is never sent to a model",
+              file=sys.stderr)
+        return None
     text = path.read_text(encoding="utf-8", errors="replace")
     offset = offset_of(text, line, col)
-    root = find_root(path)
     models = ModelManager(settings)
     engine = None
     uri = path.as_uri()

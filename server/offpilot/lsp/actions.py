@@ -133,8 +133,8 @@ def read_target_argument(args: Any) -> tuple[str, types.Range | None, str]:
 def code_actions(ls: OffpilotServer, params: types.CodeActionParams
                  ) -> list[types.CodeAction | types.Command]:
     doc = load_document(ls, params.text_document.uri)
-    if doc is None:
-        return []
+    if doc is None or ls.documents.private(doc.uri):
+        return []  # nothing of a file that looks like it holds secrets goes to a model
     target = target_in(ls, doc, params.range)
     uri = doc.uri
     arg = {"uri": uri, "range": range_json(params.range)}
@@ -189,6 +189,9 @@ async def run_explain(ls: OffpilotServer, args: Any) -> dict[str, Any]:
         uri, rng, scope = read_target_argument(args)
     except ValueError as exc:
         raise JsonRpcInvalidParams(f"offpilot.explain: {exc}") from None
+    if ls.documents.private(uri):
+        raise JsonRpcInvalidParams(
+            f"offpilot.explain: {ls.documents.excluded(uri)}; it is never sent to a model")
     doc = load_document(ls, uri)
     if doc is None:
         raise JsonRpcInvalidParams(

@@ -22,6 +22,7 @@ from pygls.uris import to_fs_path
 from offpilot import __version__
 from offpilot.config import load_settings
 from offpilot.context.documents import Document, Documents
+from offpilot.context.exclude import FileGuard
 from offpilot.engine.backend import BackendState, ModelError
 from offpilot.engine.manager import COMPLETION, ModelManager
 from offpilot.features.completion import Completer
@@ -50,7 +51,7 @@ class OffpilotServer(LanguageServer):
         self.models = ModelManager(self.settings, on_state=self._on_model_state)
         self.context_engine: Any = None
         self.completer = Completer(lambda: self.models.backend(COMPLETION), self.settings,
-                                   context=self._retrieve)
+                                   context=self._retrieve, excluded=self.documents.private)
         self.roots: list[Path] = []
         self.client_name = ""  # clientInfo.name from initialize
         self.status: dict[str, Any] = {"state": str(BackendState.NO_MODEL), "model": "",
@@ -160,6 +161,9 @@ class OffpilotServer(LanguageServer):
         old = self.settings
         self.settings = settings
         self.completer.settings = settings
+        self.documents.guard = FileGuard(self.roots, settings.exclude_files)
+        if self.context_engine is not None and old.exclude_files != settings.exclude_files:
+            self.context_engine.set_exclude(settings.exclude_files)
         logging.getLogger("offpilot").setLevel(settings.log_level.upper())
         for backend in self.models.update_settings(settings):
             self.spawn(backend.close())

@@ -100,6 +100,9 @@ def parse_request(server: Any, args: tuple[Any, ...]) -> TestRequest:
         path = ensure_inside(root, path)
     except PathOutsideWorkspace as exc:
         raise _invalid(str(exc)) from None
+    private = getattr(getattr(server, "documents", None), "private", None)
+    if private is not None and private(uri):
+        raise _invalid(f"{server.documents.excluded(uri)}; it is never sent to a model")
     return TestRequest(uri, path, root.resolve(), start, end, scope)
 
 
