@@ -1074,7 +1074,8 @@ async def generate_js(root: Path, path: Path, source: str, mod: JsModule,
     _progress(on_progress, "copying the project into a sandbox", 36)
     # no address-space limit (V8 reserves gigabytes for WebAssembly); the heap is capped
     async with TestSandbox(root, timeout=settings.test_timeout, overlay=overlay,
-                           memory_mb=0) as sandbox:
+                           memory_mb=0, allow_unisolated=settings.allow_unisolated_runs
+                           ) as sandbox:
         for nm in node_modules_dirs(root, path):
             sandbox.link(nm.relative_to(root).as_posix(), nm)
         tsx = installed_package(root, path, "tsx") if mod.language == "typescript" else None

@@ -396,7 +396,8 @@ async def generate_rust(root: Path, path: Path, source: str, layout: TestLayout,
     build_timeout = max(settings.test_timeout, CARGO_BUILD_TIMEOUT)
     _progress(on_progress, "copying the crate into a sandbox", 30)
     async with TestSandbox(crate, timeout=settings.test_timeout, overlay=overlay,
-                           memory_mb=CARGO_MEMORY_MB) as sandbox:
+                           memory_mb=CARGO_MEMORY_MB,
+                           allow_unisolated=settings.allow_unisolated_runs) as sandbox:
         recorded, calls_of = await _characterize(
             sandbox, cargo, use_line, targets, result, build_timeout, settings.test_timeout,
             on_progress, original or "") if targets else ("", {})
