@@ -223,6 +223,28 @@ def outside_paths(call: str, inside: Path | None = None) -> list[str]:
     return found
 
 
+def outside_values(values: object, inside: Path | None = None, depth: int = 0) -> list[str]:
+    """The same for argument values (JavaScript calls are held as Python values): strings
+    nested anywhere in lists, tuples and dicts (keys too)."""
+    if depth > 8:
+        return []
+    if isinstance(values, bytes):
+        values = values.decode("latin-1")
+    if isinstance(values, str):
+        bad = looks_like_path(values) and not (inside is not None
+                                               and _inside(values.strip(), inside))
+        return [values] if bad else []
+    found: list[str] = []
+    items: Iterable[object] = ()
+    if isinstance(values, dict):
+        items = [*values.keys(), *values.values()]
+    elif isinstance(values, list | tuple | set | frozenset):
+        items = values
+    for item in items:
+        found += outside_values(item, inside, depth + 1)
+    return found
+
+
 def foreign_calls(call: str, allowed: Iterable[str]) -> list[str]:
     """Names ``call`` calls that are not in ``allowed`` (the target and the workspace's classes);
     any call through an attribute other than ``allowed``'s methods counts as foreign."""
