@@ -69,6 +69,8 @@ async def run_tests_command(path: Path, symbol: str, *, scope: str, settings: Se
 
     path = path.resolve()
     root = find_root(path)
+    if dry_run:  # a dry run executes nothing of the project
+        settings = replace(settings, run_generated_tests=False)
     models = ModelManager(settings)
     backend: Backend | None = None
 
