@@ -656,6 +656,10 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
             continue
         record.result = rec.outcome.summary()
         t = tids[spec.target_id]
+        if rec.outcome.from_the_machine:
+            record.reason = (f"it raised {rec.outcome.exc_type} in the sandbox: a result of "
+                             "the machine's files, not of the code")
+            continue
         claim = claim_matches(s, rec.outcome) if rec.outcome.kind != "unrepresentable" \
             else None
         if claim is False and (rec.outcome.usable or rec.outcome.kind == "timeout"):

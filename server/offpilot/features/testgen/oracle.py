@@ -62,6 +62,15 @@ class Outcome:
     def usable(self) -> bool:
         return self.kind in ("value", "raises")
 
+    @property
+    def from_the_machine(self) -> bool:
+        """An ``OSError`` (file not found, permission denied, read-only file system...): in the
+        sandbox that says what the sandbox hides or forbids, not what the code does, and the
+        same call outside it could touch real files."""
+        return self.kind == "raises" and (
+            (self.exc_module, self.exc_type) == ("builtins", "OSError")
+            or ("builtins", "OSError") in self.exc_bases)
+
     def summary(self) -> str:
         if self.kind == "value":
             return self.repr if len(self.repr) <= 80 else self.repr[:77] + "..."
