@@ -163,6 +163,40 @@ async def test_code_actions_for_a_function(client: LanguageClient):
     assert [a.title for a in actions or []] == ["Offpilot: Generate tests for this file"]
 
 
+async def test_test_generation_is_offered_for_every_language_it_handles(client: LanguageClient):
+    import shutil
+
+    if not offers_tests(client):
+        pytest.skip("a build without test generation")
+    sources = {
+        "slug.js": ("javascript",
+                    "export function slug(s) {\n  return s.trim().toLowerCase();\n}\n",
+                    shutil.which("node") is not None),
+        "area.rs": ("rust", "pub fn area(w: u32, h: u32) -> u32 {\n    w * h\n}\n",
+                    shutil.which("cargo") is not None),
+        "add.go": ("go", "package add\n\nfunc Add(a, b int) int {\n\treturn a + b\n}\n", False),
+        "Add.java": ("java",
+                     "class Add {\n  static int add(int a, int b) {\n    return a + b;\n  }\n}\n",
+                     False),
+    }
+    for name, (language_id, text, runnable) in sources.items():
+        path: Path = client.demo_project / name  # type: ignore[attr-defined]
+        path.write_text(text, encoding="utf-8")
+        uri = await open_document(client, path, language_id=language_id)
+        cursor = lsp_range(text, "return" if "return" in text else "w * h")
+        actions = await client.text_document_code_action_async(code_action_params(uri, cursor))
+        titles = [a.title for a in actions or []]
+        suffix = "" if runnable else " (UNVERIFIED draft)"
+        assert "Offpilot: Generate unit tests" + suffix in titles, (name, titles)
+        assert "Offpilot: Generate tests for this file" + suffix in titles, (name, titles)
+    path = client.demo_project / "notes.txt"  # type: ignore[attr-defined]
+    path.write_text("just text\n", encoding="utf-8")
+    uri = await open_document(client, path, language_id="plaintext")
+    actions = await client.text_document_code_action_async(
+        code_action_params(uri, lsp_range("just text\n", "just")))
+    assert not any("tests" in a.title for a in actions or [])
+
+
 async def test_code_actions_on_bad_input_are_empty(client: LanguageClient):
     far = types.Range(start=types.Position(line=100_000, character=5),
                       end=types.Position(line=100_001, character=0))

@@ -34,6 +34,7 @@ from offpilot.features.explain import (
     pick_target,
     save_markdown,
 )
+from offpilot.features.testgen.frameworks import language_of, runs_tests_in
 from offpilot.lsp.client_requests import ClientRequestFailed, show_document
 from offpilot.lsp.progress import CommandProgress
 from offpilot.lsp.server import OffpilotServer
@@ -45,7 +46,7 @@ GENERATE_TESTS_COMMAND = "offpilot.generateTests"
 EXPLAIN_TITLE = "Offpilot: Explain this code"
 TESTS_TITLE = "Offpilot: Generate unit tests"
 FILE_TESTS_TITLE = "Offpilot: Generate tests for this file"
-TEST_LANGUAGES = frozenset({"python"})  # what test generation can write tests for
+DRAFT_SUFFIX = " (UNVERIFIED draft)"  # test generation cannot run this language's tests here
 CONTEXT_WAIT = 3.0  # seconds an explanation waits for the first index build
 # Clients with their own Explain view (the Offpilot VS Code extension): no extra editor tab.
 OWN_PANEL_CLIENTS = ("visual studio code", "vscodium", "code - oss", "code-server", "cursor",
@@ -141,15 +142,15 @@ def code_actions(ls: OffpilotServer, params: types.CodeActionParams
     offers: list[tuple[str, str, list[Any], str]] = []  # title, command, arguments, kind
     if target.kind != "file":  # a selection or a definition: not the top level of a file
         offers.append((EXPLAIN_TITLE, EXPLAIN_COMMAND, [arg], types.CodeActionKind.Refactor))
-    tests = GENERATE_TESTS_COMMAND in ls.protocol.fm.commands and (
-        (doc.spec is not None and doc.spec.name in TEST_LANGUAGES)
-        or doc.language_id in TEST_LANGUAGES)
+    language = language_of(Path(doc.path or ls.documents.path_of(uri)))
+    tests = GENERATE_TESTS_COMMAND in ls.protocol.fm.commands and language is not None
+    draft = "" if language is None or runs_tests_in(language) else DRAFT_SUFFIX
     if tests and target.kind != "file":
-        offers.append((TESTS_TITLE, GENERATE_TESTS_COMMAND, [{**arg, "scope": "symbol"}],
-                       types.CodeActionKind.Refactor))
+        offers.append((TESTS_TITLE + draft, GENERATE_TESTS_COMMAND,
+                       [{**arg, "scope": "symbol"}], types.CodeActionKind.Refactor))
     if tests:
-        offers.append((FILE_TESTS_TITLE, GENERATE_TESTS_COMMAND, [{**arg, "scope": "file"}],
-                       types.CodeActionKind.Source))
+        offers.append((FILE_TESTS_TITLE + draft, GENERATE_TESTS_COMMAND,
+                       [{**arg, "scope": "file"}], types.CodeActionKind.Source))
     only = (params.context.only if params.context is not None else None) or []
     offers = [o for o in offers if not only or any(_kind_matches(o[3], k) for k in only)]
     caps = _code_action_caps(ls)

@@ -49,6 +49,18 @@ def language_of(path: Path) -> str | None:
     return LANGUAGE_BY_SUFFIX.get(path.suffix.lower())
 
 
+def runs_tests_in(language: str) -> bool:
+    """Whether tests in ``language`` can be run on this machine; when not, generated tests are
+    UNVERIFIED drafts (Go and Java always; JavaScript without node, Rust without cargo)."""
+    if language == "python":
+        return True
+    if language in ("javascript", "typescript"):
+        return shutil.which("node") is not None
+    if language == "rust":
+        return shutil.which("cargo") is not None
+    return False
+
+
 def _walk_files(root: Path, pattern: re.Pattern[str], limit: int) -> list[Path]:
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
