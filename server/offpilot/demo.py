@@ -22,7 +22,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo-project"
+from offpilot.resources import demo_project_dir
 
 
 @dataclass(frozen=True)
@@ -292,7 +292,8 @@ async def run_demo(project: Path | None = None, keep: bool = False) -> int:
     if project is None:
         tmp = Path(tempfile.mkdtemp(prefix="offpilot-demo-"))
         project = tmp / "demo-project"
-        shutil.copytree(EXAMPLE, project)
+        shutil.copytree(demo_project_dir(), project,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     root = project.resolve()
     say(f"project: {root}")
     say("starting `offpilot serve` (the language server) over stdio")
