@@ -76,7 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _setup_logging(args.log_level)
     return asyncio.run(run_demo(project=Path(args.project) if args.project else None,
-                                keep=args.keep))
+                                keep=args.keep, completions_only=args.completions_only))
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run Offpilot on the example project, as an editor would")
     p.add_argument("--project", help="project folder (default: the bundled example, copied)")
     p.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    p.add_argument("--completions-only", action="store_true",
+                   help="only the ghost text, no Explain or test generation (a quick check)")
     p.add_argument("--log-level", default="warning",
                    choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_demo)

@@ -287,7 +287,8 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
-async def run_demo(project: Path | None = None, keep: bool = False) -> int:
+async def run_demo(project: Path | None = None, keep: bool = False,
+                   completions_only: bool = False) -> int:
     tmp = None
     if project is None:
         tmp = Path(tempfile.mkdtemp(prefix="offpilot-demo-"))
@@ -324,6 +325,8 @@ async def run_demo(project: Path | None = None, keep: bool = False) -> int:
         say("loading the model (first request)")
         completed = [await _complete(client, root, sc) for sc in SCENARIOS]
         ok = any(completed)
+        if completions_only:
+            commands = set()
         if "offpilot.explain" in commands:
             ok = await _explain(client, root, "shop/pricing.py", "cart_total") and ok
         if "offpilot.generateTests" in commands:
