@@ -7,6 +7,7 @@ into a private store, so it is a different file from the embedded default.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -71,22 +72,25 @@ async def test_models_use_then_serve_completes_with_that_model(
     for method in ("offpilot/status", "window/showMessage", "window/logMessage",
                    types.WINDOW_WORK_DONE_PROGRESS_CREATE, types.PROGRESS):
         client.feature(method)(lambda params: None)
-    await client.start_io(sys.executable, "-m", "offpilot", "serve", env=env)
+    log = tmp_path / "server.log"
+    await client.start_io(sys.executable, "-m", "offpilot", "serve", "--log-file", str(log),
+                          env=env)
     try:
-        await client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(), root_uri=tmp_path.as_uri()))
+        await asyncio.wait_for(client.initialize_async(types.InitializeParams(
+            capabilities=types.ClientCapabilities(), root_uri=tmp_path.as_uri())), 60)
         client.initialized(types.InitializedParams())
         path = tmp_path / "greet.py"
         path.write_text(TEXT, encoding="utf-8")
         uri = await open_document(client, path)
-        result = await client.text_document_inline_completion_async(
+        result = await asyncio.wait_for(client.text_document_inline_completion_async(
             types.InlineCompletionParams(
                 text_document=types.TextDocumentIdentifier(uri=uri),
                 position=position_of(TEXT, "    return "),
                 context=types.InlineCompletionContext(
-                    trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+                    trigger_kind=types.InlineCompletionTriggerKind.Invoked))), 240)
         assert result is not None and result.items
-        stats: Any = await client.protocol.send_request_async("offpilot/stats", None)
+        stats: Any = await asyncio.wait_for(
+            client.protocol.send_request_async("offpilot/stats", None), 60)
         completion = stats["models"]["completion"] if isinstance(stats, dict) else \
             stats.models.completion
         get = completion.get if isinstance(completion, dict) else \
@@ -94,7 +98,10 @@ async def test_models_use_then_serve_completes_with_that_model(
         assert get("model") == MODEL
         assert Path(get("path")) == stored
         assert get("loaded") is True
-        await client.shutdown_async(None)
+        await asyncio.wait_for(client.shutdown_async(None), 60)
         client.exit(None)
+    except BaseException:
+        print(log.read_text(encoding="utf-8", errors="replace")[-6000:] if log.exists() else "")
+        raise
     finally:
-        await client.stop()
+        await asyncio.wait_for(client.stop(), 30)
