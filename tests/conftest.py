@@ -11,6 +11,17 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "demo-project"
 
 
+@pytest.fixture(autouse=True)
+def private_user_config(tmp_path_factory: pytest.TempPathFactory,
+                        monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test, and every server it starts, sees an empty user config folder (settings read
+    ``$XDG_CONFIG_HOME/offpilot/config.toml``), never the config file of whoever runs them."""
+    home = tmp_path_factory.mktemp("xdg-config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.delenv("OFFPILOT_CONFIG_DIR", raising=False)
+    return home / "offpilot" / "config.toml"
+
+
 @pytest.fixture(scope="session")
 def gemma_path() -> Path:
     """The embedded default model (Gemma 3 270M Q4_K_M, a base model)."""

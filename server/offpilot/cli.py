@@ -1,4 +1,4 @@
-"""The ``offpilot`` command: serve, complete, demo, and the subcommands of each component."""
+"""The ``offpilot`` command: serve, complete, demo, config, and each component's subcommands."""
 
 from __future__ import annotations
 
@@ -84,7 +84,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _setup_logging(args.log_level)
     return asyncio.run(run_demo(project=Path(args.project) if args.project else None,
-                                keep=args.keep))
+                                keep=args.keep, completions_only=args.completions_only))
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Each setting's effective value outside an editor, and where it came from."""
+    import json
+
+    from offpilot.config import ENVIRONMENT, env_name, resolve_settings, wire_name
+
+    resolved = resolve_settings()
+    values = {wire_name(name): getattr(resolved.settings, name) for name in resolved.sources}
+    sources = {wire_name(name): (f"{ENVIRONMENT} ({env_name(name)})" if source == ENVIRONMENT
+                                 else source) for name, source in resolved.sources.items()}
+    for problem in resolved.problems:
+        print(f"offpilot config: {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"configFile": str(resolved.config_file), "settings": {
+            name: {"value": list(v) if isinstance(v, tuple) else v, "source": sources[name]}
+            for name, v in values.items()}}, indent=2))
+        return 0
+    exists = "" if resolved.config_file.is_file() else " (not created yet)"
+    print(f"config file: {resolved.config_file}{exists}")
+    rows = [("SETTING", "VALUE", "SOURCE")]
+    rows += [(name, json.dumps(list(v) if isinstance(v, tuple) else v), sources[name])
+             for name, v in values.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for r in rows:
+        print(f"{r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}")
+    print("precedence: default < config file < environment < editor settings "
+          "(initializationOptions, then workspace/configuration)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,9 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run Offpilot on the example project, as an editor would")
     p.add_argument("--project", help="project folder (default: the bundled example, copied)")
     p.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    p.add_argument("--completions-only", action="store_true",
+                   help="only the ghost text, no Explain or test generation (a quick check)")
     p.add_argument("--log-level", default="warning",
                    choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("config", help="show each setting's value and where it comes from")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_config)
 
     for name in SUBCOMMAND_MODULES:
         try:

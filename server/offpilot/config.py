@@ -1,7 +1,9 @@
 """One settings object for the whole server.
 
-Precedence, lowest first: defaults < environment (``OFFPILOT_<NAME>``) < the client's
-``initializationOptions`` < ``workspace/configuration`` (section ``offpilot``).
+Precedence, lowest first: defaults < the user config file
+(``platformdirs.user_config_dir("offpilot")/config.toml``, or ``$OFFPILOT_CONFIG_DIR/config.toml``)
+< environment (``OFFPILOT_<NAME>``) < the client's ``initializationOptions`` <
+``workspace/configuration`` (section ``offpilot``).
 
 Every setting has a camelCase name that is the same in the LSP options, the VS Code
 ``contributes.configuration`` (prefixed ``offpilot.``) and the README's table. A value of the
@@ -13,11 +15,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "OFFPILOT_"
+CONFIG_DIR_ENV = "OFFPILOT_CONFIG_DIR"  # overrides the folder of the user config file
+CONFIG_FILE = "config.toml"
+
+# Where a value came from, lowest precedence first (``offpilot config`` shows them).
+DEFAULT, CONFIG_FILE_SOURCE, ENVIRONMENT, EDITOR = (
+    "default", "config file", "environment", "editor")
 
 
 def _setting(default: Any, description: str, *, choices: tuple[str, ...] = (),
@@ -198,7 +208,7 @@ class SettingsProblem:
 
 
 def _apply(values: dict[str, Any], raw: Mapping[str, Any], *, from_env: bool,
-           problems: list[SettingsProblem]) -> None:
+           problems: list[SettingsProblem], sources: dict[str, str], source: str) -> None:
     for key, value in raw.items():
         name = WIRE_TO_FIELD.get(key) or (key if key in FIELDS else None)
         if name is None:
@@ -209,8 +219,10 @@ def _apply(values: dict[str, Any], raw: Mapping[str, Any], *, from_env: bool,
             continue
         try:
             values[name] = _coerce(name, value, from_env=from_env)
+            sources[name] = source
         except ValueError as exc:
             values.pop(name, None)
+            sources.pop(name, None)
             problems.append(SettingsProblem(wire_name(name), str(exc), *(
                 ("false",) if name == "workspace_trusted" else ())))
 
@@ -230,21 +242,57 @@ def _distrusts(values: Mapping[str, Any], problems: list[SettingsProblem]) -> bo
         p.setting == "workspaceTrusted" for p in problems)
 
 
-def load_settings(
-    *layers: Any, environ: Mapping[str, str] | None = None
-) -> tuple[Settings, list[SettingsProblem]]:
-    """Build settings from the environment and then each layer (later layers win).
-
-    Returns the settings and the problems found; a bad value falls back to its default.
-    ``workspaceTrusted`` is the exception to "later layers win": false in any layer wins, so
-    a later layer (a workspace's own configuration, say) cannot grant trust, and a value that
-    is not a boolean counts as false.
-    """
+def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The user config file: ``$OFFPILOT_CONFIG_DIR/config.toml`` when set, else
+    ``platformdirs.user_config_dir("offpilot")/config.toml`` (``~/.config/offpilot`` on Linux,
+    following ``XDG_CONFIG_HOME``)."""
     environ = os.environ if environ is None else environ
-    problems: list[SettingsProblem] = []
+    override = environ.get(CONFIG_DIR_ENV, "").strip()
+    if override:
+        return Path(override).expanduser() / CONFIG_FILE
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("offpilot")) / CONFIG_FILE
+
+
+def read_user_config(path: Path) -> tuple[dict[str, Any], list[SettingsProblem]]:
+    """The config file as a settings layer (camelCase keys, top level or an ``[offpilot]``
+    table); ``{}`` when it does not exist. A file that cannot be read or is not valid TOML is
+    a problem, not a crash: the server must start, and the file is left as it is."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return {}, [SettingsProblem("(config file)", f"{path} was ignored: {exc}")]
+    section = data.get("offpilot")
+    return (dict(section) if isinstance(section, Mapping) else data), []
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    settings: Settings
+    problems: list[SettingsProblem]
+    sources: dict[str, str]  # field name -> DEFAULT, CONFIG_FILE_SOURCE, ENVIRONMENT or EDITOR
+    config_file: Path
+
+
+def resolve_settings(
+    *layers: Any, environ: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> ResolvedSettings:
+    """Build settings from the user config file, the environment and then each editor layer
+    (``initializationOptions``, then ``workspace/configuration``; later layers win), and say
+    where each value came from. A bad value is reported and falls back to its default."""
+    environ = os.environ if environ is None else environ
+    config_file = user_config_path(environ) if config_file is None else config_file
+    file_layer, problems = read_user_config(config_file)
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    _apply(values, file_layer, from_env=False, problems=problems, sources=sources,
+           source=CONFIG_FILE_SOURCE)
     env_raw = {name: environ[env_name(name)] for name in FIELDS if env_name(name) in environ}
-    _apply(values, env_raw, from_env=True, problems=problems)
+    _apply(values, env_raw, from_env=True, problems=problems, sources=sources,
+           source=ENVIRONMENT)
     distrusted = _distrusts(values, problems)
     for layer in layers:
         if layer is None:
@@ -252,11 +300,26 @@ def load_settings(
         if not isinstance(layer, Mapping):
             problems.append(SettingsProblem("(options)", f"expected an object, got {layer!r}"))
             continue
-        _apply(values, _unwrap(layer), from_env=False, problems=problems)
+        _apply(values, _unwrap(layer), from_env=False, problems=problems, sources=sources,
+               source=EDITOR)
         distrusted = _distrusts(values, problems) or distrusted
     if distrusted:
         values["workspace_trusted"] = False
-    return Settings(**values), problems
+    return ResolvedSettings(Settings(**values), problems,
+                            {name: sources.get(name, DEFAULT) for name in FIELDS}, config_file)
+
+
+def load_settings(
+    *layers: Any, environ: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> tuple[Settings, list[SettingsProblem]]:
+    """The settings and the problems found (see :func:`resolve_settings`).
+
+    ``workspaceTrusted`` is the exception to "later layers win": false in any layer wins, so
+    a later layer (a workspace's own configuration, say) cannot grant trust, and a value that
+    is not a boolean counts as false.
+    """
+    resolved = resolve_settings(*layers, environ=environ, config_file=config_file)
+    return resolved.settings, resolved.problems
 
 
 def describe_settings() -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo-project"
+from offpilot.resources import demo_project_dir
 
 
 @dataclass(frozen=True)
@@ -287,12 +287,14 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
-async def run_demo(project: Path | None = None, keep: bool = False) -> int:
+async def run_demo(project: Path | None = None, keep: bool = False,
+                   completions_only: bool = False) -> int:
     tmp = None
     if project is None:
         tmp = Path(tempfile.mkdtemp(prefix="offpilot-demo-"))
         project = tmp / "demo-project"
-        shutil.copytree(EXAMPLE, project)
+        shutil.copytree(demo_project_dir(), project,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     root = project.resolve()
     say(f"project: {root}")
     say("starting `offpilot serve` (the language server) over stdio")
@@ -323,6 +325,8 @@ async def run_demo(project: Path | None = None, keep: bool = False) -> int:
         say("loading the model (first request)")
         completed = [await _complete(client, root, sc) for sc in SCENARIOS]
         ok = any(completed)
+        if completions_only:
+            commands = set()
         if "offpilot.explain" in commands:
             ok = await _explain(client, root, "shop/pricing.py", "cart_total") and ok
         if "offpilot.generateTests" in commands:

@@ -91,3 +91,76 @@ def test_workspace_trusted_is_set_by_the_editor_not_a_vs_code_setting():
     by_name = {d["name"]: d for d in describe_settings()}
     assert by_name["workspaceTrusted"]["editorSetting"] is False
     assert by_name["model"]["editorSetting"] is True
+
+
+# ------------------------------------------------------------------------ the user config file
+def test_config_file_sits_between_defaults_and_the_environment(tmp_path):
+    from offpilot.config import CONFIG_FILE_SOURCE, DEFAULT, EDITOR, ENVIRONMENT, resolve_settings
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('model = "from-file.gguf"\nthreads = 3\nmaxTokens = 10\nmaxLines = 2\n')
+    env = {"OFFPILOT_THREADS": "5", "OFFPILOT_MAX_TOKENS": "11", "OFFPILOT_MAX_LINES": "4"}
+    r = resolve_settings({"maxTokens": 12, "maxLines": 6}, {"offpilot": {"maxLines": 7}},
+                         environ=env, config_file=cfg)
+    assert r.problems == []
+    s = r.settings
+    assert (s.model, s.threads, s.max_tokens, s.max_lines) == ("from-file.gguf", 5, 12, 7)
+    assert r.sources["model"] == CONFIG_FILE_SOURCE
+    assert r.sources["threads"] == ENVIRONMENT
+    assert r.sources["max_tokens"] == EDITOR and r.sources["max_lines"] == EDITOR
+    assert r.sources["temperature"] == DEFAULT
+
+
+def test_config_file_location_and_offpilot_table(tmp_path, monkeypatch):
+    from offpilot.config import CONFIG_DIR_ENV, user_config_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert user_config_path({}) == tmp_path / "xdg" / "offpilot" / "config.toml"
+    assert user_config_path({CONFIG_DIR_ENV: str(tmp_path / "mine")}) == \
+        tmp_path / "mine" / "config.toml"
+    cfg = tmp_path / "xdg" / "offpilot" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('[offpilot]\nchatModel = "qwen3-4b-instruct-2507"\n')
+    s, problems = load_settings(environ={})
+    assert problems == [] and s.chat_model == "qwen3-4b-instruct-2507"
+
+
+def test_a_broken_config_file_is_reported_and_left_alone(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("model = [unterminated\n")
+    s, problems = load_settings(environ={"OFFPILOT_THREADS": "2"}, config_file=cfg)
+    assert s.threads == 2 and s.model == ""
+    assert [p.setting for p in problems] == ["(config file)"]
+    assert str(cfg) in problems[0].reason
+    assert cfg.read_text() == "model = [unterminated\n"
+
+    cfg.write_text('threads = "many"\nnosuch = 1\n')
+    s, problems = load_settings(environ={}, config_file=cfg)
+    assert s.threads == 0
+    assert {p.setting for p in problems} == {"threads", "nosuch"}
+
+
+def test_config_command_shows_values_and_their_sources(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cfg_dir = tmp_path / "cfg"
+    cfg_dir.mkdir()
+    (cfg_dir / "config.toml").write_text('model = "/models/a.gguf"\nthreads = 3\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFPILOT_")}
+    env.update({"OFFPILOT_CONFIG_DIR": str(cfg_dir), "OFFPILOT_THREADS": "6"})
+    cmd = [sys.executable, "-m", "offpilot", "config"]
+    out = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=60,
+                         check=True)
+    data = json.loads(out.stdout)
+    assert data["configFile"] == str(cfg_dir / "config.toml")
+    assert data["settings"]["model"] == {"value": "/models/a.gguf", "source": "config file"}
+    assert data["settings"]["threads"] == {"value": 6,
+                                           "source": "environment (OFFPILOT_THREADS)"}
+    assert data["settings"]["maxTokens"]["source"] == "default"
+    table = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60,
+                           check=True).stdout
+    row = next(line for line in table.splitlines() if line.startswith("model "))
+    assert row.split() == ["model", '"/models/a.gguf"', "config", "file"]

@@ -2,7 +2,7 @@
 
 Grammars come from the per-language wheels (``tree-sitter-python``, …), never from a package that
 downloads parsers at first use. Queries are data, kept in ``grammars/<name>/*.scm`` at the top of
-the repository (copied into the package as ``offpilot/grammars`` when installed from a wheel).
+the repository (shipped inside the package as ``offpilot/grammars``; see :mod:`offpilot.resources`).
 Adding a language is adding a folder there and one line to :data:`LANGUAGES`.
 """
 
@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path, PurePath
 
 import tree_sitter
+
+from offpilot import resources
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +127,8 @@ def source_extensions() -> frozenset[str]:
 
 @cache
 def grammars_dir() -> Path:
-    """``grammars/`` of a source checkout, or the copy packaged beside this module."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "grammars", here.parents[1] / "grammars"):
-        if candidate.is_dir():
-            return candidate
-    return here.parents[3] / "grammars"
+    """The query folder: the packaged ``offpilot/grammars``, or a checkout's ``grammars/``."""
+    return resources.grammars_dir()
 
 
 @cache

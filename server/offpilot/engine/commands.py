@@ -6,10 +6,12 @@ Results go to stdout (one path or a table); progress and messages go to stderr.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any, TextIO
 
+from offpilot.config import WIRE_TO_FIELD, env_name
 from offpilot.engine import models
 from offpilot.engine.backend import ModelError
 
@@ -113,6 +115,10 @@ def cmd_use(args: argparse.Namespace) -> int:
         print(f"offpilot models use: {exc}", file=sys.stderr)
         return 1
     print(f"{args.role} model set to {args.name} in {cfg}", file=sys.stderr)
+    override = env_name(WIRE_TO_FIELD[models.ROLE_SETTINGS[args.role]])
+    if os.environ.get(override, "").strip():
+        print(f"note: {override} is set in this environment and takes precedence over the "
+              "config file (see `offpilot config`)", file=sys.stderr)
     if not models.is_installed(args.name):
         print(f"it is not downloaded yet: run `offpilot models pull {args.name}`",
               file=sys.stderr)

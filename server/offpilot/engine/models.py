@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from offpilot.config import read_user_config, user_config_path
 from offpilot.engine.backend import ModelError
 from offpilot.engine.modelfile import GGUF_MAGIC, check_model_file
 
@@ -40,8 +41,6 @@ CHAT = "chat"
 ROLE_SETTINGS = {COMPLETION: "model", CHAT: "chatModel"}
 
 MODELS_DIR_ENV = "OFFPILOT_MODELS_DIR"
-CONFIG_DIR_ENV = "OFFPILOT_CONFIG_DIR"
-CONFIG_FILE = "config.toml"
 PARTIAL_DIR = ".partial"
 META_SUFFIX = ".meta.json"
 
@@ -153,18 +152,10 @@ def models_dir() -> Path:
     return Path(platformdirs.user_data_dir("offpilot")) / "models"
 
 
-def config_dir() -> Path:
-    override = os.environ.get(CONFIG_DIR_ENV, "").strip()
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("offpilot"))
-
-
 def config_path() -> Path:
-    """The user's config file, written by ``offpilot models use``."""
-    return config_dir() / CONFIG_FILE
+    """The user's config file, written by ``offpilot models use`` (see
+    :func:`offpilot.config.user_config_path`)."""
+    return user_config_path()
 
 
 def known_names() -> str:
@@ -379,19 +370,13 @@ def remove(name: str) -> list[Path]:
 def user_config_layer() -> dict[str, Any]:
     """The user's config file as a settings layer (camelCase keys); {} when absent or invalid.
 
-    An invalid file is logged and ignored here (the server must start); ``use`` refuses to
-    overwrite it, so nothing the user wrote is lost.
+    An invalid file is logged and ignored here (``load_settings`` reports it too); ``use``
+    refuses to overwrite it, so nothing the user wrote is lost.
     """
-    p = config_path()
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        log.warning("ignoring the config file %s: %s", p, exc)
-        return {}
-    section = data.get("offpilot")
-    return dict(section) if isinstance(section, Mapping) else data
+    layer, problems = read_user_config(config_path())
+    for problem in problems:
+        log.warning("%s", problem.reason)
+    return layer
 
 
 def _toml_value(value: Any) -> str:
@@ -536,15 +521,11 @@ def pull(name: str, *, progress: Progress | None = None) -> Path:
 
 
 def _download(ref: HubFile, final: Path, progress: Progress | None) -> Path:
+    import httpx2 as httpx  # what huggingface_hub (2.x) raises its transport errors with
     import huggingface_hub.errors as hf_errors
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
-
-    try:
-        import httpx2 as httpx
-    except ImportError:  # older huggingface_hub releases use httpx
-        import httpx  # type: ignore[no-redef]
 
     endpoint = _hub_endpoint()
     url = hf_hub_url(ref.repo, ref.file, revision=ref.revision, endpoint=endpoint)

@@ -32,6 +32,8 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx2 as httpx
+
 from offpilot.engine import templates
 from offpilot.engine.backend import (
     BackendState,
@@ -46,11 +48,6 @@ from offpilot.engine.backend import (
     PromptMode,
     TextRequest,
 )
-
-try:
-    import httpx2 as httpx
-except ImportError:  # huggingface_hub < 1.0 installs httpx instead
-    import httpx  # type: ignore[no-redef]
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from offpilot.config import load_settings
+from offpilot.config import CONFIG_DIR_ENV, load_settings
 from offpilot.engine import hardware, models
 from offpilot.engine.backend import BackendState, ModelError
 
@@ -16,7 +16,7 @@ from offpilot.engine.backend import BackendState, ModelError
 @pytest.fixture(autouse=True)
 def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(models.MODELS_DIR_ENV, str(tmp_path / "store"))
-    monkeypatch.setenv(models.CONFIG_DIR_ENV, str(tmp_path / "config"))
+    monkeypatch.setenv(CONFIG_DIR_ENV, str(tmp_path / "config"))
     return tmp_path
 
 
