@@ -153,9 +153,12 @@ def test_three_servers_share_one_model_worker_and_outlive_each_other(shared: Env
         assert c["requests"] >= 1 and c["prompt_tokens"] > 0
         assert c["cache_hit_rate"] is not None
 
-    # The same prompt again from one server: its own slot still holds it.
-    again = complete(servers[0], shared.tmp / "w0", "a.py")
-    assert again
+    # Typing on in one window: its own slot still holds the prompt before the cursor.
+    uri = (shared.tmp / "w0" / "a.py").as_uri()
+    servers[0].notify("textDocument/didChange", {
+        "textDocument": {"uri": uri, "version": 2},
+        "contentChanges": [{"text": "def add(a, b):\n    return (\n"}]})
+    servers[0].call("textDocument/inlineCompletion", inline_params(uri, 1, 12, 1), 120)
     st = shared.status()
     assert st is not None
     mine = {c["pid"]: c for c in st["clients"]}[servers[0].proc.pid]
@@ -228,6 +231,7 @@ def test_service_killed_mid_completion_every_server_recovers(shared: Env):
     assert wait_for(lambda: len(service_pids(shared.run_dir)) == 1
                     and service_pids(shared.run_dir) != [service], 30)
     [new] = service_pids(shared.run_dir)
+    a.configure({**FAST, "model": str(shared.model)})  # short completions from here on
     assert complete(a, shared.tmp / "a", "c.py", "def triple(x):\n    return \n", timeout=30)
     assert complete(b, shared.tmp / "b", "d.py", "def half(x):\n    return \n", timeout=30)
     assert service_pids(shared.run_dir) == [new]
@@ -258,19 +262,39 @@ def test_another_user_cannot_connect(shared: Env):
     srv = shared.start("a")
     assert complete(srv, shared.tmp / "a", "a.py")
     path = shared.run_dir / "offpilot" / "model.sock"
-    probe = ("import socket, sys\n"
-             "s = socket.socket(socket.AF_UNIX)\n"
-             "try:\n"
-             "    s.connect(sys.argv[1])\n"
-             "except PermissionError:\n"
-             "    print('denied'); sys.exit(0)\n"
-             "s.sendall(b'{\"op\": \"status\", \"id\": 1}\\n')\n"
-             "print('answered' if s.makefile('rb').readline() else 'closed')\n")
 
     def as_nobody() -> str:
-        out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True,
-                             text=True, timeout=30, user=65534, group=65534)
-        return out.stdout.strip() or out.stderr
+        """Connect as user nobody (a forked child) and ask for the status."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: only plain system calls, then _exit
+            try:
+                os.close(r)
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(10)
+                try:
+                    s.connect(str(path))
+                except PermissionError:
+                    res = b"denied"
+                else:
+                    try:
+                        s.sendall(b'{"op": "status", "id": 1}\n')
+                        res = b"answered" if s.recv(65536) else b"closed"
+                    except ConnectionResetError:  # closed before reading what was sent
+                        res = b"closed"
+            except BaseException as exc:
+                res = repr(exc).encode()
+            os.write(w, res)
+            os._exit(0)
+        os.close(w)
+        try:
+            return os.read(r, 4096).decode()
+        finally:
+            os.close(r)
+            os.waitpid(pid, 0)
 
     assert as_nobody() == "denied"  # the directory and the socket are private
     # Even if the permissions were opened up, the service checks the peer's uid.
