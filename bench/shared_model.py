@@ -210,7 +210,8 @@ def part_typing(model: str, threads: int, every: int, body_chars: int) -> str:
 # --------------------------------------------------------------------- faults
 def part_faults(model: str, threads: int) -> str:
     rows: list[tuple[str, ...]] = [("server", "in-flight request answered after s",
-                                    "empty", "next completion after s")]
+                                    "empty", "model ready again after s",
+                                    "next completion after s")]
     with runtime_dir() as run_dir:
         work = Path(tempfile.mkdtemp(prefix="op-fault-"))
         base = {"model": model, "threads": threads, "indexEnabled": False, "debounceMs": 0,
@@ -230,6 +231,7 @@ def part_faults(model: str, threads: int) -> str:
                                        inline_params(uri, 5, 0, 1)))
             time.sleep(1.0)
             assert all(rid not in srv.replies for srv, rid in zip(servers, ids, strict=True))
+            marks = [len(srv.notifications) for srv in servers]
             os.kill(service, signal.SIGKILL)
             killed = time.monotonic()
             answered = []
@@ -237,6 +239,16 @@ def part_faults(model: str, threads: int) -> str:
                 reply = srv.wait_reply(rid, 30)
                 answered.append((srv.reply_times.get(rid, float("nan")) - killed,
                                  reply is not None and not items_of(reply.get("result"))))
+            # the model loaded again: the server's status notification, watched on both
+            ready = [float("nan"), float("nan")]
+            while time.monotonic() - killed < 60 and any(r != r for r in ready):
+                for i, (srv, mark) in enumerate(zip(servers, marks, strict=True)):
+                    if ready[i] != ready[i] and any(
+                            n.get("method") == "offpilot/status"
+                            and n["params"].get("state") == "ready"
+                            for n in list(srv.notifications[mark:])):
+                        ready[i] = time.monotonic() - killed
+                time.sleep(0.02)
             nexts = []
             for i, srv in enumerate(servers):
                 srv.configure(base)
@@ -251,10 +263,10 @@ def part_faults(model: str, threads: int) -> str:
                 nexts.append(time.monotonic() - killed if items else float("nan"))
             for i in range(2):
                 rows.append(("ab"[i], f"{answered[i][0]:.2f}", "yes" if answered[i][1] else "no",
-                             f"{nexts[i]:.2f}"))
+                             f"{ready[i]:.2f}", f"{nexts[i]:.2f}"))
             new = service_pids(run_dir)
             workers = sum(len(service_workers(p)) for p in new)
-            rows.append(("after", f"{len(new)} service", "", f"{workers} worker"))
+            rows.append(("after", f"{len(new)} service", "", "", f"{workers} worker"))
         finally:
             for srv in servers:
                 srv.close()
