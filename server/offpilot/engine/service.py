@@ -290,6 +290,7 @@ class Service:
         watch = asyncio.create_task(self._watch_idle())
         async with server:
             await self.stopping.wait()
+            self.unlink()  # first: a server starting a new service may bind the path at once
         watch.cancel()
         self.shutdown()
 
@@ -315,12 +316,15 @@ class Service:
         except OSError:
             return False
 
-    def shutdown(self) -> None:
-        for host in self.hosts.values():
-            host.close()
+    def unlink(self) -> None:
         if self._socket_is_ours():
             with contextlib.suppress(OSError):
                 self.path.unlink()
+
+    def shutdown(self) -> None:
+        for host in self.hosts.values():
+            host.close()
+        self.unlink()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         creds = peer_credentials(writer.get_extra_info("socket"))
@@ -442,7 +446,8 @@ def bind(path: Path) -> socket.socket:
         if path.exists() or path.is_symlink():
             path.unlink()
     else:
-        raise SystemExit(f"a model service already listens on {path}")
+        log.info("a model service already listens on %s; leaving it to serve", path)
+        raise SystemExit(0)  # the starter connects to that one
     finally:
         probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ LOCK_NAME = "start.lock"
 LOG_NAME = "service.log"
 START_TIMEOUT = 30.0  # seconds to wait for the start lock, and for a started service to listen
 STREAM_LIMIT = 1 << 24
+LOG_LIMIT = 1 << 20  # bytes of service log kept across service starts
 
 
 def available() -> bool:
@@ -99,6 +99,9 @@ def start_service(path: Path, idle_exit: float) -> None:
     listens), its child lives on in a session of its own, outliving the server that started it.
     """
     log_path = path.parent / LOG_NAME
+    with contextlib.suppress(OSError):
+        if log_path.stat().st_size > LOG_LIMIT:
+            log_path.unlink()  # start afresh rather than grow without end
     with open(log_path, "ab") as err:
         os.chmod(log_path, 0o600)
         proc = subprocess.Popen(
@@ -121,6 +124,8 @@ def start_service(path: Path, idle_exit: float) -> None:
 
 async def connect(idle_exit: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Connect to this user's service, starting it (or replacing a stale socket) if needed."""
+    import fcntl  # POSIX only, like the service
+
     path = socket_path()
     with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
         return await _open(path)
@@ -213,10 +218,16 @@ class SharedBackend(LocalBackend):
     # ----------------------------------------------------------- lifecycle
     async def _spawn(self) -> None:
         await self._kill()
-        if not self.fallback:
+        for attempt in range(2):
+            if self.fallback:
+                break
             try:
                 self._reader, self._writer = await connect(self.idle_exit)
+                break
             except (OSError, ModelError) as exc:
+                if attempt == 0:  # e.g. a service exiting as this one connected: once more
+                    await asyncio.sleep(0.3)
+                    continue
                 self.fallback = str(exc) or type(exc).__name__
                 log.warning("shared model service unavailable (%s); running the model in this "
                             "server", self.fallback)
