@@ -36,7 +36,7 @@ from tests.reliability.rpc import (
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 TEXT = "def add(a, b):\n    return \n"
-FAST = {"indexEnabled": False, "threads": 2, "contextSize": 1024, "maxTokens": 8,
+FAST = {"indexEnabled": False, "threads": 1, "contextSize": 1024, "maxTokens": 8,
         "debounceMs": 0, "warmup": False, "prefetch": False, "sharedModel": True}
 
 
@@ -225,7 +225,8 @@ def test_service_killed_mid_completion_every_server_recovers(shared: Env):
     assert reply is not None and "result" in reply, reply
     assert a.reply_times[rid] - killed < 2.0  # answered (empty), not left hanging
     assert items_of(reply["result"]) == []
-    assert wait_for(lambda: not alive(worker), 5), "the old worker outlived its service"
+    # It stops at its next token (one token can take seconds on a busy machine).
+    assert wait_for(lambda: not alive(worker), 15), "the old worker outlived its service"
 
     # Both servers reconnect; exactly one new service with one worker.
     assert wait_for(lambda: len(service_pids(shared.run_dir)) == 1
@@ -283,7 +284,7 @@ def test_another_user_cannot_connect(shared: Env):
                     try:
                         s.sendall(b'{"op": "status", "id": 1}\n')
                         res = b"answered" if s.recv(65536) else b"closed"
-                    except ConnectionResetError:  # closed before reading what was sent
+                    except (ConnectionResetError, BrokenPipeError):  # closed unread
                         res = b"closed"
             except BaseException as exc:
                 res = repr(exc).encode()
