@@ -4,7 +4,7 @@
 /** Server settings (camelCase), as in the server's `offpilot.config.Settings` and package.json. */
 export const SERVER_SETTINGS = [
   'model', 'chatModel', 'promptMode', 'backend', 'endpoint', 'apiKeyEnv', 'remoteModel',
-  'threads', 'contextSize', 'gpuLayers', 'completionsEnabled', 'disabledLanguages', 'maxTokens',
+  'threads', 'contextSize', 'gpuLayers', 'sharedModel', 'sharedModelIdleExit', 'completionsEnabled', 'disabledLanguages', 'maxTokens',
   'maxLines', 'temperature', 'prefetch', 'warmup', 'debounceMs', 'timeLimit', 'contextBudget',
   'prefixChars',
   'suffixChars', 'chatMaxTokens', 'runGeneratedTests', 'pythonPath', 'testTimeout',

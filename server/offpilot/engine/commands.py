@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from offpilot.config import WIRE_TO_FIELD, env_name
@@ -152,6 +153,48 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mb(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1e6:.0f} MB"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from offpilot.engine import shared
+
+    if not shared.available():
+        print("the shared model service is not available on this platform", file=sys.stderr)
+        return 1
+    try:
+        st = shared.request_status()
+    except (OSError, ModelError, ValueError) as exc:
+        print(f"offpilot models status: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0 if st is not None else 1
+    if st is None:
+        print("no shared model service is running (it starts with the first server that "
+              "needs a model when offpilot.sharedModel is on)")
+        return 1
+    print(f"service: pid {st['pid']}, up {st['uptime_s']:.0f} s, {_mb(st['rss_total'])} in all "
+          f"(service {_mb(st['rss'])}), exits {st['idle_exit_s']:.0f} s after the last client")
+    print(f"socket: {st['socket']}")
+    print(f"models ({len(st['models'])}):")
+    for m in st["models"]:
+        where = f"worker pid {m['worker_pid']}" if m["worker_pid"] else f"not running {m['error']}"
+        print(f"  {Path(m['path']).name}  ctx {m['n_ctx']}, {m['threads']} threads, "
+              f"gpu layers {m['gpu_layers']}: {'loaded' if m['loaded'] else 'not loaded'}, "
+              f"{where}, {_mb(m['rss'])}, {m['clients']} clients, queue {m['queued']}")
+    print(f"clients ({len(st['clients'])}):")
+    for c in st["clients"]:
+        hit = "-" if c["cache_hit_rate"] is None else f"{c['cache_hit_rate'] * 100:.0f}%"
+        print(f"  pid {c['pid']}  slot {c['slot']}  {Path(c['model'] or '?').name}  "
+              f"{c['requests']} requests, {c['in_flight']} in flight, cache hits {hit} "
+              f"({c['prompt_tokens_evaluated']} of {c['prompt_tokens']} prompt tokens evaluated)")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     """Add ``models`` and its subcommands to the ``offpilot`` command line."""
     p = subparsers.add_parser("models", help="list, download and choose models")
@@ -175,6 +218,11 @@ def register(subparsers: Any) -> None:
     q = sub.add_parser("path", help="print where a model's file is")
     q.add_argument("name")
     q.set_defaults(func=cmd_path)
+
+    q = sub.add_parser("status", help="the shared model service: models, clients, memory, "
+                       "queue")
+    q.add_argument("--json", action="store_true", help="print the status as JSON")
+    q.set_defaults(func=cmd_status)
 
     q = sub.add_parser("remove", help="delete a downloaded model")
     q.add_argument("name")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offpilot.config import Settings
+from offpilot.engine import shared
 from offpilot.engine.backend import Backend, BackendState, ModelError
 from offpilot.engine.hardware import physical_cores
 from offpilot.engine.local import LocalBackend
@@ -37,6 +38,7 @@ class BackendKey:
     prompt_mode: str
     endpoint: str = ""
     api_key_env: str = ""
+    shared: bool = False  # a local model in the per-user service (engine/shared.py)
 
 
 class ModelManager:
@@ -63,7 +65,8 @@ class ModelManager:
         model = s.chat_model if role == CHAT and s.chat_model else s.model
         return BackendKey(kind=s.backend, model=model, n_ctx=s.context_size,
                           threads=s.threads or physical_cores(), gpu_layers=s.gpu_layers,
-                          prompt_mode=s.prompt_mode, endpoint=s.endpoint)
+                          prompt_mode=s.prompt_mode, endpoint=s.endpoint,
+                          shared=s.shared_model and shared.available())
 
     def update_settings(self, settings: Settings) -> list[Backend]:
         """Adopt new settings; returns backends no longer needed (the caller closes them)."""
@@ -81,6 +84,11 @@ class ModelManager:
                 for role in self._roles_of(key) or [COMPLETION]:
                     self._on_state(role, state, message)
 
+        if key.kind == "local" and key.shared:
+            return shared.SharedBackend(
+                resolve_model(key.model), n_ctx=key.n_ctx, n_threads=key.threads,
+                n_gpu_layers=key.gpu_layers, prompt_mode=key.prompt_mode, on_state=on_state,
+                idle_exit=self.settings.shared_model_idle_exit)
         if key.kind == "local":
             path = resolve_model(key.model)
             return LocalBackend(path, n_ctx=key.n_ctx, n_threads=key.threads,
@@ -173,6 +181,8 @@ class ModelManager:
                 entry["path"] = str(b.model_path)
             if b is not None and getattr(b, "pid", None):
                 entry["pid"] = b.pid  # the worker process
+            if b is not None and getattr(b, "service", None):
+                entry["service"] = b.service
             if b is not None and hasattr(b, "queued"):
                 entry["queued"] = b.queued
                 entry["queuedMax"] = b.queued_max

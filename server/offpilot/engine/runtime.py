@@ -45,6 +45,7 @@ class Sequence:
     tokens: list[int] = field(default_factory=list)  # what the KV cache holds for this sequence
     epoch: int = 0  # bumped whenever the cached tokens are planned afresh or dropped
     staged: int = -1  # epoch whose chunks wait in the scratch sequence to be moved in; -1: none
+    used: int = 0  # when a request last used it (a counter): the least recent is dropped first
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,7 @@ class LlamaRuntime:
         self.shift_reuse = False  # cached chunks are moved to new positions (see plan_reuse)
         self._scratch_base = 0  # sequence ``i`` stages chunks in ``_scratch_base + i``
         self._batch: Any = None
+        self._uses = 0
 
     # ----------------------------------------------------------------- loading
     def load(self, path: str, *, n_ctx: int = 4096, n_threads: int = 0, n_gpu_layers: int = 0,
@@ -469,12 +471,17 @@ class LlamaRuntime:
         if len(tokens) > budget:
             raise RuntimeError_(f"prompt of {len(tokens)} tokens does not fit the context of "
                                 f"{self.n_ctx} tokens")
-        # Other sequences share the cells of the unified cache: drop them when space runs out.
+        # Other sequences share the cells of the unified cache: when space runs out, drop them,
+        # the least recently used first, until this request fits.
+        self._uses += 1
+        seq.used = self._uses
         others = sum(len(s.tokens) for s in self.sequences.values() if s is not seq)
-        if others + len(tokens) + p.max_tokens > self.n_ctx:
-            for s in self.sequences.values():
-                if s is not seq and (s.tokens or s.staged >= 0):
-                    self._forget(s)
+        for s in sorted(self.sequences.values(), key=lambda s: s.used):
+            if others + len(tokens) + p.max_tokens <= self.n_ctx:
+                break
+            if s is not seq and (s.tokens or s.staged >= 0):
+                others -= len(s.tokens)
+                self._forget(s)
         _kept, chunks = self._reuse(seq, tokens, p.cache_reuse)
         epoch = seq.epoch
         pending = list(chunks)

@@ -1,0 +1,484 @@
+"""The per-user model service: one model worker per distinct model, shared by every server.
+
+``python -m offpilot.engine.service --socket PATH --idle-exit SECONDS`` binds a Unix socket
+(0600, in a 0700 directory; see :mod:`offpilot.engine.shared`), forks into a session of its
+own and serves every Offpilot server of the user. It does not load llama.cpp itself: for each
+distinct (model file, context size, threads, GPU layers, batch) it runs one
+``offpilot.engine.worker`` child and relays the worker protocol (JSON lines) between the
+clients and that worker:
+
+- request ids are renumbered per worker, so one client's ``cancel`` reaches only its own
+  requests, and a client that disconnects has its requests cancelled;
+- each client gets a slot: its completion and chat streams use the worker's KV-cache
+  sequences ``2 * slot`` and ``2 * slot + 1``, so windows typing at once keep their own cached
+  prefixes; prompt tokens and those evaluated are counted per client (its cache hit rate);
+- the worker's priorities order the work of every client: completions before chat and
+  warm-ups, each stepped one token at a time;
+- a worker that dies fails its requests and closes its clients' connections (they reconnect,
+  and the next load starts a new worker); a client that dies changes nothing for the others;
+- with no client connected for ``--idle-exit`` seconds, the service exits.
+
+Peers are checked with SO_PEERCRED where the platform has it: only the same user may connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("offpilot.service")
+
+SLOTS = 4  # clients with a KV-cache slot of their own per model; more share slots
+STREAMS = 2  # sequences per slot: completion (0) and chat (1)
+STREAM_LIMIT = 1 << 24
+
+
+def rss_bytes(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def peer_credentials(sock: socket.socket | None) -> tuple[int, int] | None:
+    """(pid, uid) of the peer of a Unix socket, where the platform tells (Linux)."""
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    size = struct.calcsize("3i")
+    pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET,
+                                                         socket.SO_PEERCRED, size))
+    return pid, uid
+
+
+@dataclass
+class Client:
+    cid: int
+    writer: asyncio.StreamWriter
+    pid: int | None
+    connected: float = field(default_factory=time.time)
+    host: Host | None = None
+    slot: int = -1
+    pending: dict[Any, int] = field(default_factory=dict)  # client id -> worker id
+    requests: int = 0
+    prompt_tokens: int = 0
+    evaluated: int = 0
+    shifted: int = 0
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if self.writer.is_closing():
+            return
+        with contextlib.suppress(Exception):
+            self.writer.write(json.dumps(msg, ensure_ascii=True).encode() + b"\n")
+
+    def describe(self) -> dict[str, Any]:
+        hit = (1.0 - self.evaluated / self.prompt_tokens) if self.prompt_tokens else None
+        return {"id": self.cid, "pid": self.pid, "slot": self.slot,
+                "model": self.host.key[0] if self.host else None,
+                "connected_s": round(time.time() - self.connected, 1),
+                "requests": self.requests, "in_flight": len(self.pending),
+                "prompt_tokens": self.prompt_tokens, "prompt_tokens_evaluated": self.evaluated,
+                "prompt_tokens_shifted": self.shifted,
+                "cache_hit_rate": None if hit is None else round(hit, 4)}
+
+
+Key = tuple[str, int, int, int, int]  # path, n_ctx, threads, gpu layers, batch
+
+
+class Host:
+    """One model worker process and the requests relayed to it."""
+
+    def __init__(self, service: Service, key: Key) -> None:
+        self.service = service
+        self.key = key
+        self.proc: asyncio.subprocess.Process | None = None
+        self.desc: dict[str, Any] | None = None
+        self.ready: asyncio.Future[dict[str, Any]] | None = None
+        self.pending: dict[int, tuple[Client, Any, str]] = {}  # worker id -> client, id, op
+        self.ids = itertools.count(1)
+        self.error = ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def load(self) -> dict[str, Any]:
+        if self.desc is not None and self.alive():
+            return self.desc
+        if self.ready is None or (self.ready.done() and (self.desc is None or not self.alive())):
+            self.ready = asyncio.get_running_loop().create_future()
+            self.service.spawn(self._start(self.ready))
+        return await asyncio.shield(self.ready)
+
+    async def _start(self, ready: asyncio.Future[dict[str, Any]]) -> None:
+        path, n_ctx, threads, gpu_layers, n_batch = self.key
+        self.close()  # a worker left without a model by a failed load
+        env = dict(os.environ)
+        pkg_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "offpilot.engine.worker", stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=None, env=env, limit=STREAM_LIMIT)
+        except OSError as exc:
+            ready.set_exception(RuntimeError(f"the model worker did not start: {exc}"))
+            return
+        load_id = next(self.ids)
+        self.pending[load_id] = (_LOADER, ready, "load")
+        self.service.spawn(self._read(self.proc))
+        self.write({"op": "load", "id": load_id, "path": path, "n_ctx": n_ctx,
+                    "n_threads": threads, "n_gpu_layers": gpu_layers, "n_batch": n_batch,
+                    "n_seq": SLOTS * STREAMS})
+
+    def write(self, msg: dict[str, Any]) -> None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None or proc.stdin is None:
+            raise RuntimeError(self.error or "the model worker is not running")
+        proc.stdin.write(json.dumps(msg, ensure_ascii=True).encode() + b"\n")
+
+    def forward(self, client: Client, msg: dict[str, Any]) -> None:
+        wid = next(self.ids)
+        op = str(msg.get("op"))
+        out = {**msg, "id": wid}
+        if op == "generate":
+            stream = min(max(int(msg.get("seq", 0)), 0), STREAMS - 1)
+            out["seq"] = client.slot * STREAMS + stream
+        client.pending[msg.get("id")] = wid
+        self.pending[wid] = (client, msg.get("id"), op)
+        try:
+            self.write(out)
+        except (RuntimeError, ConnectionError) as exc:
+            self.pending.pop(wid, None)
+            client.pending.pop(msg.get("id"), None)
+            client.send({"id": msg.get("id"), "event": "error", "message": str(exc)})
+
+    def cancel(self, wid: int) -> None:
+        with contextlib.suppress(RuntimeError, ConnectionError):
+            self.write({"op": "cancel", "id": wid})
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        try:
+            while True:
+                line = await proc.stdout.readline()
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                entry = self.pending.get(msg.get("id"))
+                if entry is None:
+                    continue
+                client, cid, op = entry
+                event = msg.get("event")
+                final = event in ("done", "error")
+                if final:
+                    self.pending.pop(msg["id"], None)
+                if client is _LOADER:
+                    if final and not cid.done():
+                        if event == "done":
+                            self.desc = {**(msg.get("result") or {}), "worker_pid": proc.pid}
+                            cid.set_result(self.desc)
+                        else:
+                            cid.set_exception(RuntimeError(msg.get("message", "load failed")))
+                    continue
+                if final:
+                    client.pending.pop(cid, None)
+                if event == "done" and op == "generate":
+                    res = msg.get("result") or {}
+                    client.requests += 1
+                    client.prompt_tokens += int(res.get("prompt_tokens", 0))
+                    client.evaluated += int(res.get("prompt_tokens_evaluated", 0))
+                    client.shifted += int(res.get("prompt_tokens_shifted", 0))
+                client.send({**msg, "id": cid})
+        finally:
+            code = await proc.wait()
+            self.error = f"the model worker stopped (exit code {code})"
+            log.warning("%s: %s", self.key[0], self.error)
+            if self.proc is proc:
+                self.desc = None
+            pending, self.pending = self.pending, {}
+            for client, cid, _op in pending.values():
+                if client is _LOADER:
+                    if not cid.done():
+                        cid.set_exception(RuntimeError(self.error))
+                else:
+                    client.pending.pop(cid, None)
+                    client.send({"id": cid, "event": "error", "message": self.error})
+            # Its clients reconnect and load again, which starts a new worker.
+            for client in list(self.service.clients.values()):
+                if client.host is self:
+                    client.writer.close()
+
+    def slots_in_use(self) -> list[int]:
+        return [c.slot for c in self.service.clients.values() if c.host is self]
+
+    def take_slot(self) -> int:
+        used = self.slots_in_use()
+        free = [s for s in range(SLOTS) if s not in used]
+        if free:
+            return free[0]
+        return min(range(SLOTS), key=used.count)  # share the least shared one
+
+    def close(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.returncode is None and proc.stdin is not None:
+            with contextlib.suppress(Exception):
+                proc.stdin.write(b'{"op": "shutdown"}\n')
+                proc.stdin.close()
+
+    def describe(self) -> dict[str, Any]:
+        path, n_ctx, threads, gpu_layers, n_batch = self.key
+        pid = self.proc.pid if self.alive() and self.proc else None
+        queued = sum(1 for c, _i, op in self.pending.values() if c is not _LOADER
+                     and op == "generate")
+        return {"path": path, "n_ctx": n_ctx, "threads": threads, "gpu_layers": gpu_layers,
+                "n_batch": n_batch, "loaded": self.desc is not None and pid is not None,
+                "worker_pid": pid, "rss": rss_bytes(pid) if pid else None,
+                "clients": len(self.slots_in_use()), "queued": queued,
+                "error": self.error if pid is None else ""}
+
+
+class _Loader:
+    """Marks the load request a host sends itself."""
+
+
+_LOADER: Any = _Loader()
+
+
+class Service:
+    def __init__(self, sock: socket.socket, path: Path, idle_exit: float) -> None:
+        self.sock = sock
+        self.path = path
+        self.inode = os.stat(path).st_ino
+        self.idle_exit = idle_exit
+        self.hosts: dict[Key, Host] = {}
+        self.clients: dict[int, Client] = {}
+        self.ids = itertools.count(1)
+        self.started = time.time()
+        self.idle_since: float | None = time.monotonic()
+        self.stopping = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def run(self) -> None:
+        server = await asyncio.start_unix_server(self.handle, sock=self.sock,
+                                                 limit=STREAM_LIMIT)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        watch = asyncio.create_task(self._watch_idle())
+        async with server:
+            await self.stopping.wait()
+            self.unlink()  # first: a server starting a new service may bind the path at once
+        watch.cancel()
+        self.shutdown()
+
+    async def _watch_idle(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_exit / 4))
+            if not self._socket_is_ours():
+                log.warning("the socket %s was replaced; exiting", self.path)
+                self.stopping.set()
+                return
+            if self.clients:
+                self.idle_since = None
+            elif self.idle_since is None:
+                self.idle_since = time.monotonic()
+            elif time.monotonic() - self.idle_since >= self.idle_exit:
+                log.info("no client for %.0f s; exiting", self.idle_exit)
+                self.stopping.set()
+                return
+
+    def _socket_is_ours(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
+    def unlink(self) -> None:
+        if self._socket_is_ours():
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+    def shutdown(self) -> None:
+        for host in self.hosts.values():
+            host.close()
+        self.unlink()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        creds = peer_credentials(writer.get_extra_info("socket"))
+        if creds is not None and creds[1] != os.getuid():
+            log.warning("refused a connection from uid %d (pid %d)", creds[1], creds[0])
+            writer.close()
+            return
+        client = Client(next(self.ids), writer, creds[0] if creds else None)
+        self.clients[client.cid] = client
+        self.idle_since = None
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ConnectionError, ValueError):
+                    break
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    client.send({"event": "error", "message": "unreadable message"})
+                    continue
+                if not isinstance(msg, dict):
+                    continue
+                if msg.get("op") == "shutdown":  # this client is leaving
+                    break
+                await self.dispatch(client, msg)
+                with contextlib.suppress(ConnectionError):
+                    await writer.drain()
+        finally:
+            self.drop(client)
+            writer.close()
+
+    def drop(self, client: Client) -> None:
+        self.clients.pop(client.cid, None)
+        if client.host is not None:
+            for wid in list(client.pending.values()):
+                client.host.pending.pop(wid, None)
+                client.host.cancel(wid)
+        client.pending.clear()
+        if not self.clients:
+            self.idle_since = time.monotonic()
+
+    async def dispatch(self, client: Client, msg: dict[str, Any]) -> None:
+        op = msg.get("op")
+        mid = msg.get("id")
+        if op == "cancel":
+            wid = client.pending.get(mid)
+            if wid is not None and client.host is not None:
+                client.host.cancel(wid)
+        elif op == "load":
+            self.spawn(self._load(client, msg))
+        elif op == "status":
+            client.send({"id": mid, "event": "done", "result": self.status()})
+        elif op in ("generate", "tokenize", "crash"):
+            if client.host is None or not client.host.alive():
+                client.send({"id": mid, "event": "error", "message": "no model loaded"})
+                return
+            client.host.forward(client, msg)
+        else:
+            client.send({"id": mid, "event": "error", "message": f"unknown op {op!r}"})
+
+    async def _load(self, client: Client, msg: dict[str, Any]) -> None:
+        mid = msg.get("id")
+        try:
+            key: Key = (os.path.realpath(str(msg["path"])), int(msg.get("n_ctx", 4096)),
+                        int(msg.get("n_threads", 0)), int(msg.get("n_gpu_layers", 0)),
+                        int(msg.get("n_batch", 512)))
+        except (KeyError, TypeError, ValueError) as exc:
+            client.send({"id": mid, "event": "error", "message": f"bad load request: {exc}"})
+            return
+        host = self.hosts.get(key)
+        if host is None:
+            host = self.hosts[key] = Host(self, key)
+        try:
+            desc = await host.load()
+        except Exception as exc:
+            client.send({"id": mid, "event": "error", "message": str(exc)})
+            if self.hosts.get(key) is host and host.desc is None:
+                host.close()
+                self.hosts.pop(key, None)
+            return
+        if client.cid not in self.clients:
+            return
+        if client.host is not host:
+            client.host = host
+            client.slot = host.take_slot()
+        client.send({"id": mid, "event": "done",
+                     "result": {**desc, "slot": client.slot, "service_pid": os.getpid()}})
+        self._unload_unused()
+
+    def _unload_unused(self) -> None:
+        """Close workers no client uses while another model is in use (a setting changed)."""
+        used = {c.host for c in self.clients.values() if c.host is not None}
+        for key, host in list(self.hosts.items()):
+            if host not in used and used and host.ready is not None and host.ready.done():
+                log.info("unloading %s: no client uses it", key[0])
+                host.close()
+                self.hosts.pop(key, None)
+
+    def status(self) -> dict[str, Any]:
+        hosts = [h.describe() for h in self.hosts.values()]
+        own = rss_bytes(os.getpid())
+        return {"pid": os.getpid(), "socket": str(self.path),
+                "uptime_s": round(time.time() - self.started, 1),
+                "idle_exit_s": self.idle_exit, "slots_per_model": SLOTS,
+                "rss": own, "rss_total": (own or 0) + sum(h["rss"] or 0 for h in hosts),
+                "models": hosts,
+                "clients": [c.describe() for c in self.clients.values() if c.host is not None]}
+
+
+def bind(path: Path) -> socket.socket:
+    """Listen on ``path`` (0600); replace a stale socket, refuse if a service answers there."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        if path.exists() or path.is_symlink():
+            path.unlink()
+    else:
+        log.info("a model service already listens on %s; leaving it to serve", path)
+        raise SystemExit(0)  # the starter connects to that one
+    finally:
+        probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(64)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="offpilot.engine.service")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--idle-exit", type=float, default=600.0)
+    parser.add_argument("--foreground", action="store_true", help="do not fork (debugging)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    path = Path(args.socket)
+    sock = bind(path)
+    if not args.foreground and os.fork() > 0:
+        os._exit(0)  # the starter waits for this exit: the socket listens
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    log.info("listening on %s (idle exit %.0f s)", path, args.idle_exit)
+    service = Service(sock, path, max(args.idle_exit, 0.5))
+    asyncio.run(service.run())
+    log.info("exited")
+
+
+if __name__ == "__main__":
+    main()

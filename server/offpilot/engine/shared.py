@@ -1,0 +1,359 @@
+"""The client side of the per-user model service (:mod:`offpilot.engine.service`).
+
+Every Offpilot server of a user (one per editor window) connects to one service process over a
+Unix socket in the user's runtime directory; the service runs one model worker per distinct
+(model file, context size, threads, GPU layers) for all of them. The first server that needs a
+model starts the service (under a lock file, so two servers starting at once start one); when
+the service dies, every connected server sees the socket close at once, fails its requests in
+flight, and reconnects, and the first to take the lock starts a new service.
+
+The wire protocol is the model worker's own (one JSON object per line, see
+:mod:`offpilot.engine.worker`), over an asyncio Unix stream: the same framing the in-server
+worker's pipes use, and JSON rather than pickles, so nothing a peer sends is executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import os
+import random
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from offpilot.engine.backend import BackendState, ModelError, OnText
+from offpilot.engine.local import LocalBackend, _Pending
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME = "model.sock"
+LOCK_NAME = "start.lock"
+LOG_NAME = "service.log"
+START_TIMEOUT = 30.0  # seconds to wait for the start lock, and for a started service to listen
+STREAM_LIMIT = 1 << 24
+LOG_LIMIT = 1 << 20  # bytes of service log kept across service starts
+
+
+def available() -> bool:
+    """Whether this platform can run the service (Unix sockets; Windows uses the fallback)."""
+    return os.name == "posix" and hasattr(socket, "AF_UNIX")
+
+
+def runtime_dir() -> Path:
+    """The user's private directory for the socket and the lock (created 0700, checked).
+
+    ``platformdirs.user_runtime_dir`` ($XDG_RUNTIME_DIR on Linux); where its parent is missing
+    (no login session), a per-user directory in the temporary directory.
+    """
+    import platformdirs
+
+    base = Path(platformdirs.user_runtime_dir("offpilot", appauthor=False))
+    if not base.parent.is_dir():
+        base = Path(tempfile.gettempdir()) / f"offpilot-{os.getuid()}"
+    return private_dir(base)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` as a directory only its owner can use; refuse one anyone else owns."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(path)
+    except OSError as exc:
+        raise ModelError(f"cannot create the model service directory {path}: {exc}") from None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise ModelError(f"{path} is not a directory owned by this user; the shared model "
+                         "service will not use it")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def socket_path() -> Path:
+    return runtime_dir() / SOCKET_NAME
+
+
+async def _open(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_unix_connection(str(path), limit=STREAM_LIMIT)
+
+
+def _service_env() -> dict[str, str]:
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def start_service(path: Path, idle_exit: float) -> None:
+    """Start a detached service listening on ``path``; returns once it listens.
+
+    The service binds its socket, then forks: the first process exits (0 once the socket
+    listens), its child lives on in a session of its own, outliving the server that started it.
+    """
+    log_path = path.parent / LOG_NAME
+    with contextlib.suppress(OSError):
+        if log_path.stat().st_size > LOG_LIMIT:
+            log_path.unlink()  # start afresh rather than grow without end
+    with open(log_path, "ab") as err:
+        os.chmod(log_path, 0o600)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "offpilot.engine.service", "--socket", str(path),
+             "--idle-exit", str(idle_exit)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            env=_service_env(), start_new_session=True, close_fds=True)
+    try:
+        code = proc.wait(timeout=START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise ModelError("the shared model service did not start in time") from None
+    if code != 0:
+        tail = ""
+        with contextlib.suppress(OSError):
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1]
+        raise ModelError(f"the shared model service did not start (exit code {code}): {tail}")
+
+
+async def connect(idle_exit: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to this user's service, starting it (or replacing a stale socket) if needed."""
+    import fcntl  # POSIX only, like the service
+
+    path = socket_path()
+    with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
+        return await _open(path)
+    lock = os.open(path.parent / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() > deadline:
+                    raise ModelError("another server is starting the shared model service and "
+                                     "has not finished") from None
+                await asyncio.sleep(0.05)
+        # Whoever held the lock may have started it meanwhile.
+        with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
+            return await _open(path)
+        if path.exists() or path.is_symlink():
+            log.info("replacing the stale model service socket %s", path)
+            path.unlink()
+        await asyncio.to_thread(start_service, path, idle_exit)
+        return await _open(path)
+    finally:
+        os.close(lock)  # releases the lock
+
+
+def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
+    """The running service's status, or None when no service is running (never starts one)."""
+    path = socket_path()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            return None
+        s.sendall(b'{"op": "status", "id": 1}\n')
+        with s.makefile("rb") as f:
+            line = f.readline()
+    if not line:
+        return None
+    msg = json.loads(line)
+    return msg.get("result") if msg.get("event") == "done" else None
+
+
+class SharedBackend(LocalBackend):
+    """A :class:`LocalBackend` whose model runs in the per-user service.
+
+    If the service cannot be reached or started, it falls back to its own worker process, as
+    with ``sharedModel`` off, and says why in the log.
+    """
+
+    def __init__(self, model_path: str | Path, *, idle_exit: float = 600.0,
+                 **kwargs: Any) -> None:
+        super().__init__(model_path, **kwargs)
+        self.idle_exit = idle_exit
+        self.fallback = ""  # why the service is not used ("" while it is)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._conn_task: asyncio.Task[None] | None = None
+        self._recover_task: asyncio.Task[Any] | None = None
+        self._closing = False
+        self._worker_pid: int | None = None
+        self.service_pid: int | None = None
+        self.slot: int | None = None
+
+    # -------------------------------------------------------------- status
+    @property
+    def pid(self) -> int | None:
+        if self.fallback:
+            return super().pid
+        return self._worker_pid if self._connected() else None
+
+    @property
+    def service(self) -> dict[str, Any]:
+        if self.fallback:
+            return {"shared": False, "fallback": self.fallback}
+        return {"shared": True, "pid": self.service_pid if self._connected() else None,
+                "slot": self.slot, "socket": str(socket_path())}
+
+    def _connected(self) -> bool:
+        return (self._writer is not None and not self._writer.is_closing()
+                and self._conn_task is not None and not self._conn_task.done())
+
+    def _alive(self) -> bool:
+        return super()._alive() if self.fallback else self._connected()
+
+    # ----------------------------------------------------------- lifecycle
+    async def _spawn(self) -> None:
+        await self._kill()
+        for attempt in range(2):
+            if self.fallback:
+                break
+            try:
+                self._reader, self._writer = await connect(self.idle_exit)
+                break
+            except (OSError, ModelError) as exc:
+                if attempt == 0:  # e.g. a service exiting as this one connected: once more
+                    await asyncio.sleep(0.3)
+                    continue
+                self.fallback = str(exc) or type(exc).__name__
+                log.warning("shared model service unavailable (%s); running the model in this "
+                            "server", self.fallback)
+        if self.fallback:
+            await super()._spawn()
+            return
+        self._closing = False
+        self._conn_task = asyncio.create_task(self._read_conn(self._reader))
+
+    async def _kill(self) -> None:
+        await super()._kill()
+        writer, self._writer = self._writer, None
+        task, self._conn_task = self._conn_task, None
+        if writer is not None:
+            self._closing = True
+            with contextlib.suppress(Exception):
+                writer.close()
+        if task is not None:
+            task.cancel()
+        self._info = None
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._recover_task is not None:
+            self._recover_task.cancel()
+        if self.fallback:
+            await super().close()
+            return
+        await self._kill()
+        self._fail_all(ModelError("the model was closed"))
+        self._set_state(BackendState.NO_MODEL)
+
+    async def _read_conn(self, reader: asyncio.StreamReader | None) -> None:
+        assert reader is not None
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ConnectionError, ValueError):
+                    break
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    log.warning("model service: unreadable line %r", line[:200])
+                    continue
+                self._dispatch(msg)
+        finally:
+            if not self._closing:
+                self._lost("the shared model service stopped")
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        pending = self._pending.get(msg.get("id"))
+        if pending is None:
+            return
+        event = msg.get("event")
+        if event == "text" and pending.on_text is not None:
+            try:
+                pending.on_text(msg.get("text", ""))
+            except Exception:
+                log.exception("on_text callback failed")
+        elif event == "done":
+            self._pending.pop(msg["id"], None)
+            if not pending.future.done():
+                pending.future.set_result(msg.get("result") or {})
+        elif event == "error":
+            self._pending.pop(msg["id"], None)
+            if not pending.future.done():
+                pending.future.set_exception(ModelError(msg.get("message", "error")))
+
+    def _lost(self, reason: str) -> None:
+        """The connection closed under us: fail what is in flight, then reconnect."""
+        if self._pending:
+            log.error("%s with %d requests in flight", reason, len(self._pending))
+        self._fail_all(ModelError(reason))
+        self._info = None
+        self._writer = None
+        self._last_error = reason
+        self._set_state(BackendState.ERROR, reason)
+        if self._recover_task is None or self._recover_task.done():
+            self._recover_task = asyncio.create_task(self._recover())
+
+    async def _recover(self) -> None:
+        # A short random pause: servers that lost the service together do not all race for
+        # the start lock at once (the lock makes the race harmless; this only spreads it).
+        await asyncio.sleep(random.uniform(0.0, 0.2))
+        if self._closing:
+            return
+        with contextlib.suppress(ModelError):  # reported through the state listener
+            await self.start()
+
+    # ------------------------------------------------------------- requests
+    async def _call(self, msg: dict[str, Any], on_text: OnText | None = None) -> dict[str, Any]:
+        if self.fallback:
+            return await super()._call(msg, on_text)
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise ModelError(self._last_error or "not connected to the shared model service")
+        req_id = next(self._ids)
+        pending = _Pending(on_text)
+        self._pending[req_id] = pending
+        self.queued_max = max(self.queued_max, len(self._pending))
+        data = json.dumps({**msg, "id": req_id}, ensure_ascii=True).encode() + b"\n"
+        try:
+            writer.write(data)
+            await writer.drain()
+            result = await pending.future
+        except asyncio.CancelledError:
+            self._pending.pop(req_id, None)
+            if not writer.is_closing():
+                with contextlib.suppress(Exception):
+                    writer.write(json.dumps({"op": "cancel", "id": req_id}).encode() + b"\n")
+            raise
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self._pending.pop(req_id, None)
+            raise ModelError(f"the shared model service stopped: {exc}") from None
+        if msg.get("op") == "load":
+            self._worker_pid = result.get("worker_pid")
+            self.service_pid = result.get("service_pid")
+            self.slot = result.get("slot")
+        return result
+
+    async def crash_for_test(self) -> None:
+        if self.fallback:
+            await super().crash_for_test()
+        elif self._writer is not None:
+            self._writer.write(b'{"op": "crash", "id": 0}\n')
+            await self._writer.drain()

@@ -1,0 +1,334 @@
+"""The shared model service with real servers over stdio and the real embedded model.
+
+Each test points XDG_RUNTIME_DIR at a private temporary directory, so its servers find (or
+start) their own service; the fixture stops whatever service a test left behind. Processes are
+counted in /proc: one service, one model worker for any number of servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.rpc import (
+    RawServer,
+    children_of,
+    clean_env,
+    cmdline,
+    inline_params,
+    items_of,
+    model_worker_pids,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
+
+TEXT = "def add(a, b):\n    return \n"
+FAST = {"indexEnabled": False, "threads": 1, "contextSize": 1024, "maxTokens": 8,
+        "debounceMs": 0, "warmup": False, "prefetch": False, "sharedModel": True}
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat_line = f.read()
+    except OSError:
+        return False
+    return stat_line[stat_line.rfind(")") + 2:].split()[0] != "Z"
+
+
+def service_pids(run_dir: Path) -> list[int]:
+    """Live service processes listening in ``run_dir``."""
+    sock = str(run_dir / "offpilot" / "model.sock")
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p))
+            and "offpilot.engine.service" in (c := cmdline(int(p))) and sock in c]
+
+
+def workers_of(pid: int) -> list[int]:
+    return [p for p in children_of(pid) if alive(p)
+            and "offpilot.engine.worker" in cmdline(p)]
+
+
+def wait_for(predicate: Any, timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
+
+
+class Env:
+    def __init__(self, run_dir: Path, tmp: Path, model: Path) -> None:
+        self.run_dir = run_dir
+        self.tmp = tmp
+        self.model = model
+        self.servers: list[RawServer] = []
+
+    def env(self) -> dict[str, str]:
+        return clean_env(OFFPILOT_CACHE_DIR=str(self.tmp / ".cache"),
+                         XDG_RUNTIME_DIR=str(self.run_dir))
+
+    def start(self, name: str, **options: Any) -> RawServer:
+        root = self.tmp / name
+        root.mkdir(exist_ok=True)
+        srv = RawServer(self.env())
+        srv.config = {**FAST, "model": str(self.model), **options}
+        srv.initialize(root, options=srv.config)
+        self.servers.append(srv)
+        return srv
+
+    def status(self) -> dict[str, Any] | None:
+        out = subprocess.run([sys.executable, "-m", "offpilot", "models", "status", "--json"],
+                             env=self.env(), capture_output=True, text=True, timeout=30)
+        return json.loads(out.stdout) if out.stdout.strip() else None
+
+
+@pytest.fixture
+def shared(tmp_path: Path, gemma_path: Path) -> Iterator[Env]:
+    # A short path: Unix socket paths are limited to about 100 bytes.
+    run_dir = Path(tempfile.mkdtemp(prefix="op-run-"))
+    os.chmod(run_dir, 0o700)
+    env = Env(run_dir, tmp_path, gemma_path)
+    try:
+        yield env
+    finally:
+        for srv in env.servers:
+            if srv.alive():
+                srv.close()
+        for pid in service_pids(run_dir):
+            os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not service_pids(run_dir), 10)
+        for pid in service_pids(run_dir):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def complete(srv: RawServer, root: Path, name: str, text: str = TEXT, line: int = 1,
+             character: int = 11, timeout: float = 120) -> list[dict[str, Any]]:
+    uri = (root / name).as_uri()
+    srv.open(uri, text)
+    return items_of(srv.call("textDocument/inlineCompletion",
+                             inline_params(uri, line, character, trigger=1), timeout))
+
+
+def test_three_servers_share_one_model_worker_and_outlive_each_other(shared: Env):
+    servers = [shared.start(f"w{i}") for i in range(3)]
+    for i, srv in enumerate(servers):
+        assert complete(srv, shared.tmp / f"w{i}", "a.py"), f"server {i} got no completion"
+    services = service_pids(shared.run_dir)
+    assert len(services) == 1, services
+    service = services[0]
+    workers = workers_of(service)
+    assert len(workers) == 1, workers  # exactly one process owns the model
+    for srv in servers:
+        assert model_worker_pids(srv.proc.pid) == []  # no server runs its own worker
+        info = srv.call("offpilot/stats")["models"]["completion"]
+        assert info["service"]["shared"] is True and info["service"]["pid"] == service
+        assert info["pid"] == workers[0]
+    slots = {srv.call("offpilot/stats")["models"]["completion"]["service"]["slot"]
+             for srv in servers}
+    assert slots == {0, 1, 2}  # a KV-cache slot each
+
+    st = shared.status()
+    assert st is not None and st["pid"] == service
+    assert len(st["models"]) == 1 and st["models"][0]["worker_pid"] == workers[0]
+    assert st["models"][0]["rss"] > 0 and st["rss_total"] > st["models"][0]["rss"]
+    clients = {c["pid"]: c for c in st["clients"]}
+    assert set(clients) == {srv.proc.pid for srv in servers}
+    for c in clients.values():
+        assert c["requests"] >= 1 and c["prompt_tokens"] > 0
+        assert c["cache_hit_rate"] is not None
+
+    # Typing on in one window: its own slot still holds the prompt before the cursor.
+    uri = (shared.tmp / "w0" / "a.py").as_uri()
+    servers[0].notify("textDocument/didChange", {
+        "textDocument": {"uri": uri, "version": 2},
+        "contentChanges": [{"text": "def add(a, b):\n    return (\n"}]})
+    servers[0].call("textDocument/inlineCompletion", inline_params(uri, 1, 12, 1), 120)
+    st = shared.status()
+    assert st is not None
+    mine = {c["pid"]: c for c in st["clients"]}[servers[0].proc.pid]
+    assert mine["prompt_tokens_evaluated"] < mine["prompt_tokens"]
+
+    # A server that dies does not take the service down.
+    servers[0].proc.kill()
+    servers[0].proc.wait()
+    assert complete(servers[1], shared.tmp / "w1", "b.py", "def double(x):\n    return \n")
+    assert service_pids(shared.run_dir) == [service]
+    assert workers_of(service) == workers
+    assert wait_for(lambda: len((shared.status() or {}).get("clients", [])) == 2, 5)
+
+
+def test_cancellation_and_supersession_stay_within_one_client(shared: Env):
+    a = shared.start("a", maxTokens=96, maxLines=200, timeLimit=60)
+    b = shared.start("b")
+    assert complete(b, shared.tmp / "b", "warm.py")  # the service and the model are up
+    long_uri = (shared.tmp / "a" / "long.py").as_uri()
+    a.open(long_uri, "# A module of many small numbered functions.\n\ndef f1():\n    return 1\n\n")
+    long_id = a.request("textDocument/inlineCompletion", inline_params(long_uri, 5, 0, 1))
+    assert wait_for(lambda: any(c["in_flight"] for c in (shared.status() or {}).get(
+        "clients", [])), 60), "the long completion never reached the service"
+
+    # B supersedes its own request and cancels another; A's generation goes on.
+    uri = (shared.tmp / "b" / "x.py").as_uri()
+    b.open(uri, TEXT)
+    first = b.request("textDocument/inlineCompletion", inline_params(uri, 1, 11, 1))
+    second = b.request("textDocument/inlineCompletion", inline_params(uri, 1, 11, 1))
+    other = (shared.tmp / "b" / "y.py").as_uri()
+    b.open(other, "def double(x):\n    return \n")
+    third = b.request("textDocument/inlineCompletion", inline_params(other, 1, 11, 1))
+    b.notify("$/cancelRequest", {"id": third})
+    for rid in (first, second, third):
+        assert b.wait_reply(rid, 120) is not None
+    assert items_of(b.replies[second]["result"])  # the newest of B's requests is answered
+    assert items_of(b.replies[first]["result"]) == []  # superseded
+
+    reply = a.wait_reply(long_id, 120)
+    assert reply is not None and "result" in reply, reply
+    text = items_of(reply["result"])[0]["insertText"]
+    assert len(text) > 40, text  # A's long completion ran to its end, not cancelled
+    stats = a.call("offpilot/stats")
+    assert stats["completion"]["superseded"] == 0
+
+
+def test_service_killed_mid_completion_every_server_recovers(shared: Env):
+    a = shared.start("a", maxTokens=256, maxLines=200, timeLimit=60)
+    b = shared.start("b")
+    assert complete(b, shared.tmp / "b", "warm.py")
+    [service] = service_pids(shared.run_dir)
+    [worker] = workers_of(service)
+    long_uri = (shared.tmp / "a" / "long.py").as_uri()
+    a.open(long_uri, "# A module of many small numbered functions.\n\ndef f1():\n    return 1\n\n")
+    rid = a.request("textDocument/inlineCompletion", inline_params(long_uri, 5, 0, 1))
+    assert wait_for(lambda: any(c["in_flight"] for c in (shared.status() or {}).get(
+        "clients", [])), 60)
+    time.sleep(0.3)
+    assert rid not in a.replies, "the long completion ended before the kill"
+
+    os.kill(service, signal.SIGKILL)
+    killed = time.monotonic()
+    reply = a.wait_reply(rid, 10)
+    assert reply is not None and "result" in reply, reply
+    assert a.reply_times[rid] - killed < 2.0  # answered (empty), not left hanging
+    assert items_of(reply["result"]) == []
+    # It stops at its next token (one token can take seconds on a busy machine).
+    assert wait_for(lambda: not alive(worker), 15), "the old worker outlived its service"
+
+    # Both servers reconnect; exactly one new service with one worker.
+    a.configure({**FAST, "model": str(shared.model)})  # short completions from here on
+    assert complete(a, shared.tmp / "a", "c.py", "def triple(x):\n    return \n", timeout=60)
+    assert complete(b, shared.tmp / "b", "d.py", "def half(x):\n    return \n", timeout=60)
+    services = service_pids(shared.run_dir)
+    assert len(services) == 1 and services != [service], services
+    [new] = services
+    assert len(workers_of(new)) == 1, (workers_of(new), children_of(new), shared.status())
+    for srv in (a, b):
+        assert srv.call("offpilot/stats")["models"]["completion"]["service"]["pid"] == new
+        assert model_worker_pids(srv.proc.pid) == []
+
+
+def test_stale_socket_is_replaced_and_permissions_are_private(shared: Env):
+    sock_dir = shared.run_dir / "offpilot"
+    sock_dir.mkdir(mode=0o755)  # too open: tightened
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(sock_dir / "model.sock"))  # bound, never listening: refuses connections
+    stale.close()
+    srv = shared.start("a")
+    assert complete(srv, shared.tmp / "a", "a.py")
+    assert len(service_pids(shared.run_dir)) == 1
+    assert stat.S_IMODE(os.stat(sock_dir).st_mode) == 0o700
+    st = os.stat(sock_dir / "model.sock")
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert model_worker_pids(srv.proc.pid) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0,
+                    reason="switching to another user needs root")
+def test_another_user_cannot_connect(shared: Env):
+    srv = shared.start("a")
+    assert complete(srv, shared.tmp / "a", "a.py")
+    path = shared.run_dir / "offpilot" / "model.sock"
+
+    def as_nobody() -> str:
+        """Connect as user nobody (a forked child) and ask for the status."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: only plain system calls, then _exit
+            try:
+                os.close(r)
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(10)
+                try:
+                    s.connect(str(path))
+                except PermissionError:
+                    res = b"denied"
+                else:
+                    try:
+                        s.sendall(b'{"op": "status", "id": 1}\n')
+                        res = b"answered" if s.recv(65536) else b"closed"
+                    except (ConnectionResetError, BrokenPipeError):  # closed unread
+                        res = b"closed"
+            except BaseException as exc:
+                res = repr(exc).encode()
+            os.write(w, res)
+            os._exit(0)
+        os.close(w)
+        try:
+            return os.read(r, 4096).decode()
+        finally:
+            os.close(r)
+            os.waitpid(pid, 0)
+
+    assert as_nobody() == "denied"  # the directory and the socket are private
+    # Even if the permissions were opened up, the service checks the peer's uid.
+    os.chmod(shared.run_dir, 0o755)
+    os.chmod(path.parent, 0o755)
+    os.chmod(path, 0o666)
+    assert as_nobody() == "closed"
+    assert complete(srv, shared.tmp / "a", "b.py", "def double(x):\n    return \n")
+
+
+def test_service_exits_when_idle(shared: Env):
+    srv = shared.start("a", sharedModelIdleExit=2)
+    assert complete(srv, shared.tmp / "a", "a.py")
+    [service] = service_pids(shared.run_dir)
+    [worker] = workers_of(service)
+    time.sleep(3)  # a connected server keeps it up, idle or not
+    assert alive(service)
+    srv.close()
+    assert wait_for(lambda: not alive(service) and not alive(worker), 10)
+    assert not (shared.run_dir / "offpilot" / "model.sock").exists()
+
+
+def test_setting_off_and_unusable_service_dir_use_the_in_server_worker(shared: Env):
+    off = shared.start("off", sharedModel=False)
+    assert complete(off, shared.tmp / "off", "a.py")
+    assert len(model_worker_pids(off.proc.pid)) == 1
+    assert service_pids(shared.run_dir) == []
+    assert "service" not in off.call("offpilot/stats")["models"]["completion"]
+
+    (shared.run_dir / "offpilot").write_text("not a directory")
+    fallback = shared.start("fb")
+    assert complete(fallback, shared.tmp / "fb", "a.py")
+    assert len(model_worker_pids(fallback.proc.pid)) == 1
+    info = fallback.call("offpilot/stats")["models"]["completion"]
+    assert info["service"]["shared"] is False
+    assert str(shared.run_dir / "offpilot") in info["service"]["fallback"]
+    assert service_pids(shared.run_dir) == []
