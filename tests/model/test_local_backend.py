@@ -182,3 +182,14 @@ async def test_truncated_gguf_is_rejected_by_llama_cpp(tmp_path: Path, gemma_pat
     with pytest.raises(ModelError, match=r"could not load|stopped"):
         await backend.start()
     await backend.close()
+
+
+async def test_closing_the_backend_is_no_model_error(gemma_path: Path):
+    states: list[tuple[object, ...]] = []
+    backend = LocalBackend(gemma_path, n_threads=2, n_ctx=2048,
+                           on_state=lambda *args: states.append(args))
+    await backend.start()
+    await backend.close()
+    await asyncio.sleep(0.5)  # the event reader sees the worker's exit
+    assert backend.state is BackendState.NO_MODEL
+    assert not any(BackendState.ERROR in s for s in states), states

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from offpilot.nodump import forbid_dumps
+
 log = logging.getLogger("offpilot.service")
 
 SLOTS = 4  # clients with a KV-cache slot of their own per model; more share slots
@@ -133,7 +135,8 @@ class Host:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "offpilot.engine.worker", stdin=asyncio.subprocess.PIPE,
+                sys.executable, "-m", "offpilot.engine.worker", "--parent", str(os.getpid()),
+                stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, stderr=None, env=env, limit=STREAM_LIMIT)
         except OSError as exc:
             ready.set_exception(RuntimeError(f"the model worker did not start: {exc}"))
@@ -467,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-exit", type=float, default=600.0)
     parser.add_argument("--foreground", action="store_true", help="do not fork (debugging)")
     args = parser.parse_args(argv)
+    forbid_dumps()  # it holds the environment of the server that started it
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     path = Path(args.socket)
