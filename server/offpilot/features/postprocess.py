@@ -1,7 +1,9 @@
 """Post-processing of a raw model completion before it is shown as ghost text.
 
-Text rules: keep one line when code follows the cursor on its line, cap the number of lines,
-drop a tail that repeats the text right of the cursor, never return whitespace only.
+Text rules: end before anything that reproduces the prompt's structure (a context label, a
+control token's spelling), keep one line when code follows the cursor on its line, cap the
+number of lines, drop a tail that repeats the text right of the cursor, stay inside the
+cursor's block, never return whitespace only.
 
 Syntax rules (:func:`syntax_cut`, with the language's tree-sitter grammar): a multi-line
 completion is cut after the last line at which the code around the cursor parses no worse than
@@ -16,6 +18,8 @@ import logging
 from typing import Any
 
 import tree_sitter
+
+from offpilot.engine.templates import structure_cut
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +110,50 @@ def syntax_cut(completion: str, *, prefix: str, suffix: str, language: str) -> s
         return completion
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def block_cut(completion: str, *, prefix: str, suffix: str) -> str:
+    """Keep a multi-line ``completion`` inside the block the cursor is in.
+
+    The block's indentation is that of the cursor's line (or, at the start of an empty line, of
+    the completion's first line). When code follows the cursor, the completion ends before its
+    first line indented less than that: the code after the cursor already continues from there.
+    At the end of a file it ends only where it leaves the block past a blank line (a new
+    definition after the one being written).
+    """
+    lines = completion.split("\n")
+    before = prefix.rsplit("\n", 1)[-1]
+    if before.strip():
+        block = _indent(before)
+    else:
+        first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+        if first is None:
+            return completion
+        block = _indent(lines[first]) + (len(before) if first == 0 else 0)
+    continues = any(ln.strip() for ln in suffix.split("\n")[1:]) or bool(
+        suffix.split("\n", 1)[0].strip())
+    blank = False
+    for i, ln in enumerate(lines[1:], 1):
+        if not ln.strip():
+            blank = True
+            continue
+        if _indent(ln) < block and (continues or blank):
+            return "\n".join(lines[:i]).rstrip()
+        blank = False
+    return completion
+
+
 def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = None,
-                max_lines: int = 8) -> str:
-    """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless)."""
-    text = completion.replace("\r\n", "\n")
+                max_lines: int = 8, syntax: bool = True, line_decision: bool = True) -> str:
+    """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless).
+
+    ``syntax`` and ``line_decision`` switch off the syntax cut and the single-line rule (to
+    measure what they contribute)."""
+    text = structure_cut(completion.replace("\r\n", "\n"))
     line_rest = suffix.split("\n", 1)[0]
-    if line_rest.strip():
+    if line_rest.strip() and line_decision:
         text = text.split("\n", 1)[0]
         rest = line_rest.strip()
         # The model often re-types what is already right of the cursor: drop that tail.
@@ -130,7 +172,7 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
                     break
                 out.append(ln)
             text = "\n".join(out)
-        text = text.rstrip()
-        if isinstance(language, str) and language:
+        text = block_cut(text, prefix=prefix, suffix=suffix).rstrip()
+        if syntax and isinstance(language, str) and language:
             text = syntax_cut(text, prefix=prefix, suffix=suffix, language=language).rstrip()
     return text if text.strip() else ""
