@@ -140,7 +140,10 @@ class MemoBackend:
         self._model = f"{Path(backend.model_path).name}:{Path(backend.model_path).stat().st_size}"
         if store is not None and store.exists():
             for line in store.read_text(encoding="utf-8").splitlines():
-                rec = json.loads(line)
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by an interrupted run
                 if rec["model"] == self._model:
                     self.memo[(rec["prompt"], rec["max_tokens"], rec["nl"])] = GenerationResult(
                         text=rec["text"], stop_reason=rec["stop_reason"],

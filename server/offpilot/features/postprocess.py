@@ -145,6 +145,25 @@ def block_cut(completion: str, *, prefix: str, suffix: str) -> str:
     return completion
 
 
+def body_follows(completion: str, *, prefix: str, suffix: str) -> str:
+    """A completion whose first line opens a block (``:`` or ``{`` at its end) while the code
+    after the cursor already goes on one level deeper: that code is the block's body, so the
+    completion is the opening line alone."""
+    lines = completion.split("\n")
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    following = next((ln for ln in suffix.split("\n")[1:] if ln.strip()), None)
+    if first is None or following is None or suffix.split("\n", 1)[0].strip():
+        return completion
+    opener = lines[first]
+    before = prefix.rsplit("\n", 1)[-1]
+    column = _indent(opener) + (len(before) if first == 0 and not before.strip() else 0)
+    if before.strip() and first == 0:
+        column = _indent(before)
+    if opener.rstrip().endswith((":", "{")) and _indent(following) > column:
+        return "\n".join(lines[:first + 1])
+    return completion
+
+
 def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = None,
                 max_lines: int = 8, syntax: bool = True, line_decision: bool = True) -> str:
     """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless).
@@ -172,6 +191,7 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
                     break
                 out.append(ln)
             text = "\n".join(out)
+        text = body_follows(text, prefix=prefix, suffix=suffix)
         text = block_cut(text, prefix=prefix, suffix=suffix).rstrip()
         if syntax and isinstance(language, str) and language:
             text = syntax_cut(text, prefix=prefix, suffix=suffix, language=language).rstrip()

@@ -74,3 +74,14 @@ def test_at_the_end_of_a_file_a_dedent_is_kept_unless_it_follows_a_blank_line():
     prefix = "def f(xs):\n    for x in xs:\n        print("
     raw = "x)\n    return len(xs)\n\n\ndef g():\n    pass"
     assert block_cut(raw, prefix=prefix, suffix="") == "x)\n    return len(xs)"
+
+
+def test_an_opening_line_whose_body_follows_the_cursor_is_the_whole_completion():
+    prefix = "def f(xs):\n    total = 0\n"
+    suffix = "\n        total += x\n    return total\n"  # the cursor on an empty line
+    raw = "    for x in xs:\n        total += x * 2\n    return total"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    for x in xs:")
+    # the same opener with nothing deeper after the cursor keeps its body
+    assert postprocess(raw, prefix=prefix, suffix="\n    return total\n",
+                       language="python") == "    for x in xs:\n        total += x * 2"
