@@ -10,7 +10,9 @@ newline. Arms, all on the same model and worker:
   its output cut at the first newline (single-line set) or, for the multi-line set, where the
   suffix's next non-blank line begins or at the first line dedented below the cursor's block;
 - **-suffix / -syntax cut / -line decision / -context**: the pipeline with one stage switched
-  off; the signed column ``pipeline - arm`` is what that stage contributes.
+  off; the signed column ``pipeline - arm`` is what that stage contributes. HumanEval has no
+  repository, so ``-context`` equals the pipeline here by construction; ``offpilot eval`` on a
+  real repository measures context on against off.
 
 Scores: exact match against ``canonical_solution`` (whitespace-trimmed); pass@1: the program
 ``prefix + completion + suffix + test + check(entry_point)`` run in a subprocess with a timeout;

@@ -168,8 +168,10 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
                 max_lines: int = 8, syntax: bool = True, line_decision: bool = True) -> str:
     """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless).
 
-    ``syntax`` and ``line_decision`` switch off the syntax cut and the single-line rule (to
-    measure what they contribute)."""
+    ``syntax`` switches off the syntax cut, ``line_decision`` the rules that decide how many
+    lines to keep (one when code follows on the cursor's line; up to the code after the cursor,
+    an opening line alone when its body follows, never out of the cursor's block), to measure
+    what they contribute. The prompt-structure cut always applies."""
     text = structure_cut(completion.replace("\r\n", "\n"))
     line_rest = suffix.split("\n", 1)[0]
     if line_rest.strip() and line_decision:
@@ -182,7 +184,7 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
         lines = text.split("\n")
         text = "\n".join(lines[:max_lines])
         following = [ln for ln in suffix.split("\n")[1:] if ln.strip()]
-        if following:
+        if following and line_decision:
             # Stop where the completion starts repeating the code that follows the cursor.
             out = []
             for ln in text.split("\n"):
@@ -191,8 +193,10 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
                     break
                 out.append(ln)
             text = "\n".join(out)
-        text = body_follows(text, prefix=prefix, suffix=suffix)
-        text = block_cut(text, prefix=prefix, suffix=suffix).rstrip()
+        if line_decision:
+            text = body_follows(text, prefix=prefix, suffix=suffix)
+            text = block_cut(text, prefix=prefix, suffix=suffix)
+        text = text.rstrip()
         if syntax and isinstance(language, str) and language:
             text = syntax_cut(text, prefix=prefix, suffix=suffix, language=language).rstrip()
     return text if text.strip() else ""

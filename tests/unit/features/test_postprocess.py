@@ -85,3 +85,12 @@ def test_an_opening_line_whose_body_follows_the_cursor_is_the_whole_completion()
     # the same opener with nothing deeper after the cursor keeps its body
     assert postprocess(raw, prefix=prefix, suffix="\n    return total\n",
                        language="python") == "    for x in xs:\n        total += x * 2"
+
+
+def test_switching_off_the_line_rules_keeps_what_they_would_cut_but_never_prompt_text():
+    prefix = "def f(xs):\n    total = 0\n    for x in xs:\n        total += "
+    suffix = "\n    return total\n"
+    raw = "x\n    return total * 2\n# pkg/other.py\nimport os"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python",
+                       line_decision=False, syntax=False) == "x\n    return total * 2"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == "x"
