@@ -164,13 +164,45 @@ def body_follows(completion: str, *, prefix: str, suffix: str) -> str:
     return completion
 
 
+def one_statement(completion: str, *, prefix: str, suffix: str) -> str:
+    """When the code after the cursor goes on in the cursor's block, the completion is one
+    statement: its first line, with the lines indented deeper that belong to it (a block it
+    opens, a bracket it leaves open). At the end of a block it is left alone.
+
+    The model reads only what is before the cursor; past one statement it writes its own
+    version of the code that already follows, which the user would have to delete."""
+    following = next((ln for ln in suffix.split("\n")[1:] if ln.strip()), None)
+    if following is None:
+        return completion
+    lines = completion.split("\n")
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        return completion
+    before = prefix.rsplit("\n", 1)[-1]
+    if before.strip():
+        block = _indent(before)
+    else:
+        block = _indent(lines[first]) + (len(before) if first == 0 else 0)
+    if _indent(following) < block:
+        return completion
+    head = lines[first].rstrip()
+    out = lines[:first + 1]
+    if head.endswith((":", "{", "(", "[", ",", "\\")):
+        for ln in lines[first + 1:]:
+            if ln.strip() and _indent(ln) <= block and not ln.strip().startswith((")", "]", "}")):
+                break
+            out.append(ln)
+    return "\n".join(out).rstrip()
+
+
 def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = None,
                 max_lines: int = 8, syntax: bool = True, line_decision: bool = True) -> str:
     """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless).
 
     ``syntax`` switches off the syntax cut, ``line_decision`` the rules that decide how many
     lines to keep (one when code follows on the cursor's line; up to the code after the cursor,
-    an opening line alone when its body follows, never out of the cursor's block), to measure
+    an opening line alone when its body follows, one statement when code follows the cursor,
+    never out of the cursor's block), to measure
     what they contribute. The prompt-structure cut always applies."""
     text = structure_cut(completion.replace("\r\n", "\n"))
     line_rest = suffix.split("\n", 1)[0]
@@ -195,6 +227,7 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
             text = "\n".join(out)
         if line_decision:
             text = body_follows(text, prefix=prefix, suffix=suffix)
+            text = one_statement(text, prefix=prefix, suffix=suffix)
             text = block_cut(text, prefix=prefix, suffix=suffix)
         text = text.rstrip()
         if syntax and isinstance(language, str) and language:

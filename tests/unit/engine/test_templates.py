@@ -67,21 +67,13 @@ def test_prompt_head_is_identical_while_typing():
     assert a[:-1] == b[:-1]
 
 
-def test_prefix_mode_shows_the_suffix_as_a_block_before_the_file():
+def test_prefix_mode_ignores_the_suffix():
     segs = infill_segments(info(PromptMode.PREFIX), InfillRequest(
-        prefix="def f():\n", typed="    ret", suffix="\n\nprint(f())\n", language="python",
-        path="f.py", context=CTX))
+        prefix="def f():\n", typed="    ret", suffix="SUFFIX", language="python", path="f.py",
+        context=CTX))
     text = "".join(s["text"] for s in segs)
-    assert text.endswith("# f.py (the code after the cursor)\nprint(f())\n\n"
-                         "# f.py\ndef f():\n    ret")
-    # typing at the cursor changes neither the suffix nor the head: the cache stays valid
-    more = infill_segments(info(PromptMode.PREFIX), InfillRequest(
-        prefix="def f():\n", typed="    retu", suffix="\n\nprint(f())\n", language="python",
-        path="f.py", context=CTX))
-    assert more[:-1] == segs[:-1]
-    blank = infill_segments(info(PromptMode.PREFIX), InfillRequest(
-        prefix="x = 1\n", suffix="\n  \n", language="python", path="f.py"))
-    assert "".join(s["text"] for s in blank) == "x = 1\n"  # nothing after the cursor: no block
+    assert "SUFFIX" not in text
+    assert text.endswith("# f.py\ndef f():\n    ret")
 
 
 def test_user_text_is_never_marked_special():

@@ -56,7 +56,7 @@ def test_prompt_structure_never_reaches_the_suggestion():
 
 
 def test_a_comment_that_is_not_a_path_label_stays():
-    prefix, suffix = "def f(xs):\n    ", "\n    return xs\n"
+    prefix, suffix = "def f(xs):\n    ", "\n\n\nprint(f([]))\n"
     raw = "# see utils.py for the rules\n    xs.sort()"
     assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == raw
 
@@ -94,3 +94,14 @@ def test_switching_off_the_line_rules_keeps_what_they_would_cut_but_never_prompt
     assert postprocess(raw, prefix=prefix, suffix=suffix, language="python",
                        line_decision=False, syntax=False) == "x\n    return total * 2"
     assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == "x"
+
+
+def test_one_statement_when_the_code_after_the_cursor_goes_on_in_the_block():
+    prefix = "def f(xs):\n    total = 0\n"
+    suffix = "\n    return total\n"  # an empty line opened above the return
+    raw = "    for x in xs:\n        total += x\n    total *= 2\n    print(total)"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    for x in xs:\n        total += x")
+    raw = "    total = sum(xs)\n    total *= 2"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    total = sum(xs)")
