@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "offpilot.context.commands",  # index, context
     "offpilot.engine.commands",  # models
     "offpilot.features.commands",  # explain
+    "offpilot.features.evaluate",  # eval
     "offpilot.features.testgen.commands",  # tests
 )
 

@@ -180,6 +180,17 @@ class CompletionStats:
                 "latenciesMs": self.latencies_ms[-1000:]}
 
 
+@dataclass(frozen=True)
+class Stages:
+    """Stages of the pipeline that can be switched off, to measure what each one contributes
+    (``bench/quality.py``, ``offpilot eval``); the server runs them all."""
+
+    suffix: bool = True  # the code after the cursor goes into the prompt (when the layout has room)
+    syntax_cut: bool = True  # a multi-line answer ends where the code stops parsing better
+    line_decision: bool = True  # single line when code follows the cursor, else block rules
+    context: bool = True  # repository context in the prompt
+
+
 def trim_to_lines(text: str, max_lines: int) -> str:
     lines = text.split("\n")
     return "\n".join(lines[:max_lines]) if len(lines) > max_lines else text
@@ -190,9 +201,11 @@ class Completer:
 
     def __init__(self, backend: Callable[[], Awaitable[Backend]], settings: Settings,
                  context: ContextProvider | None = None,
-                 excluded: Callable[[str], bool] | None = None) -> None:
+                 excluded: Callable[[str], bool] | None = None,
+                 stages: Stages | None = None) -> None:
         self._backend = backend
         self.settings = settings
+        self.stages = stages or Stages()
         self._context = context
         # uri -> whether the document looks like it holds secrets (never sent to a model)
         self._excluded = excluded or (lambda uri: False)
@@ -295,10 +308,11 @@ class Completer:
         if anchor is not self.anchors.get(uri):
             anchor.context = await self._fetch_context(uri, text, offset)
             self.anchors[uri] = anchor
-        single_line = is_mid_line(text, offset)
+        single_line = self.stages.line_decision and is_mid_line(text, offset)
         request = InfillRequest(
             prefix=anchor.head, typed=text[anchor.anchor:offset],
-            suffix=suffix_window(text, offset, s.suffix_chars), language=language, path=path,
+            suffix=suffix_window(text, offset, s.suffix_chars) if self.stages.suffix else "",
+            language=language, path=path,
             context=anchor.context, max_tokens=s.max_tokens, temperature=s.temperature,
             time_limit=s.time_limit, stop_at_newline=single_line)
         backend = await self._backend()
@@ -341,14 +355,16 @@ class Completer:
     def _finish(self, completion: str, text: str, offset: int, language: str) -> str:
         prefix, suffix = text[:offset], text[offset:]
         out = postprocess(completion, prefix=prefix, suffix=suffix, language=language,
-                          max_lines=self.settings.max_lines)
-        if is_mid_line(text, offset):
+                          max_lines=self.settings.max_lines, syntax=self.stages.syntax_cut,
+                          line_decision=self.stages.line_decision)
+        if self.stages.line_decision and is_mid_line(text, offset):
             out = out.split("\n", 1)[0]
         out = trim_to_lines(out, self.settings.max_lines)
         return out if out.strip() else ""
 
     async def _fetch_context(self, uri: str, text: str, offset: int) -> tuple[Snippet, ...]:
-        if self._context is None or self.settings.context_budget <= 0:
+        if (self._context is None or self.settings.context_budget <= 0
+                or not self.stages.context):
             return ()
         try:
             snippets = await asyncio.to_thread(self._context, uri, text, offset,
@@ -411,7 +427,8 @@ class Completer:
         anchor.context = await self._fetch_context(uri, text, offset)
         self.anchors[uri] = anchor
         request = InfillRequest(prefix=anchor.head, typed=text[anchor.anchor:offset],
-                                suffix=suffix_window(text, offset, s.suffix_chars),
+                                suffix=(suffix_window(text, offset, s.suffix_chars)
+                                        if self.stages.suffix else ""),
                                 language=language, path=path, context=anchor.context,
                                 warm_only=True)
         backend = await self._backend()

@@ -1,7 +1,9 @@
 """Post-processing of a raw model completion before it is shown as ghost text.
 
-Text rules: keep one line when code follows the cursor on its line, cap the number of lines,
-drop a tail that repeats the text right of the cursor, never return whitespace only.
+Text rules: end before anything that reproduces the prompt's structure (a context label, a
+control token's spelling), keep one line when code follows the cursor on its line, cap the
+number of lines, drop a tail that repeats the text right of the cursor, stay inside the
+cursor's block, never return whitespace only.
 
 Syntax rules (:func:`syntax_cut`, with the language's tree-sitter grammar): a multi-line
 completion is cut after the last line at which the code around the cursor parses no worse than
@@ -16,6 +18,8 @@ import logging
 from typing import Any
 
 import tree_sitter
+
+from offpilot.engine.templates import structure_cut
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +110,103 @@ def syntax_cut(completion: str, *, prefix: str, suffix: str, language: str) -> s
         return completion
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def block_cut(completion: str, *, prefix: str, suffix: str) -> str:
+    """Keep a multi-line ``completion`` inside the block the cursor is in.
+
+    The block's indentation is that of the cursor's line (or, at the start of an empty line, of
+    the completion's first line). When code follows the cursor, the completion ends before its
+    first line indented less than that: the code after the cursor already continues from there.
+    At the end of a file it ends only where it leaves the block past a blank line (a new
+    definition after the one being written).
+    """
+    lines = completion.split("\n")
+    before = prefix.rsplit("\n", 1)[-1]
+    if before.strip():
+        block = _indent(before)
+    else:
+        first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+        if first is None:
+            return completion
+        block = _indent(lines[first]) + (len(before) if first == 0 else 0)
+    continues = any(ln.strip() for ln in suffix.split("\n")[1:]) or bool(
+        suffix.split("\n", 1)[0].strip())
+    blank = False
+    for i, ln in enumerate(lines[1:], 1):
+        if not ln.strip():
+            blank = True
+            continue
+        if _indent(ln) < block and (continues or blank):
+            return "\n".join(lines[:i]).rstrip()
+        blank = False
+    return completion
+
+
+def body_follows(completion: str, *, prefix: str, suffix: str) -> str:
+    """A completion whose first line opens a block (``:`` or ``{`` at its end) while the code
+    after the cursor already goes on one level deeper: that code is the block's body, so the
+    completion is the opening line alone."""
+    lines = completion.split("\n")
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    following = next((ln for ln in suffix.split("\n")[1:] if ln.strip()), None)
+    if first is None or following is None or suffix.split("\n", 1)[0].strip():
+        return completion
+    opener = lines[first]
+    before = prefix.rsplit("\n", 1)[-1]
+    column = _indent(opener) + (len(before) if first == 0 and not before.strip() else 0)
+    if before.strip() and first == 0:
+        column = _indent(before)
+    if opener.rstrip().endswith((":", "{")) and _indent(following) > column:
+        return "\n".join(lines[:first + 1])
+    return completion
+
+
+def one_statement(completion: str, *, prefix: str, suffix: str) -> str:
+    """When the code after the cursor goes on in the cursor's block, the completion is one
+    statement: its first line, with the lines indented deeper that belong to it (a block it
+    opens, a bracket it leaves open). At the end of a block it is left alone.
+
+    The model reads only what is before the cursor; past one statement it writes its own
+    version of the code that already follows, which the user would have to delete."""
+    following = next((ln for ln in suffix.split("\n")[1:] if ln.strip()), None)
+    if following is None:
+        return completion
+    lines = completion.split("\n")
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        return completion
+    before = prefix.rsplit("\n", 1)[-1]
+    if before.strip():
+        block = _indent(before)
+    else:
+        block = _indent(lines[first]) + (len(before) if first == 0 else 0)
+    if _indent(following) < block:
+        return completion
+    head = lines[first].rstrip()
+    out = lines[:first + 1]
+    if head.endswith((":", "{", "(", "[", ",", "\\")):
+        for ln in lines[first + 1:]:
+            if ln.strip() and _indent(ln) <= block and not ln.strip().startswith((")", "]", "}")):
+                break
+            out.append(ln)
+    return "\n".join(out).rstrip()
+
+
 def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = None,
-                max_lines: int = 8) -> str:
-    """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless)."""
-    text = completion.replace("\r\n", "\n")
+                max_lines: int = 8, syntax: bool = True, line_decision: bool = True) -> str:
+    """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless).
+
+    ``syntax`` switches off the syntax cut, ``line_decision`` the rules that decide how many
+    lines to keep (one when code follows on the cursor's line; up to the code after the cursor,
+    an opening line alone when its body follows, one statement when code follows the cursor,
+    never out of the cursor's block), to measure
+    what they contribute. The prompt-structure cut always applies."""
+    text = structure_cut(completion.replace("\r\n", "\n"))
     line_rest = suffix.split("\n", 1)[0]
-    if line_rest.strip():
+    if line_rest.strip() and line_decision:
         text = text.split("\n", 1)[0]
         rest = line_rest.strip()
         # The model often re-types what is already right of the cursor: drop that tail.
@@ -121,7 +216,7 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
         lines = text.split("\n")
         text = "\n".join(lines[:max_lines])
         following = [ln for ln in suffix.split("\n")[1:] if ln.strip()]
-        if following:
+        if following and line_decision:
             # Stop where the completion starts repeating the code that follows the cursor.
             out = []
             for ln in text.split("\n"):
@@ -130,7 +225,11 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
                     break
                 out.append(ln)
             text = "\n".join(out)
+        if line_decision:
+            text = body_follows(text, prefix=prefix, suffix=suffix)
+            text = one_statement(text, prefix=prefix, suffix=suffix)
+            text = block_cut(text, prefix=prefix, suffix=suffix)
         text = text.rstrip()
-        if isinstance(language, str) and language:
+        if syntax and isinstance(language, str) and language:
             text = syntax_cut(text, prefix=prefix, suffix=suffix, language=language).rstrip()
     return text if text.strip() else ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from offpilot.features.postprocess import postprocess, syntax_cut
+from offpilot.features.postprocess import block_cut, postprocess, syntax_cut
 
 
 def test_a_block_is_cut_where_it_ends_and_the_suffix_keeps_its_closer():
@@ -35,3 +35,73 @@ def test_a_line_repeating_the_code_below_ends_the_completion():
 def test_no_grammar_or_one_line_leaves_the_text_alone():
     assert syntax_cut("a\nb(", prefix="", suffix="", language="no-such-language") == "a\nb("
     assert syntax_cut("x = (", prefix="", suffix="", language="python") == "x = ("
+
+
+def test_a_completion_ends_before_a_line_that_reproduces_a_context_label():
+    # Seen after `return ` in a real repository: the model ran past the function and wrote the
+    # context block's path label, then another file's code.
+    prefix = "def is_known(name):\n    return "
+    suffix = "\n\n\ndef other():\n    pass\n"
+    raw = "0\n\n# httpx/_utils.py\ndef get_environment_proxies() -> dict:\n    return {}"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == "0"
+
+
+def test_prompt_structure_never_reaches_the_suggestion():
+    prefix, suffix = "def f(x):\n    y = ", "\n    return y\n"
+    for raw, want in (("x + 1<|fim_suffix|>\n    return y", "x + 1"),
+                      ("x * 2\n```\nFile other.py:", "x * 2"),
+                      ("x - 1\n// src/util.ts\nexport const a = 1;", "x - 1"),
+                      ("<CURSOR>", "")):
+        assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == want
+
+
+def test_a_comment_that_is_not_a_path_label_stays():
+    prefix, suffix = "def f(xs):\n    ", "\n\n\nprint(f([]))\n"
+    raw = "# see utils.py for the rules\n    xs.sort()"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == raw
+
+
+def test_the_completion_stays_in_the_block_the_code_after_the_cursor_continues():
+    prefix = "def f(xs):\n    total = 0\n    for x in xs:\n        total += "
+    suffix = "\n    return total\n"
+    raw = "x\n        count += 1\n    return total * 2\n\ndef g():\n    pass"
+    assert block_cut(raw, prefix=prefix, suffix=suffix) == "x\n        count += 1"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "x\n        count += 1")
+
+
+def test_at_the_end_of_a_file_a_dedent_is_kept_unless_it_follows_a_blank_line():
+    prefix = "def f(xs):\n    for x in xs:\n        print("
+    raw = "x)\n    return len(xs)\n\n\ndef g():\n    pass"
+    assert block_cut(raw, prefix=prefix, suffix="") == "x)\n    return len(xs)"
+
+
+def test_an_opening_line_whose_body_follows_the_cursor_is_the_whole_completion():
+    prefix = "def f(xs):\n    total = 0\n"
+    suffix = "\n        total += x\n    return total\n"  # the cursor on an empty line
+    raw = "    for x in xs:\n        total += x * 2\n    return total"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    for x in xs:")
+    # the same opener with nothing deeper after the cursor keeps its body
+    assert postprocess(raw, prefix=prefix, suffix="\n    return total\n",
+                       language="python") == "    for x in xs:\n        total += x * 2"
+
+
+def test_switching_off_the_line_rules_keeps_what_they_would_cut_but_never_prompt_text():
+    prefix = "def f(xs):\n    total = 0\n    for x in xs:\n        total += "
+    suffix = "\n    return total\n"
+    raw = "x\n    return total * 2\n# pkg/other.py\nimport os"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python",
+                       line_decision=False, syntax=False) == "x\n    return total * 2"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == "x"
+
+
+def test_one_statement_when_the_code_after_the_cursor_goes_on_in_the_block():
+    prefix = "def f(xs):\n    total = 0\n"
+    suffix = "\n    return total\n"  # an empty line opened above the return
+    raw = "    for x in xs:\n        total += x\n    total *= 2\n    print(total)"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    for x in xs:\n        total += x")
+    raw = "    total = sum(xs)\n    total *= 2"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    total = sum(xs)")
