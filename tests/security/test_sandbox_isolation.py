@@ -53,8 +53,9 @@ for folder in FOLDERS:
     attempt("read " + folder, lambda: (f / "victim4.txt").read_text())
 attempt("write the original project", lambda: open(ORIGINAL + "/pkg/mod.py", "w").write("x"))
 attempt("read the original project", lambda: open(ORIGINAL + "/.env").read())
-# the real home is an empty tmpfs here: a write lands in it and vanishes with the run
+# the real home and /tmp are empty, read-only tmpfs here
 attempt("home", lambda: open(HOME + "/.offpilot-owned", "w").write("x"))
+attempt("make a temp dir", lambda: os.makedirs("/tmp/offpilot-owned/x"))
 # the server's environment, through every /proc entry this process can see (the variable's
 # name is put together here, so that this script's own command line does not hold it)
 name = SECRET_HEAD + SECRET_TAIL
@@ -108,6 +109,8 @@ async def test_code_in_the_sandbox_cannot_touch_anything_outside_its_copy(
     canaries.assert_untouched()
     assert (project / "pkg" / "mod.py").read_text() == "VALUE = 1\n"
     assert not (Path.home() / ".offpilot-owned").exists()
+    # homes and temp dirs are empty and read-only: nothing can be made there
+    assert outcome["home"] != "done" and outcome["make a temp dir"] != "done"
     canaries.assert_secret_absent(result.stdout, result.stderr)
 
 

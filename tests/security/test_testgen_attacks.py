@@ -390,3 +390,39 @@ async def test_javascript_calls_with_outside_paths_do_not_run(tmp_path: Path,
     assert any(str(c) in call for call in listed)
     assert any(x["ran"] and x["target"] == "add" for x in listed.values())
     canaries.assert_secret_absent(json.dumps(data), result.plan.text if result.plan else "")
+
+
+@needs_isolation()
+async def test_code_that_creates_its_folder_in_a_hidden_temp_dir_is_not_kept(
+        tmp_path: Path, canaries: Canaries):
+    # the hidden temp dir is empty in the sandbox: code that first creates the folder it
+    # writes into must fail there too, else its test is kept and writes there when the
+    # project's tests are run outside the sandbox
+    folder = canaries.hidden / "made"
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "saver.py").write_text(textwrap.dedent(f'''
+        import os
+
+
+        def save(text):
+            """Save text.
+
+            >>> save('owned')
+            5
+            """
+            os.makedirs({str(folder)!r}, exist_ok=True)
+            with open({str(folder / "victim.txt")!r}, "w") as fh:
+                fh.write(text)
+            return len(text)
+
+    '''))
+    result = await generate_tests(root, root / "saver.py", scope="file", backend=None,
+                                  settings=replace(Settings(), test_timeout=60.0))
+    canaries.assert_untouched()
+    data = result.to_json()
+    ran = [c for c in data["calls"] if c["ran"]]
+    assert {c["target"] for c in ran} == {"save"}, data["calls"]
+    assert all("Error" in c["result"] and not c.get("test") for c in ran), ran
+    assert data["tests"] == [] and result.kept == 0
+    assert not folder.exists() and not (root / "test_saver.py").exists()

@@ -300,7 +300,8 @@ def bwrap_argv(program: str, *, writable: Path, workdir: Path, env: Mapping[str,
                network: bool = False) -> list[str]:
     """The bwrap command line that runs a program with only ``writable`` writable.
 
-    The filesystem is mounted read-only; homes, temp dirs and ``hide`` become empty tmpfs;
+    The filesystem is mounted read-only; homes, temp dirs and ``hide`` become empty,
+    read-only tmpfs;
     ``readable`` paths that lie in those are mounted back read-only (never a whole hidden
     root); ``/proc`` and ``/dev`` are the sandbox's own; every namespace is new.
     """
@@ -325,6 +326,11 @@ def bwrap_argv(program: str, *, writable: Path, workdir: Path, env: Mapping[str,
         args += ["--ro-bind", path, path]
         shown.append(path)
     args += ["--bind", str(writable), str(writable), "--chdir", str(workdir)]
+    # the hiding tmpfs mounts are read-only too (not recursively: the copy stays writable), so
+    # code that writes into a home or temp dir fails here as it would not outside, and such a
+    # call is never kept as a test that would write there when the project's tests are run
+    for path in hidden:
+        args += ["--remount-ro", path]
     return args
 
 
