@@ -224,3 +224,18 @@ def test_a_pattern_added_while_running_takes_effect_at_once(ws: Path, cache: Pat
     finally:
         engine.stop()
     assert CANARY.encode() not in database_bytes(cache)
+
+
+def test_complete_command_on_a_symlink_loop_is_a_clear_error(tmp_path: Path):
+    ws = tmp_path / "loop"
+    ws.mkdir()
+    (ws / "a.py").symlink_to(ws / "b.py")
+    (ws / "b.py").symlink_to(ws / "a.py")
+    env = clean_env(OFFPILOT_CACHE_DIR=str(tmp_path / "cli-cache"),
+                    OFFPILOT_MODEL=str(tmp_path / "no-model-here.gguf"))  # never reached
+    done = subprocess.run([sys.executable, "-m", "offpilot", "complete", str(ws / "a.py"),
+                           "1", "1"], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=ws)
+    assert done.returncode == 2, done.stderr[-1000:]
+    assert "Traceback" not in done.stderr
+    assert "Too many levels of symbolic links" in done.stderr, done.stderr[-1000:]

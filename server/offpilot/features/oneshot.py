@@ -39,13 +39,17 @@ def offset_of(text: str, line: int, col: int) -> int:
 
 async def complete_async(path: Path, line: int, col: int, *, settings: Settings,
                          use_context: bool = True, show_prompt: bool = False) -> str | None:
+    import errno
     import os
 
     from offpilot.cli import find_root
     from offpilot.context.exclude import FileGuard
 
     given = os.path.abspath(path)
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except RuntimeError as exc:  # a symlink loop (Python before 3.13 raises this)
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), given) from exc
     root = find_root(path)
     secret = FileGuard([find_root(Path(given))], settings.exclude_files).private(given)
     if secret is not None:
