@@ -479,6 +479,14 @@ def plan_file(original: str | None, tests: Sequence[RenderedTest], framework: st
             break
     tail = "" if original.endswith("\n") else "\n"
     block = tail + "\n\n" + body
+    end = len(original)
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.If) and ast.unparse(last.test) in (
+            "__name__ == '__main__'", "'__main__' == __name__"):
+        # new tests go before `if __name__ == "__main__": unittest.main()`, which would
+        # otherwise run (and exit) before they are defined
+        end, tail = line_offsets[last.lineno - 1], ""
+        block = body + "\n\n"
     if missing and leading:
         end_line = leading[-1].end_lineno or leading[-1].lineno
         offset = line_offsets[min(end_line, len(line_offsets) - 1)]
@@ -486,8 +494,8 @@ def plan_file(original: str | None, tests: Sequence[RenderedTest], framework: st
         insertions.append((offset, prefix + "\n".join(
             line for line in missing if line) + "\n"))
     elif missing:
-        block = tail + "\n\n" + "\n".join(missing) + "\n\n\n" + body
-    insertions.append((len(original), block))
+        block = tail + "\n\n" + "\n".join(missing) + "\n\n\n" + block.lstrip("\n")
+    insertions.append((end, block))
     return FilePlan(apply_insertions(original, insertions), tuple(insertions))
 
 

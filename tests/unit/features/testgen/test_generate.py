@@ -247,3 +247,26 @@ async def test_without_pytest_the_tests_are_unittest_and_run_with_unittest(tmp_p
     assert "pytest is not installed" in result.summary
     assert result.kept >= 1, result.summary
     assert result.plan is not None and "unittest.TestCase" in result.plan.text
+
+
+def test_appending_unittest_tests_puts_them_before_the_main_guard(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from offpilot.features.testgen.render import Imports, RenderedTest
+
+    original = ('"""Tests for m."""\n\nimport unittest\n\n\nclass TestOld(unittest.TestCase):\n'
+                '    def test_old(self):\n        self.assertTrue(True)\n\n\n'
+                'if __name__ == "__main__":\n    unittest.main()\n')
+    new = RenderedTest("test_new", "def test_new(self):\n    self.assertTrue(True)\n",
+                       Imports(stdlib=frozenset({"unittest"})), owner_class="TestNew")
+    plan = plan_file(original, [new], "unittest", "m")
+    assert plan.text.index("class TestNew") < plan.text.index('if __name__ == "__main__"')
+    assert plan.text.endswith('if __name__ == "__main__":\n    unittest.main()\n')
+    assert "\n\n\n\nif __name__" not in plan.text  # two blank lines, as before
+    (tmp_path / "test_m.py").write_text(plan.text)
+    # run as a script, unittest.main() must see both classes
+    done = subprocess.run([sys.executable, "test_m.py", "-v"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "test_new" in done.stderr and "Ran 2 tests" in done.stderr
