@@ -11,6 +11,7 @@ word. ``test_real_model_...`` uses the real embedded model.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -426,3 +427,44 @@ async def test_code_that_creates_its_folder_in_a_hidden_temp_dir_is_not_kept(
     assert all("Error" in c["result"] and not c.get("test") for c in ran), ran
     assert data["tests"] == [] and result.kept == 0
     assert not folder.exists() and not (root / "test_saver.py").exists()
+
+
+@needs_isolation()
+async def test_an_exception_class_cannot_put_source_into_the_test_file(
+        tmp_path: Path, canaries: Canaries):
+    # the recorded exception's module and name come from the code under test: a class that
+    # sets its own __module__ must not turn into a statement of the written test file
+    forged = canaries.hidden / "forged"
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "inj.py").write_text(textwrap.dedent(f'''
+        class Boom(ValueError):
+            pass
+
+
+        Boom.__module__ = ("builtins import ValueError as V; import os; "
+                           "os.system('touch {forged}'); from builtins")
+        Boom.__qualname__ = "ValueError"
+
+
+        def check(n):
+            """Check n.
+
+            >>> check(1)
+            Traceback (most recent call last):
+            ValueError
+            """
+            raise Boom("no")
+    '''))
+    result = await generate_tests(root, root / "inj.py", scope="file", backend=None,
+                                  settings=replace(Settings(), test_timeout=60.0))
+    canaries.assert_untouched()
+    plan = result.plan.text if result.plan else ""
+    assert result.kept >= 1 and "check(1)" in plan, result.summary
+    assert "os.system" not in plan and "touch" not in plan, plan
+    for node in ast.parse(plan).body:  # imports, test classes or functions, the main guard
+        docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        assert docstring or isinstance(
+            node, ast.Import | ast.ImportFrom | ast.ClassDef | ast.FunctionDef | ast.If), \
+            ast.dump(node)
+    assert not forged.exists()

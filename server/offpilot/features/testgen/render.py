@@ -141,8 +141,11 @@ def _exception_ref(outcome: Outcome, style: Style) -> tuple[str, Imports]:
     for module, qualname in chain:
         if module == "builtins" and qualname.isidentifier():
             return qualname, Imports()
-        if "." not in qualname and qualname.isidentifier() and module and not any(
-                part.startswith("_") for part in module.split(".")) and module != "__main__":
+        # both come from the code under test (a class can set its own __module__): only a
+        # dotted name becomes an import, never other source
+        if "." not in qualname and qualname.isidentifier() and module and all(
+                part.isidentifier() and not part.startswith("_")
+                for part in module.split(".")) and module != "__main__":
             return qualname, Imports(names=frozenset({(module, qualname)}))
     return "Exception", Imports()
 
