@@ -88,9 +88,14 @@ async def test_models_use_then_serve_completes_with_that_model(
                 position=position_of(TEXT, "    return "),
                 context=types.InlineCompletionContext(
                     trigger_kind=types.InlineCompletionTriggerKind.Invoked))), 240)
-        assert result is not None and result.items
+        # (what the small model writes there may be cut to nothing: the model's use is shown
+        # by the stats below, not by the text)
+        assert result is not None
         stats: Any = await asyncio.wait_for(
             client.protocol.send_request_async("offpilot/stats", None), 60)
+        calls = stats["completion"]["modelCalls"] if isinstance(stats, dict) else \
+            stats.completion.modelCalls
+        assert calls >= 1
         completion = stats["models"]["completion"] if isinstance(stats, dict) else \
             stats.models.completion
         get = completion.get if isinstance(completion, dict) else \

@@ -2,8 +2,9 @@
 secret in the environment that no run may see.
 
 Canaries lie in two places: a temp dir (hidden from sandboxed runs under an empty tmpfs) and a
-folder of the repository's ignored ``build/`` (visible to them, read-only). Neither is the
-sandbox or the workspace under test.
+folder that sandboxed runs see read-only: the repository's ignored ``build/``, or, when the
+checkout itself lies in a hidden place (a clone under /tmp), a folder under /var/cache. Neither
+is the sandbox or the workspace under test.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import pytest
 from offpilot.features.testgen import sandbox as sandbox_module
 
 REPO = Path(__file__).resolve().parents[2]
+VISIBLE_PLACES = (REPO / "build", Path("/var/cache/offpilot-test-canaries"),
+                  Path("/var/lib/offpilot-test-canaries"))
 SECRET_NAME = "OFFPILOT_TEST_CANARY_SECRET"
 
 
@@ -70,12 +73,28 @@ def _fill(folder: Path) -> None:
     (folder / "victimdir" / "inner.txt").write_text("canary inner\n")
 
 
+def visible_place() -> Path:
+    """A writable folder that the sandbox shows read-only (outside homes and temp dirs)."""
+    hidden = sandbox_module._hidden_dirs()
+    for place in VISIBLE_PLACES:
+        real = str(place.resolve())
+        if any(real == h or real.startswith(h.rstrip("/") + "/") for h in hidden):
+            continue
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        return place
+    raise RuntimeError(f"none of {[str(p) for p in VISIBLE_PLACES]} is writable and outside "
+                       "the folders the sandbox hides")
+
+
 @pytest.fixture
 def canaries(monkeypatch: pytest.MonkeyPatch) -> Iterator[Canaries]:
     # a short path, like an attacker's ("/tmp/x/victim3.txt"): constants of up to 30
     # characters quoted in a docstring become arguments
     hidden = Path(tempfile.mkdtemp(prefix="oc", dir="/tmp")) / "x"
-    visible = REPO / "build" / f"canaries-{uuid.uuid4().hex[:8]}" / "x"
+    visible = visible_place() / f"canaries-{uuid.uuid4().hex[:8]}" / "x"
     _fill(hidden)
     _fill(visible)
     secret = f"canary-secret-{uuid.uuid4().hex}"
