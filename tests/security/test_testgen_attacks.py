@@ -430,6 +430,62 @@ async def test_code_that_creates_its_folder_in_a_hidden_temp_dir_is_not_kept(
 
 
 @needs_isolation()
+async def test_calls_that_write_home_or_leave_processes_are_not_kept(tmp_path: Path):
+    # in the sandbox HOME is private and writable, and a process the call starts dies with it:
+    # such a call "works" there, and its test would write the user's HOME or start the
+    # process each time the project's tests are run
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "effects.py").write_text(textwrap.dedent('''
+        import os
+        import subprocess
+
+
+        def remember(text):
+            """Append text to a dot file in the home folder.
+
+            >>> remember('owned')
+            5
+            """
+            with open(os.path.expanduser("~/.offpilot_canary_rc"), "a") as fh:
+                fh.write(text)
+            return len(text)
+
+
+        def spawn(n):
+            """Start a helper.
+
+            >>> spawn(2)
+            2
+            """
+            subprocess.Popen(["sleep", "1000"])
+            return n
+
+
+        def twice(n):
+            """Twice n.
+
+            >>> twice(2)
+            4
+            """
+            return 2 * n
+    '''))
+    result = await generate_tests(root, root / "effects.py", scope="file", backend=None,
+                                  settings=replace(Settings(), test_timeout=60.0))
+    data = result.to_json()
+    by_target = {}
+    for c in data["calls"]:
+        if c["ran"]:
+            by_target.setdefault(c["target"], []).append(c)
+    for target in ("remember", "spawn"):
+        assert by_target.get(target), data["calls"]
+        assert all(not c.get("test") and "in the sandbox: outside it" in c["reason"]
+                   for c in by_target[target]), by_target[target]
+    assert {t["target"] for t in data["tests"]} == {"twice"}, data["tests"]
+    assert not (Path.home() / ".offpilot_canary_rc").exists()
+
+
+@needs_isolation()
 async def test_an_exception_class_cannot_put_source_into_the_test_file(
         tmp_path: Path, canaries: Canaries):
     # the recorded exception's module and name come from the code under test: a class that

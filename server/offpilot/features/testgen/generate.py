@@ -647,6 +647,13 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
     result.lines_total = len(lines_total)
 
     candidates: dict[str, list[_Candidate]] = {tid: [] for tid in tids}
+    # A target one of whose calls wrote HOME or the temp dir, or left a process running, may do
+    # it in any call (the first call that creates a file hides it from the next ones).
+    effects_of: dict[str, tuple[str, ...]] = {}
+    for spec in calls:
+        rec = report.recordings.get(spec.call_id)
+        if rec is not None and rec.effects:
+            effects_of.setdefault(spec.target_id, rec.effects)
     for spec in calls:
         rec = report.recordings.get(spec.call_id)
         s = scenario_of[spec.call_id]
@@ -656,6 +663,11 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
             continue
         record.result = rec.outcome.summary()
         t = tids[spec.target_id]
+        if spec.target_id in effects_of:
+            effects = rec.effects or effects_of[spec.target_id]
+            record.reason = (f"it {'; '.join(effects)} in the sandbox: outside it, a test "
+                             "would do that to this machine")
+            continue
         if rec.outcome.from_the_machine:
             record.reason = (f"it raised {rec.outcome.exc_type} in the sandbox: a result of "
                              "the machine's files, not of the code")

@@ -88,6 +88,7 @@ class Recording:
     deterministic: bool = True
     seconds: float = 0.0
     lines: frozenset[int] = frozenset()
+    effects: tuple[str, ...] = ()  # what it did outside the project copy (files, processes)
 
 
 @dataclass
@@ -165,7 +166,9 @@ def parse_records(text: str, calls: Sequence[CallSpec]) -> OracleReport:
             report.recordings[spec.call_id] = Recording(
                 spec.call_id, spec.source, spec.target_id, _outcome(rec.get("outcome")),
                 seconds=float(seconds) if isinstance(seconds, int | float) else 0.0,
-                lines=_ints(rec.get("lines")))
+                lines=_ints(rec.get("lines")),
+                effects=tuple(_str(e, 300) for e in rec.get("effects") or []
+                              if isinstance(e, str))[:5])
         elif kind == "mutant" and isinstance(rec.get("id"), int):
             if rec.get("error"):
                 report.broken_mutants.add(rec["id"])

@@ -7,7 +7,9 @@ optionally, mutants of the target functions. One JSON object per line is appende
 
 - ``{"type": "import", "ok": bool, "error": str}``
 - ``{"type": "target", "id", "executable": [lines]}``: the lines a test could cover
-- ``{"type": "call", "id", "outcome": {...}, "seconds", "lines": [...]}``: ``outcome`` is
+- ``{"type": "call", "id", "outcome": {...}, "seconds", "lines": [...], "effects": [...]}``:
+  ``effects`` names what the call did outside the project copy (files it wrote or removed in
+  HOME or the temp dir, processes it left running); ``outcome`` is
   ``{"kind": "value", "repr", "literal", "constructible", "listed", "float", "state",
   "changed"}`` (``state``: the receiver's repr after a method call; ``changed``: it differs
   from before the call),
@@ -241,6 +243,58 @@ def build_namespace(spec, module):
     return ns
 
 
+def _scratch_state(folders):
+    """(path, size, mtime) of every file under ``folders`` (HOME and the temp dir)."""
+    state = set()
+    for folder in folders:
+        for dirpath, dirnames, filenames in os.walk(folder):
+            for name in dirnames + filenames:
+                path = os.path.join(dirpath, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                state.add((path, st.st_size, st.st_mtime_ns))
+            if len(state) > 5000:
+                return state
+    return state
+
+
+def _others_in_session():
+    """Processes of this session other than this one (what a call left running)."""
+    me = os.getpid()
+    try:
+        session = os.getsid(0)
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return set()
+    out = set()
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            if os.getsid(pid) == session:
+                with open(f"/proc/{pid}/stat", "rb") as fh:
+                    if fh.read().rsplit(b")", 1)[-1].split()[0] != b"Z":
+                        out.add(pid)
+        except OSError:
+            continue
+    return out
+
+
+def side_effects(before_files, before_pids, folders):
+    """What a call did outside the project copy: that belongs to the machine, not the code,
+    and a test that repeats it outside the sandbox would do it to the user's files."""
+    effects = []
+    changed = sorted(p for p, _size, _mtime in _scratch_state(folders) ^ before_files)
+    if changed:
+        effects.append("changed " + ", ".join(sorted(set(changed))[:3]))
+    left = _others_in_session() - before_pids
+    if left:
+        effects.append(f"left {len(left)} process(es) running")
+    return effects
+
+
 def main(spec_path):
     with open(spec_path, encoding="utf-8") as fh:
         spec = json.load(fh)
@@ -269,6 +323,8 @@ def main(spec_path):
         rec.emit({"type": "target", "id": target["id"], "executable": lines})
 
     timeout = float(spec.get("per_call_timeout", 2.0))
+    scratch = [d for d in {os.path.expanduser("~"), os.environ.get("TMPDIR", "")}
+               if d and d != "/" and os.path.isdir(d)]
     trace = bool(spec.get("trace"))
     parsed = {}
     original = {}
@@ -282,6 +338,7 @@ def main(spec_path):
             continue
         parsed[item["id"]] = call
         rec.lines = set()
+        before_files, before_pids = _scratch_state(scratch), _others_in_session()
         if trace:
             sys.settrace(rec._global_trace)
         try:
@@ -291,7 +348,8 @@ def main(spec_path):
         original[item["id"]] = outcome_key(outcome)
         seconds[item["id"]] = took
         rec.emit({"type": "call", "id": item["id"], "outcome": outcome, "seconds": took,
-                  "lines": sorted(rec.lines)})
+                  "lines": sorted(rec.lines),
+                  "effects": side_effects(before_files, before_pids, scratch)})
 
     cap = float(spec.get("mutant_timeout", 0.5))
     for mutant in spec.get("mutants", []):
