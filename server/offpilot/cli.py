@@ -61,6 +61,12 @@ def find_root(path: Path) -> Path:
     for parent in [path.parent, *path.parent.parents]:
         if any((parent / m).exists() for m in markers):
             return parent
+    # No marker: the folder the command runs in, when the file is in it (``linkdir/x.py`` where
+    # ``linkdir`` links elsewhere stays a path outside that folder, and is treated as one)
+    cwd = Path.cwd()
+    absolute = path if path.is_absolute() else cwd / path
+    if absolute.parent == cwd or cwd in absolute.parents:
+        return cwd
     return path.parent
 
 

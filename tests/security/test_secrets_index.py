@@ -239,3 +239,23 @@ def test_complete_command_on_a_symlink_loop_is_a_clear_error(tmp_path: Path):
     assert done.returncode == 2, done.stderr[-1000:]
     assert "Traceback" not in done.stderr
     assert "Too many levels of symbolic links" in done.stderr, done.stderr[-1000:]
+
+
+def test_a_folder_link_out_of_a_workspace_without_markers_is_refused(tmp_path: Path):
+    # no .git, no pyproject.toml: the folder the command runs in is the workspace, and a file
+    # reached through a folder link that points elsewhere is outside it
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "tok.py").write_text(f'TOKEN = "{CANARY}"\n')
+    ws = tmp_path / "plain"
+    ws.mkdir()
+    (ws / "main.py").write_text("x = 1\n")
+    (ws / "linkdir").symlink_to(outside, target_is_directory=True)
+    cache = tmp_path / "cli-cache"
+    env = clean_env(OFFPILOT_CACHE_DIR=str(cache))
+    done = subprocess.run([sys.executable, "-m", "offpilot", "context", "linkdir/tok.py", "1",
+                           "1", "--json"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=ws)
+    assert done.returncode == 1 and "kept out of prompts" in done.stderr, done.stderr[-1000:]
+    assert CANARY not in done.stdout + done.stderr
+    assert not cache.exists() or CANARY.encode() not in database_bytes(cache)
