@@ -96,7 +96,7 @@ class LocalBackend:
         self._info: ModelInfo | None = None
         self._add_bos = True
         self._proc: asyncio.subprocess.Process | None = None
-        self._closing: asyncio.subprocess.Process | None = None  # the worker close() stops
+        self._stopping: asyncio.subprocess.Process | None = None  # the worker close() stops
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -214,7 +214,7 @@ class LocalBackend:
 
     async def close(self) -> None:
         proc = self._proc
-        self._closing = proc  # its exit is what was asked for, not a fault to report
+        self._stopping = proc  # its exit is what was asked for, not a fault to report
         if proc is not None and proc.returncode is None and proc.stdin is not None:
             with contextlib.suppress(Exception):
                 proc.stdin.write(b'{"op": "shutdown"}\n')
@@ -266,7 +266,7 @@ class LocalBackend:
                         pending.future.set_exception(ModelError(msg.get("message", "error")))
         finally:
             code = await proc.wait()
-            if proc is self._closing:
+            if proc is self._stopping:
                 if not ready.done():
                     ready.set_exception(ModelError("the model was closed"))
             elif proc is self._proc or self._proc is None:
