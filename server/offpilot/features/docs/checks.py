@@ -15,8 +15,14 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from offpilot.features.docs.styles import GOOGLE, NUMPY, REST, ParsedDoc, param_entry, \
-    parse_docstring
+from offpilot.features.docs.styles import (
+    GOOGLE,
+    NUMPY,
+    REST,
+    ParsedDoc,
+    param_entry,
+    parse_docstring,
+)
 from offpilot.features.docs.symbols import Definition, Param, definitions
 
 TODO = "TODO: describe."
@@ -37,8 +43,8 @@ class Mismatch:
             parts.append(f"does not document {names}")
         if self.phantom:
             names = ", ".join(f"`{n}`" for n in self.phantom)
-            parts.append(f"documents {names}, which "
-                         f"{'is not a parameter' if len(self.phantom) == 1 else 'are not parameters'}")
+            what = "is not a parameter" if len(self.phantom) == 1 else "are not parameters"
+            parts.append(f"documents {names}, which {what}")
         return f"The docstring of `{self.definition.name}` " + " and ".join(parts) + "."
 
 
@@ -127,6 +133,9 @@ def fix(mismatch: Mismatch) -> LineEdit | None:
         head = 2 if parsed.style == NUMPY else 1
         out += lines[start:start + head]
         inside = [e for e in parsed.params if start <= e.start < end]
+        # new entries show types only where the existing ones do
+        typed = any(("(" in lines[e.start].split(":", 1)[0]) if parsed.style == GOOGLE
+                    else (":" in lines[e.start]) for e in inside)
         emitted: set[int] = set()
         for p in params:
             entry = next((e for e in inside if e.name == p.name), None)
@@ -136,7 +145,8 @@ def fix(mismatch: Mismatch) -> LineEdit | None:
                     out += lines[entry.start:entry.end]
             elif p in mismatch.missing:
                 style = NUMPY if parsed.style == NUMPY else GOOGLE
-                out += param_entry(style, p.display, p.annotation, TODO, indent)
+                out += param_entry(style, p.display, p.annotation if typed else "", TODO,
+                                   indent)
         for e in inside:  # other names that are kept (keyword arguments of **kwargs)
             if e.start not in emitted and e.name not in phantom:
                 emitted.add(e.start)

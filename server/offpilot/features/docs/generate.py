@@ -23,8 +23,16 @@ from pathlib import Path
 
 from offpilot.engine.backend import Backend, GenerationResult, TextRequest
 from offpilot.features.docs.checks import TODO
-from offpilot.features.docs.styles import GOOGLE, NUMPY, REST, STYLES, DocParts, detect_style, \
-    parse_docstring, render
+from offpilot.features.docs.styles import (
+    GOOGLE,
+    NUMPY,
+    REST,
+    STYLES,
+    DocParts,
+    detect_style,
+    parse_docstring,
+    render,
+)
 from offpilot.features.docs.symbols import Definition, definition_at, definitions
 
 MAX_TOKENS = 200

@@ -343,5 +343,5 @@ def render(parts: DocParts, style: str, indent: str) -> list[str]:
                 block += [inner + t for t in _wrap(f"{exc}: {desc}", inner)]
             sections.append(block)
     for block in sections:
-        out += [""] + block
+        out += ["", *block]
     return out
