@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "offpilot.engine.commands",  # models
     "offpilot.features.commands",  # explain
     "offpilot.features.testgen.commands",  # tests
+    "offpilot.features.docs.commands",  # docs
 )
 
 

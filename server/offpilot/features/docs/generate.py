@@ -40,6 +40,8 @@ MAX_CODE_CHARS = 6000
 MAX_DESCRIPTION = 240
 PROJECT_FILES = 40  # Python files read to learn the project's style
 PROJECT_FILE_BYTES = 200_000
+PROJECT_DIRS = 60  # folders looked into for them
+SKIP_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "venv", "build", "dist"})
 STOP = ('"""', "```", "\ndef ", "\nclass ", "<end_of_turn>", "<eos>")
 NO_SUMMARY = "TODO: summarize."
 
@@ -115,24 +117,42 @@ def project_style(source: str, path: Path | None = None, root: Path | None = Non
         return setting
     found = detect_style(d.docstring.text for d in definitions(source) if d.docstring)
     if found is None and path is not None:
-        folders = [path.parent] + ([root] if root is not None and root != path.parent else [])
         texts: list[str] = []
-        seen = 0
-        for folder in folders:
-            with contextlib.suppress(OSError):
-                for other in sorted(folder.rglob("*.py")):
-                    if seen >= PROJECT_FILES:
-                        break
-                    if other == path or any(p.startswith(".") for p in other.parts[-4:-1]):
-                        continue
-                    seen += 1
-                    with contextlib.suppress(OSError, UnicodeDecodeError):
-                        if other.stat().st_size <= PROJECT_FILE_BYTES:
-                            text = other.read_text(encoding="utf-8")
-                            texts += [d.docstring.text for d in definitions(text)
-                                      if d.docstring]
+        for other in _project_files(path, root):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                if other.stat().st_size <= PROJECT_FILE_BYTES:
+                    text = other.read_text(encoding="utf-8")
+                    texts += [d.docstring.text for d in definitions(text) if d.docstring]
         found = detect_style(texts)
     return found or GOOGLE
+
+
+def _project_files(path: Path, root: Path | None) -> list[Path]:
+    """Up to PROJECT_FILES Python files near ``path``: its folder first, then the project's,
+    breadth first, hidden and environment folders skipped, PROJECT_DIRS folders at most."""
+    found: list[Path] = []
+    queue = [path.parent] + ([root] if root is not None and root != path.parent else [])
+    seen: set[Path] = set()
+    while queue and len(found) < PROJECT_FILES and len(seen) < PROJECT_DIRS:
+        folder = queue.pop(0)
+        if folder in seen:
+            continue
+        seen.add(folder)
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in SKIP_DIRS:
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir() and not entry.is_symlink():
+                    queue.append(entry)
+                elif entry.suffix == ".py" and entry != path and entry.is_file():
+                    found.append(entry)
+            if len(found) >= PROJECT_FILES:
+                break
+    return found
 
 
 # ----------------------------------------------------------------------------- prompt
@@ -197,11 +217,27 @@ class Repaired:
     summarized: bool  # the summary is the model's
 
 
+def _first_sentence(text: str) -> str:
+    m = re.search(r"(?<=[a-z0-9)`'\"][.!?])\s+(?=[A-Z])", text)
+    return text[:m.start()] if m else text
+
+
+def _from_example(text: str) -> bool:
+    """Text the model copied from the prompt's example rather than wrote for this code."""
+    core = text.strip().rstrip(".").lower()
+    return len(core) >= 12 and any(core in example.lower() for example in _EXAMPLES.values())
+
+
 def repair(draft: str, defn: Definition) -> Repaired:
     """Build what the docstring says from the definition, taking only prose from ``draft``."""
     parsed = parse_docstring(draft)
-    descriptions = {e.name: e.description for e in parsed.params}
-    summary = _sentence(parsed.summary, defn.name)
+    descriptions = {e.name: e.description for e in parsed.params
+                    if not _from_example(e.description)}
+    if _from_example(parsed.returns):
+        parsed.returns = ""
+    summary = _sentence(_first_sentence(parsed.summary.strip()), defn.name)
+    if _from_example(summary):
+        summary = ""
     if re.match(r"^(def|class|return|import|from)\b", parsed.summary.strip()):
         summary = ""
     params = []
