@@ -166,6 +166,9 @@ def code_actions(ls: OffpilotServer, params: types.CodeActionParams
         return [types.Command(title=t, command=c, arguments=a) for t, c, a, _ in offers] + [
             a.command for a in extra if a.command is not None and a.edit is None]
     tags = _llm_tags(caps)
+    for action in extra:
+        if action.command is not None and action.edit is None and tags:
+            action.tags = tags  # the command runs the model
     return [a for a in extra if a.kind == types.CodeActionKind.QuickFix] + [
         types.CodeAction(title=t, kind=k, command=types.Command(title=t, command=c,
                                                                 arguments=a), tags=tags)
