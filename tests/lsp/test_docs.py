@@ -19,7 +19,7 @@ from lsprotocol import types
 from offpilot.demo import apply_workspace_edit
 from offpilot.features.docs.checks import check_source
 from offpilot.features.docs.styles import parse_docstring
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.lsp.helpers import SERVER, open_document, server_env
@@ -210,3 +210,36 @@ async def test_generate_documentation_rejects_bad_arguments(client: LanguageClie
                 command=GENERATE_DOCS, arguments=args))
     stats = await client.protocol.send_request_async("offpilot/stats", None)
     assert stats is not None  # the server is still there
+
+
+@pytest.mark.model
+@pytest.mark.slow
+async def test_cancelled_generation_writes_nothing(client: LanguageClient):
+    path: Path = client.demo_project / "shop" / "cart_ops.py"  # type: ignore[attr-defined]
+    path.write_text(SAMPLE, encoding="utf-8")
+    uri = await open_document(client, path)
+    cursor = at(SAMPLE, "cart[sku] = ")
+    token = "docs-cancel"
+    client.progress_reports[token] = []
+    params = types.ExecuteCommandParams(
+        command=GENERATE_DOCS, arguments=[{"uri": uri, "position": {
+            "line": cursor.start.line, "character": cursor.start.character}}],
+        work_done_token=token)
+    future = client.protocol.send_request(types.WORKSPACE_EXECUTE_COMMAND, params,
+                                          msg_id="cancel-docs")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120  # the model loads first
+    while not any(_token(p) == token for p in client.streamed):  # type: ignore[attr-defined]
+        assert loop.time() < deadline, "no offpilot/stream notification"
+        await asyncio.sleep(0.02)
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-docs"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await asyncio.wait_for(asyncio.wrap_future(future), 10)
+    await asyncio.sleep(0.5)
+    assert client.edits == []  # type: ignore[attr-defined]
+    assert path.read_text(encoding="utf-8") == SAMPLE
+    assert any(type(v).__name__ == "WorkDoneProgressEnd" for v in client.progress_reports[token])
+
+
+def _token(params: Any) -> Any:
+    return params.get("token") if isinstance(params, dict) else getattr(params, "token", None)
