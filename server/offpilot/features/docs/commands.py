@@ -47,8 +47,12 @@ def _targets(source: str, symbol: str) -> list[Definition]:
         if defn.docstring is not None:
             raise DocsError(f"{symbol} already has a docstring")
         return [defn]
-    return [d for d in definitions(source) if d.docstring is None and d.body_line >= 0
+    todo = [d for d in definitions(source) if d.docstring is None and d.body_line >= 0
             and not d.body_on_header]
+    # a class documents its constructor's parameters; its __init__ then needs no docstring
+    classes = [c for c in todo if c.kind == "class" and c.init_params]
+    return [d for d in todo if not (d.name == "__init__" and any(
+        c.start_byte < d.start_byte <= c.end_byte for c in classes))]
 
 
 def _as_json(path: Path, result: DocResult) -> dict[str, Any]:
