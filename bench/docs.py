@@ -63,6 +63,7 @@ class Row:
     summarized: bool
     similarity: float
     seconds: float
+    tokens: int
 
 
 def first_sentence(text: str) -> str:
@@ -151,9 +152,10 @@ async def run(limit: int, style: str) -> list[Row]:
                 raw_covered=len(real & set(raw)), raw_phantom=len(set(raw) - real),
                 summarized=result.summarized,
                 similarity=similarity(summary, first_sentence(originals[label])) if summary
-                else 0.0, seconds=seconds))
+                else 0.0, seconds=seconds, tokens=result.generated_tokens))
             print(f"  {label:<40} {rows[-1].covered}/{rows[-1].params} params, "
-                  f"{seconds:.1f}s", file=sys.stderr, flush=True)
+                  f"{result.generated_tokens} tokens, {seconds:.1f}s", file=sys.stderr,
+                  flush=True)
     finally:
         await models.close()
     return rows
@@ -182,6 +184,8 @@ def report(rows: list[Row], model: str) -> None:
     if secs:
         print(f"  seconds per doc (mean / median)           {sum(secs) / n:6.1f} / "
               f"{secs[n // 2]:.1f}")
+        print(f"  tokens generated per doc (mean)           "
+              f"{sum(r.tokens for r in rows) / n:6.1f}")
     if got:
         print(f"  first-sentence similarity (mean, 0-1)     "
               f"{sum(r.similarity for r in got) / len(got):6.2f}")

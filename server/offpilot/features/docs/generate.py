@@ -305,6 +305,7 @@ class DocResult:
     summarized: bool
     seconds: float
     stop_reason: str
+    generated_tokens: int = 0
 
 
 async def document(backend: Backend, source: str, defn: Definition, style: str, *,
@@ -335,4 +336,4 @@ async def document(backend: Backend, source: str, defn: Definition, style: str, 
     fixed = repair(draft, defn)
     return DocResult(defn, style, fixed.parts, insertion(source, defn, fixed.parts, style),
                      draft, fixed.described, fixed.summarized, time.perf_counter() - t0,
-                     result.stop_reason)
+                     result.stop_reason, result.generated_tokens)
