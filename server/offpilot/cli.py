@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "offpilot.features.commands",  # explain
     "offpilot.features.evaluate",  # eval
     "offpilot.features.testgen.commands",  # tests
+    "offpilot.features.docs.commands",  # docs
 )
 
 

@@ -147,6 +147,12 @@ async def test_no_secret_reaches_the_backend_the_answers_or_the_index(tmp_path: 
                             types.ExecuteCommandParams(
                                 command="offpilot.generateTests",
                                 arguments=[{"uri": uri, "scope": "file"}]))
+                    with pytest.raises(Exception, match="never sent to a model"):
+                        await client.workspace_execute_command_async(
+                            types.ExecuteCommandParams(
+                                command="offpilot.generateDocs",
+                                arguments=[{"uri": uri, "position": {"line": 0,
+                                                                     "character": 0}}]))
                 got = await request(client, "offpilot/context", {
                     "uri": uri, "position": {"line": 4, "character": 8}})
                 assert got["snippets"] == [] and "kept out of prompts" in got["message"], rel

@@ -57,7 +57,8 @@ _CODE_ACTION_TAG = getattr(types, "CodeActionTag", None)  # LSP 3.18, lsprotocol
 
 def setup(server: OffpilotServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
-        code_action_kinds=[types.CodeActionKind.Refactor, types.CodeActionKind.Source]))
+        code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.Refactor,
+                           types.CodeActionKind.RefactorRewrite, types.CodeActionKind.Source]))
     def code_action(ls: OffpilotServer, params: types.CodeActionParams
                     ) -> list[types.CodeAction | types.Command]:
         try:
@@ -153,14 +154,27 @@ def code_actions(ls: OffpilotServer, params: types.CodeActionParams
                        [{**arg, "scope": "file"}], types.CodeActionKind.Source))
     only = (params.context.only if params.context is not None else None) or []
     offers = [o for o in offers if not only or any(_kind_matches(o[3], k) for k in only)]
+    extra: list[types.CodeAction] = []
+    for provider in ls.code_action_providers:  # other features' actions (documentation)
+        try:
+            extra += provider(ls, params, doc)
+        except Exception:
+            log.exception("code action provider failed for %s", uri)
+    extra = [a for a in extra if not only or any(_kind_matches(a.kind, k) for k in only)]
     caps = _code_action_caps(ls)
     if caps is None or caps.code_action_literal_support is None:
         # A client without CodeAction literals takes plain commands.
-        return [types.Command(title=t, command=c, arguments=a) for t, c, a, _ in offers]
+        return [types.Command(title=t, command=c, arguments=a) for t, c, a, _ in offers] + [
+            a.command for a in extra if a.command is not None and a.edit is None]
     tags = _llm_tags(caps)
-    return [types.CodeAction(title=t, kind=k, command=types.Command(title=t, command=c,
-                                                                    arguments=a), tags=tags)
-            for t, c, a, k in offers]
+    for action in extra:
+        if action.command is not None and action.edit is None and tags:
+            action.tags = tags  # the command runs the model
+    return [a for a in extra if a.kind == types.CodeActionKind.QuickFix] + [
+        types.CodeAction(title=t, kind=k, command=types.Command(title=t, command=c,
+                                                                arguments=a), tags=tags)
+        for t, c, a, k in offers] + [
+        a for a in extra if a.kind != types.CodeActionKind.QuickFix]
 
 
 def _kind_matches(kind: Any, wanted: Any) -> bool:

@@ -12,6 +12,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -63,6 +64,17 @@ class OffpilotServer(LanguageServer):
         # gone. Off for a server object run inside another program (tests).
         self.own_process = False
         self.lifeline = Lifeline(shut_down=self.is_shut_down)
+        # Features that follow documents (called with the URI after open, change and close) and
+        # that add code actions (called by offpilot.lsp.actions with the params and document).
+        self.document_listeners: list[Callable[[str], None]] = []
+        self.code_action_providers: list[Callable[[Any, Any, Document], list[Any]]] = []
+
+    def documents_changed(self, uri: str) -> None:
+        for listener in self.document_listeners:
+            try:
+                listener(uri)
+            except Exception:  # one feature's failure must not stop document sync
+                log.exception("document listener failed for %s", uri)
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         def on_eof() -> None:
@@ -272,6 +284,7 @@ FEATURE_MODULES = (
     "offpilot.lsp.actions",  # code actions, offpilot.explain
     "offpilot.lsp.testgen",  # offpilot.generateTests
     "offpilot.lsp.models",  # offpilot.pullModel
+    "offpilot.lsp.docs",  # documentation: diagnostics, quick fix, offpilot.generateDocs
     "offpilot.context.lsp",  # offpilot/context
 )
 
@@ -344,6 +357,7 @@ def _register_lifecycle(server: OffpilotServer) -> None:
         ls.documents.open(d.uri, d.language_id, d.version, d.text)
         if ls.context_engine is not None:
             ls.context_engine.note_opened(d.uri)
+        ls.documents_changed(d.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: OffpilotServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -352,6 +366,7 @@ def _register_lifecycle(server: OffpilotServer) -> None:
             log.warning("didChange for a document that is not open: %s", d.uri)
             return
         ls.documents.apply_changes(d.uri, d.version, params.content_changes)
+        ls.documents_changed(d.uri)
         doc = ls.documents.get(d.uri)
         if doc is None or not params.content_changes:
             return
@@ -368,6 +383,7 @@ def _register_lifecycle(server: OffpilotServer) -> None:
     def did_close(ls: OffpilotServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.documents.close(params.text_document.uri)
         ls.completer.forget(params.text_document.uri)
+        ls.documents_changed(params.text_document.uri)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: OffpilotServer, params: Any = None) -> None:

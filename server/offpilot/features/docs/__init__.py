@@ -1,0 +1,1 @@
+"""Document this code: docstrings whose claims are checked against the code (Python)."""

@@ -1,0 +1,251 @@
+"""Documentation in the editor: a diagnostic, its quick fix, and Generate documentation.
+
+- Diagnostics (``offpilot.docDiagnostics``): after a Python document opens or changes, every
+  docstring whose documented parameters differ from the signature gets an Information
+  diagnostic (source ``offpilot``, code ``doc-params``) on its first line. No model runs.
+- Code actions: ``Offpilot: Update documentation`` (``quickfix``), an edit that rewrites the
+  parameter section to match the signature; ``Offpilot: Generate documentation``
+  (``refactor.rewrite``) on a function, method or class without a docstring, which runs
+  ``offpilot.generateDocs`` only when chosen.
+- ``offpilot.generateDocs`` with ``[{"uri", "position"|"range", "style"?}]``: the model drafts,
+  :mod:`offpilot.features.docs.generate` repairs it from the code, and the docstring is inserted
+  with ``workspace/applyEdit`` (on the open document's version, so an edit typed meanwhile makes
+  the editor refuse it). The draft streams as ``offpilot/stream``, progress as ``$/progress``;
+  ``$/cancelRequest`` stops the model and writes nothing. The answer is ``{"docstring", "style",
+  "line", "applied", "parameters", "described", "summarized"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.uris import to_fs_path
+
+from offpilot.context.documents import Document, index_to_column
+from offpilot.engine.backend import ModelError
+from offpilot.engine.manager import CHAT
+from offpilot.features.docs.checks import LineEdit, Mismatch, check_source, fix
+from offpilot.features.docs.generate import DocsError, document, project_style, undocumented_at
+from offpilot.lsp.actions import load_document, read_target_argument
+from offpilot.lsp.progress import CommandProgress
+from offpilot.lsp.server import OffpilotServer
+
+log = logging.getLogger(__name__)
+
+GENERATE_DOCS = "offpilot.generateDocs"
+GENERATE_TITLE = "Offpilot: Generate documentation"
+UPDATE_TITLE = "Offpilot: Update documentation"
+DIAGNOSTIC_CODE = "doc-params"
+SOURCE = "offpilot"
+DEBOUNCE = 0.3  # seconds after the last change before a document is checked
+REQUEST_FAILED = int(types.LSPErrorCodes.RequestFailed)
+
+
+def setup(server: OffpilotServer) -> None:
+    pending: dict[str, asyncio.TimerHandle] = {}
+    published: set[str] = set()
+
+    def on_document(uri: str) -> None:
+        old = pending.pop(uri, None)
+        if old is not None:
+            old.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        pending[uri] = loop.call_later(DEBOUNCE, lambda: (pending.pop(uri, None),
+                                                         publish(server, uri, published)))
+
+    server.document_listeners.append(on_document)
+    server.code_action_providers.append(code_actions)
+
+    @server.command(GENERATE_DOCS)
+    async def generate_docs(ls: OffpilotServer, *args: Any) -> dict[str, Any]:
+        return await run_generate_docs(ls, args)
+
+
+def is_python(doc: Document) -> bool:
+    return (doc.spec is not None and doc.spec.name == "python") or doc.language_id == "python"
+
+
+# ----------------------------------------------------------------------------- diagnostics
+def _line_range(doc: Document, line: int) -> types.Range:
+    text = doc.line_text(line)
+    start = len(text) - len(text.lstrip())
+    enc = doc.encoding
+    return types.Range(
+        start=types.Position(line=line, character=index_to_column(text, start, enc)),
+        end=types.Position(line=line, character=index_to_column(text, len(text), enc)))
+
+
+def mismatches(doc: Document) -> list[Mismatch]:
+    if not is_python(doc):
+        return []
+    return check_source(doc.text, doc.tree)
+
+
+def diagnostic(doc: Document, mismatch: Mismatch) -> types.Diagnostic:
+    line = mismatch.definition.docstring.start_line if mismatch.definition.docstring else \
+        mismatch.definition.name_line
+    return types.Diagnostic(range=_line_range(doc, line), message=mismatch.message,
+                            severity=types.DiagnosticSeverity.Information, source=SOURCE,
+                            code=DIAGNOSTIC_CODE)
+
+
+def publish(ls: OffpilotServer, uri: str, published: set[str]) -> None:
+    doc = ls.documents.get(uri)
+    found: list[types.Diagnostic] = []
+    if doc is not None and ls.settings.doc_diagnostics:
+        try:
+            found = [diagnostic(doc, m) for m in mismatches(doc)]
+        except Exception:  # a check must never break the editing session
+            log.exception("documentation check failed for %s", uri)
+            return
+    if not found and uri not in published:
+        return
+    if found:
+        published.add(uri)
+    else:
+        published.discard(uri)
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+        uri=uri, diagnostics=found, version=doc.version if doc is not None else None))
+
+
+# ----------------------------------------------------------------------------- code actions
+def _overlaps(rng: types.Range, first_line: int, last_line: int) -> bool:
+    return rng.start.line <= last_line and rng.end.line >= first_line
+
+
+def _text_edit(doc: Document, edit: LineEdit) -> types.TextEdit:
+    text = "".join(line + "\n" for line in edit.lines)
+    return types.TextEdit(range=types.Range(start=types.Position(line=edit.start, character=0),
+                                            end=types.Position(line=edit.end, character=0)),
+                          new_text=text)
+
+
+def code_actions(ls: OffpilotServer, params: types.CodeActionParams, doc: Document
+                 ) -> list[types.CodeAction]:
+    if not is_python(doc):
+        return []
+    out: list[types.CodeAction] = []
+    rng = params.range
+    context = params.context.diagnostics if params.context is not None else []
+    for m in mismatches(doc):
+        d = m.definition
+        last = d.docstring.end_line if d.docstring else d.name_line
+        if not _overlaps(rng, d.name_line, last):
+            continue
+        edit = fix(m)
+        if edit is None:
+            continue
+        ours = [x for x in context or [] if x.source == SOURCE and x.code == DIAGNOSTIC_CODE
+                and _overlaps(x.range, d.name_line, last)]
+        out.append(types.CodeAction(
+            title=UPDATE_TITLE, kind=types.CodeActionKind.QuickFix,
+            diagnostics=ours or [diagnostic(doc, m)], is_preferred=True,
+            edit=types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(
+                    uri=doc.uri, version=doc.version),
+                edits=[_text_edit(doc, edit)])])))
+    offset = doc.offset_at(rng.start.line, rng.start.character)
+    target = undocumented_at(doc.text, doc.byte_offset(offset))
+    if target is not None and GENERATE_DOCS in ls.protocol.fm.commands:
+        arg = {"uri": doc.uri, "position": {"line": rng.start.line,
+                                            "character": rng.start.character}}
+        out.append(types.CodeAction(
+            title=GENERATE_TITLE, kind=types.CodeActionKind.RefactorRewrite,
+            command=types.Command(title=GENERATE_TITLE, command=GENERATE_DOCS,
+                                  arguments=[arg])))
+    return out
+
+
+# ----------------------------------------------------------------------------- command
+def _invalid(message: str) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(f"{GENERATE_DOCS}: {message}")
+
+
+def _read_args(args: Any) -> tuple[str, types.Position, str]:
+    if args and isinstance(args[0], dict) and "position" in args[0] and "range" not in args[0]:
+        arg = dict(args[0])
+        arg["range"] = {"start": arg["position"], "end": arg["position"]}
+        args = [arg]
+    uri, rng, _scope = read_target_argument(args)
+    if rng is None:
+        raise ValueError('"position" or "range" is required')
+    style = args[0].get("style", "auto")
+    if style not in ("auto", "google", "numpy", "rest"):
+        raise ValueError('"style" must be auto, google, numpy or rest')
+    return uri, rng.start, str(style)
+
+
+async def run_generate_docs(ls: OffpilotServer, args: Any) -> dict[str, Any]:
+    try:
+        uri, position, style = _read_args(args)
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    if ls.documents.private(uri):
+        raise _invalid(f"{ls.documents.excluded(uri)}; it is never sent to a model")
+    doc = load_document(ls, uri)
+    if doc is None:
+        raise _invalid(f"cannot read {uri}: it is not open in the editor and not a readable file")
+    if not is_python(doc):
+        raise _invalid("documentation is generated for Python files")
+    text, version = doc.text, doc.version
+    offset = doc.offset_at(position.line, position.character)
+    target = undocumented_at(text, doc.byte_offset(offset))
+    if target is None:
+        raise _invalid("there is no function, method or class without a docstring here")
+    fs = to_fs_path(uri)
+    path = Path(fs) if fs else None
+    root = next((r for r in ls.roots if path is not None and r in path.parents), None)
+    chosen = await asyncio.to_thread(project_style, text, path, root,
+                                     style if style != "auto" else ls.settings.doc_style)
+    with CommandProgress(ls, "Offpilot: Generate documentation") as progress:
+        ls.set_status("generating", f"documenting {target.name}")
+        try:
+            progress.report("loading the model")
+            backend = await ls.models.backend(CHAT)
+            progress.report(f"writing the docstring of {target.name} ({chosen} style)")
+            result = await document(backend, text, target, chosen, on_text=progress.stream)
+        except ModelError as exc:
+            raise JsonRpcException(message=f"Offpilot cannot write documentation: the chat "
+                                   f"model is unavailable ({exc})", code=REQUEST_FAILED) from None
+        except DocsError as exc:
+            raise _invalid(str(exc)) from None
+        finally:
+            if ls.status.get("state") == "generating":
+                ls.set_status("ready")
+        progress.report("inserting")
+        applied, reason = await _apply(ls, doc, text, version, result.insertion)
+    log.info("documented %s in %.1fs (%s)", target.name, result.seconds, result.stop_reason)
+    return {"docstring": result.insertion.text, "style": result.style,
+            "line": result.insertion.line, "applied": applied, "reason": reason,
+            "parameters": [p[0] for p in result.parts.params],
+            "described": result.described, "summarized": result.summarized}
+
+
+async def _apply(ls: OffpilotServer, doc: Document, text: str, version: int | None,
+                 ins: Any) -> tuple[bool, str]:
+    current = ls.documents.get(doc.uri)
+    if current is not None and current.text != text:
+        return False, "the document changed while the documentation was written"
+    caps = ls.client_capabilities.workspace
+    if caps is None or not caps.apply_edit:
+        return False, "the editor cannot apply edits"
+    edit = types.TextEdit(range=types.Range(start=types.Position(line=ins.line, character=0),
+                                            end=types.Position(line=ins.line, character=0)),
+                          new_text=ins.text)
+    opened = ls.documents.get(doc.uri) is not None
+    workspace_edit = types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+        text_document=types.OptionalVersionedTextDocumentIdentifier(
+            uri=doc.uri, version=version if opened else None), edits=[edit])])
+    answer = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
+        edit=workspace_edit, label=GENERATE_TITLE))
+    if answer is None or not answer.applied:
+        return False, getattr(answer, "failure_reason", None) or "the editor refused the edit"
+    return True, ""
