@@ -7,8 +7,9 @@ export const SERVER_SETTINGS = [
   'threads', 'contextSize', 'gpuLayers', 'sharedModel', 'sharedModelIdleExit', 'completionsEnabled', 'disabledLanguages', 'maxTokens',
   'maxLines', 'temperature', 'prefetch', 'warmup', 'debounceMs', 'timeLimit', 'contextBudget',
   'prefixChars',
-  'suffixChars', 'chatMaxTokens', 'runGeneratedTests', 'pythonPath', 'testTimeout',
-  'indexEnabled', 'maxFileSize', 'logLevel',
+  'suffixChars', 'chatMaxTokens', 'runGeneratedTests', 'allowUnisolatedRuns', 'pythonPath',
+  'testTimeout', 'docDiagnostics', 'docStyle', 'indexEnabled', 'maxFileSize', 'excludeFiles',
+  'logLevel',
 ] as const;
 
 export type ServerSettingName = (typeof SERVER_SETTINGS)[number];

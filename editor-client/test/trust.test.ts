@@ -131,7 +131,8 @@ describe('package.json capabilities.untrustedWorkspaces', () => {
   const restricted: string[] = manifest.capabilities.untrustedWorkspaces.restrictedConfigurations;
   const properties: Record<string, { type: string; enum?: unknown[] }> = manifest.contributes.configuration.properties;
   /** Free-form settings known not to name a file, program or endpoint. */
-  const NOT_A_FILE = new Set(['offpilot.disabledLanguages']);
+  // (excludeFiles: patterns that only keep more files out of prompts)
+  const NOT_A_FILE = new Set(['offpilot.disabledLanguages', 'offpilot.excludeFiles']);
 
   it('is limited support, and restricts every setting that chooses a file or program to load or run', () => {
     expect(manifest.capabilities.untrustedWorkspaces.supported).toBe('limited');
