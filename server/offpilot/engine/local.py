@@ -247,23 +247,7 @@ class LocalBackend:
                     if not ready.done():
                         ready.set_result(None)
                     continue
-                pending = self._pending.get(msg.get("id"))
-                if pending is None:
-                    continue
-                event = msg.get("event")
-                if event == "text" and pending.on_text is not None:
-                    try:
-                        pending.on_text(msg.get("text", ""))
-                    except Exception:
-                        log.exception("on_text callback failed")
-                elif event == "done":
-                    self._pending.pop(msg["id"], None)
-                    if not pending.future.done():
-                        pending.future.set_result(msg.get("result") or {})
-                elif event == "error":
-                    self._pending.pop(msg["id"], None)
-                    if not pending.future.done():
-                        pending.future.set_exception(ModelError(msg.get("message", "error")))
+                self._dispatch(msg)
         finally:
             code = await proc.wait()
             if proc is self._stopping:
@@ -280,6 +264,26 @@ class LocalBackend:
                     self._info = None
                     self._last_error = reason
                     self._set_state(BackendState.ERROR, reason)
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        """Hand one worker event (text, done, error) to the request it belongs to."""
+        pending = self._pending.get(msg.get("id"))
+        if pending is None:
+            return
+        event = msg.get("event")
+        if event == "text" and pending.on_text is not None:
+            try:
+                pending.on_text(msg.get("text", ""))
+            except Exception:
+                log.exception("on_text callback failed")
+        elif event == "done":
+            self._pending.pop(msg["id"], None)
+            if not pending.future.done():
+                pending.future.set_result(msg.get("result") or {})
+        elif event == "error":
+            self._pending.pop(msg["id"], None)
+            if not pending.future.done():
+                pending.future.set_exception(ModelError(msg.get("message", "error")))
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None

@@ -280,25 +280,6 @@ class SharedBackend(LocalBackend):
             if not self._closing:
                 self._lost("the shared model service stopped")
 
-    def _dispatch(self, msg: dict[str, Any]) -> None:
-        pending = self._pending.get(msg.get("id"))
-        if pending is None:
-            return
-        event = msg.get("event")
-        if event == "text" and pending.on_text is not None:
-            try:
-                pending.on_text(msg.get("text", ""))
-            except Exception:
-                log.exception("on_text callback failed")
-        elif event == "done":
-            self._pending.pop(msg["id"], None)
-            if not pending.future.done():
-                pending.future.set_result(msg.get("result") or {})
-        elif event == "error":
-            self._pending.pop(msg["id"], None)
-            if not pending.future.done():
-                pending.future.set_exception(ModelError(msg.get("message", "error")))
-
     def _lost(self, reason: str) -> None:
         """The connection closed under us: fail what is in flight, then reconnect."""
         if self._pending:
