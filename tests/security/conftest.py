@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from offpilot.features.testgen import sandbox as sandbox_module
+from offpilot.features.testgen.core import sandbox as sandbox_module
 
 REPO = Path(__file__).resolve().parents[2]
 VISIBLE_PLACES = (REPO / "build", Path("/var/cache/offpilot-test-canaries"),

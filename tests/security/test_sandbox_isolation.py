@@ -15,8 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from offpilot.features.testgen import sandbox as sandbox_module
-from offpilot.features.testgen.sandbox import IsolationUnavailable, TestSandbox
+from offpilot.features.testgen.core import sandbox as sandbox_module
+from offpilot.features.testgen.core.sandbox import IsolationUnavailable, TestSandbox
 
 from tests.security.conftest import SECRET_NAME, Canaries, needs_isolation
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from offpilot.config import Settings
 from offpilot.engine.backend import GenerationResult, ModelInfo, PromptMode
-from offpilot.features.testgen import generate_tests
-from offpilot.features.testgen.generate import NOT_RUN_PATH, TestGenResult
-from offpilot.features.testgen.scenarios import foreign_calls, outside_paths
-from offpilot.features.testgen.target import load_module
+from offpilot.features.testgen import TestGenResult, generate_tests
+from offpilot.features.testgen.core.result import NOT_RUN_PATH
+from offpilot.features.testgen.python.scenarios import foreign_calls, outside_paths
+from offpilot.features.testgen.python.target import load_module
 
 from tests.security.conftest import SECRET_NAME, Canaries, needs_isolation
 

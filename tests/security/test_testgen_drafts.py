@@ -14,7 +14,7 @@ import pytest
 from offpilot.config import Settings
 from offpilot.engine.backend import GenerationResult, ModelInfo, PromptMode
 from offpilot.features.testgen import generate_tests
-from offpilot.features.testgen.drafts import outside_uses
+from offpilot.features.testgen.core.registry import outside_uses
 
 from tests.security.conftest import Canaries, needs_isolation
 

@@ -34,7 +34,7 @@ from offpilot.features.explain import (
     pick_target,
     save_markdown,
 )
-from offpilot.features.testgen.frameworks import language_of, runs_tests_in
+from offpilot.features.testgen import language_of, runs_tests_in
 from offpilot.lsp.client_requests import ClientRequestFailed, show_document
 from offpilot.lsp.progress import CommandProgress
 from offpilot.lsp.server import OffpilotServer

@@ -23,10 +23,15 @@ from pygls.uris import from_fs_path, to_fs_path
 from offpilot.context.documents import index_to_column
 from offpilot.engine.backend import Backend, ModelError
 from offpilot.engine.manager import CHAT
+from offpilot.features.testgen import (
+    PathOutsideWorkspace,
+    TargetError,
+    TestGenResult,
+    ensure_inside,
+    generate_tests,
+    is_inside,
+)
 from offpilot.features.testgen.commands import write_atomically
-from offpilot.features.testgen.generate import TestGenResult, generate_tests
-from offpilot.features.testgen.paths import PathOutsideWorkspace, ensure_inside, is_inside
-from offpilot.features.testgen.target import TargetError
 from offpilot.lsp.client_requests import ClientRequestFailed, apply_edit
 from offpilot.lsp.progress import CommandProgress, follow_request_cancellation
 
@@ -241,8 +246,7 @@ async def run_generate_tests(server: Any, args: tuple[Any, ...]) -> dict[str, An
                 model_note = str(exc)
             # the test file as the editor has it, if open (its version is checked again later)
             try:
-                from offpilot.features.testgen.frameworks import layout_for
-                from offpilot.features.testgen.target import import_root_for, module_name_for
+                from offpilot.features.testgen import import_root_for, layout_for, module_name_for
 
                 ir = import_root_for(req.path, req.root)
                 layout = layout_for(req.root, req.path, module=module_name_for(req.path, ir)

@@ -7,8 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from lsprotocol import types
-from offpilot.features.testgen.generate import TestGenResult
-from offpilot.features.testgen.render import FilePlan
+from offpilot.features.testgen import FilePlan, TestGenResult
 from offpilot.lsp.testgen import build_edit, parse_request, project_root
 from pygls.exceptions import JsonRpcInvalidParams
 
@@ -48,7 +47,7 @@ def test_a_nested_project_is_its_own_root(tmp_path: Path):
 
 
 def _result(tmp_path: Path, original: str | None, insertions) -> TestGenResult:
-    from offpilot.features.testgen.render import apply_insertions
+    from offpilot.features.testgen import apply_insertions
 
     plan = FilePlan(apply_insertions(original or "", insertions), tuple(insertions))
     return TestGenResult(tmp_path, tmp_path / "a.py", "python", original=original, plan=plan,

@@ -22,9 +22,14 @@ from typing import Any
 from offpilot.config import Settings, load_settings
 from offpilot.engine.backend import Backend, ModelError
 from offpilot.engine.manager import CHAT, ModelManager
-from offpilot.features.testgen.generate import TestGenResult, explain_not_run, generate_tests
-from offpilot.features.testgen.paths import PathOutsideWorkspace, ensure_inside
-from offpilot.features.testgen.target import TargetError
+from offpilot.features.testgen import (
+    PathOutsideWorkspace,
+    TargetError,
+    TestGenResult,
+    ensure_inside,
+    explain_not_run,
+    generate_tests,
+)
 
 
 def split_target(arg: str) -> tuple[Path, str]:

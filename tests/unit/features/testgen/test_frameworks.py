@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from offpilot.features.testgen.frameworks import layout_for, python_layout
-from offpilot.features.testgen.paths import PathOutsideWorkspace, confine, ensure_inside
+from offpilot.features.testgen import layout_for
+from offpilot.features.testgen.core.paths import PathOutsideWorkspace, confine, ensure_inside
+from offpilot.features.testgen.python.layout import python_layout
 
 
 def make(root: Path, files: dict[str, str]) -> Path:

@@ -26,7 +26,7 @@ from offpilot.engine.backend import (
     TextRequest,
 )
 from offpilot.features.testgen import generate_tests
-from offpilot.features.testgen.render import plan_file
+from offpilot.features.testgen.python.render import plan_file
 
 SETTINGS = replace(Settings(), python_path=sys.executable, test_timeout=60.0)
 
@@ -203,7 +203,7 @@ async def test_cancelling_kills_the_sandbox_and_leaves_nothing(
 
 
 def test_appending_keeps_the_existing_file_and_adds_missing_imports():
-    from offpilot.features.testgen.render import Imports, RenderedTest
+    from offpilot.features.testgen.python.render import Imports, RenderedTest
 
     original = "import pytest\nfrom shop.models import Cart\n\n\ndef test_old():\n    pass\n"
     new = RenderedTest("test_new", "def test_new():\n    assert f(1) == 2\n",
@@ -253,7 +253,7 @@ def test_appending_unittest_tests_puts_them_before_the_main_guard(tmp_path: Path
     import subprocess
     import sys
 
-    from offpilot.features.testgen.render import Imports, RenderedTest
+    from offpilot.features.testgen.python.render import Imports, RenderedTest
 
     original = ('"""Tests for m."""\n\nimport unittest\n\n\nclass TestOld(unittest.TestCase):\n'
                 '    def test_old(self):\n        self.assertTrue(True)\n\n\n'

@@ -7,10 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from offpilot.features.testgen.mutants import make_mutants
-from offpilot.features.testgen.oracle import CallSpec, parse_records, record_calls
-from offpilot.features.testgen.sandbox import TestSandbox
-from offpilot.features.testgen.target import find_targets, load_module
+from offpilot.features.testgen.core.sandbox import TestSandbox
+from offpilot.features.testgen.python.mutants import make_mutants
+from offpilot.features.testgen.python.oracle import CallSpec, parse_records, record_calls
+from offpilot.features.testgen.python.target import find_targets, load_module
 
 MODULE = textwrap.dedent('''\
     """A small module under test."""

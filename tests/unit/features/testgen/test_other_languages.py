@@ -27,8 +27,8 @@ from offpilot.engine.backend import (
     TextRequest,
 )
 from offpilot.features.testgen import generate_tests
-from offpilot.features.testgen.javascript import calls_in_text, read_module
-from offpilot.features.testgen.jsvalues import (
+from offpilot.features.testgen.javascript.generate import calls_in_text, read_module
+from offpilot.features.testgen.javascript.jsvalues import (
     UNDEFINED,
     BigInt,
     LiteralError,
@@ -36,7 +36,7 @@ from offpilot.features.testgen.jsvalues import (
     same_value,
     to_js,
 )
-from offpilot.features.testgen.rust import rust_test_functions, salvage, without
+from offpilot.features.testgen.rust.generate import rust_test_functions, salvage, without
 
 NODE = shutil.which("node")
 CARGO = shutil.which("cargo")
@@ -354,10 +354,11 @@ async def test_es_module_syntax_without_type_module_runs_with_detection(tmp_path
 
 async def test_without_the_toolchain_the_draft_says_so(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch):
-    from offpilot.features.testgen import noderun, other
+    from offpilot.features.testgen.javascript import noderun
+    from offpilot.features.testgen.rust import support as rust_support
 
     monkeypatch.setattr(noderun.shutil, "which", lambda name, *a, **k: None)
-    monkeypatch.setattr(other.shutil, "which", lambda name, *a, **k: None)
+    monkeypatch.setattr(rust_support.shutil, "which", lambda name, *a, **k: None)
     root = write(tmp_path, {"package.json": '{"type": "module"}', "src/math.js": MATH_JS,
                             **{f"crate/{k}": v for k, v in CRATE.items()}})
     fake = FakeBaseBackend("\ntest('add', () => {\n  assert.equal(add(1, 2), 3);\n});\n")

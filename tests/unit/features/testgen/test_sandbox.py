@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from offpilot.features.testgen import sandbox as sandbox_module
-from offpilot.features.testgen.sandbox import TestSandbox, workspace_python
+from offpilot.features.testgen.core import sandbox as sandbox_module
+from offpilot.features.testgen.core.sandbox import TestSandbox, workspace_python
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import ast
 import textwrap
 from pathlib import Path
 
-from offpilot.features.testgen import scenarios as sc
-from offpilot.features.testgen.mutants import make_mutants
-from offpilot.features.testgen.target import find_targets, load_module
+from offpilot.features.testgen.python import scenarios as sc
+from offpilot.features.testgen.python.mutants import make_mutants
+from offpilot.features.testgen.python.target import find_targets, load_module
 
 SOURCE = textwrap.dedent('''\
     from dataclasses import dataclass

@@ -26,13 +26,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from offpilot.features.testgen.generate import RUNS
-from offpilot.features.testgen.jsvalues import LiteralError, parse_literal, to_js
-from offpilot.features.testgen.oracle import Outcome
-from offpilot.features.testgen.sandbox import DEFAULT_MEMORY_MB, RunResult, TestSandbox
+from offpilot.features.testgen.core.outcome import Outcome
+from offpilot.features.testgen.core.result import RUNS
+from offpilot.features.testgen.core.sandbox import DEFAULT_MEMORY_MB, RunResult, TestSandbox
+from offpilot.features.testgen.javascript.jsvalues import LiteralError, parse_literal, to_js
 
 if TYPE_CHECKING:
-    from offpilot.features.testgen.javascript import JsModule, JsScenario, JsTarget
+    from offpilot.features.testgen.javascript.generate import JsModule, JsScenario, JsTarget
 
 CALL_TIMEOUT_MS = 2000  # an awaited promise that takes longer is a timeout
 MAX_RESTARTS = 4  # harness runs after one ended early (a call hung or exited the process)

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from offpilot.features.testgen.core.request import TargetError
+
 
 @dataclass(frozen=True)
 class Param:
@@ -65,10 +67,6 @@ class PyModule:
     source: str
     tree: ast.Module
     classes: dict[str, ClassInfo] = field(default_factory=dict)
-
-
-class TargetError(Exception):
-    """No testable Python target in the request; the message is for the user."""
 
 
 def import_root_for(path: Path, root: Path) -> Path:

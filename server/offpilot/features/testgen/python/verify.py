@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from offpilot.features.testgen.sandbox import TestSandbox
+from offpilot.features.testgen.core.sandbox import TestSandbox
 
 PYTEST_PLUGIN = '''\
 """Writes each test's outcome to $OFFPILOT_REPORT (Offpilot test sandbox)."""

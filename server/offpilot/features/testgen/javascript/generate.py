@@ -33,20 +33,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from offpilot.config import Settings
 from offpilot.engine.backend import Backend, ChatMessage, ChatRequest, ModelError
-from offpilot.features.testgen.frameworks import TestLayout
-from offpilot.features.testgen.generate import (
+from offpilot.features.testgen.core.layout import TestLayout
+from offpilot.features.testgen.core.paths import confine, outside_values
+from offpilot.features.testgen.core.plan import FilePlan
+from offpilot.features.testgen.core.proposals import calls_one_at_a_time, prefers_chat
+from offpilot.features.testgen.core.request import TargetError, TestGenRequest
+from offpilot.features.testgen.core.result import (
     NOT_RUN_PATH,
     RUNS,
     CallRecord,
     GeneratedTest,
     PossibleBug,
-    ProgressCallback,
     TestGenResult,
-    _progress,
+    progress,
 )
-from offpilot.features.testgen.jsvalues import (
+from offpilot.features.testgen.core.sandbox import TestSandbox
+from offpilot.features.testgen.javascript.jsvalues import (
     UNDEFINED,
     LiteralError,
     parse_arguments,
@@ -55,7 +58,7 @@ from offpilot.features.testgen.jsvalues import (
     string_source,
     to_js,
 )
-from offpilot.features.testgen.noderun import (
+from offpilot.features.testgen.javascript.noderun import (
     JsOutcome,
     NodeRunner,
     NodeRunReport,
@@ -68,12 +71,6 @@ from offpilot.features.testgen.noderun import (
     run_node_tests,
     run_project_tests,
 )
-from offpilot.features.testgen.paths import confine
-from offpilot.features.testgen.proposals import calls_one_at_a_time, prefers_chat
-from offpilot.features.testgen.render import FilePlan
-from offpilot.features.testgen.sandbox import TestSandbox
-from offpilot.features.testgen.scenarios import outside_values
-from offpilot.features.testgen.target import TargetError
 from offpilot.features.trust import RUNNING_OFF_REASON
 
 log = logging.getLogger(__name__)
@@ -952,9 +949,9 @@ def select(cands: Sequence[tuple[JsScenario, JsOutcome]], limit: int = MAX_TESTS
     return chosen
 
 
-async def _scenarios_for(result: TestGenResult, targets: Sequence[JsTarget],
-                         backend: Backend | None, language: str,
-                         on_progress: ProgressCallback | None) -> dict[str, list[JsScenario]]:
+async def _scenarios_for(request: TestGenRequest, result: TestGenResult,
+                         targets: Sequence[JsTarget]) -> dict[str, list[JsScenario]]:
+    backend, language = request.backend, request.language
     per_target: dict[str, list[JsScenario]] = {}
     model_failed = ""
     deadline = time.monotonic() + MODEL_SECONDS_TOTAL
@@ -962,13 +959,13 @@ async def _scenarios_for(result: TestGenResult, targets: Sequence[JsTarget],
         docs = example_scenarios(t)
         proposed: list[JsScenario] = []
         if backend is not None and not model_failed and time.monotonic() < deadline:
-            _progress(on_progress, f"asking the model for test cases of {t.name}",
-                      5 + int(30 * i / max(1, len(targets))))
+            request.progress(f"asking the model for test cases of {t.name}",
+                             5 + int(30 * i / max(1, len(targets))))
             try:
                 proposed = await model_scenarios(backend, t, language)
             except ModelError as exc:
                 model_failed = str(exc)
-            except Exception as exc:  # a model fault is not a reason to give up
+            except Exception as exc:  # a model fault is not a reason to give up; logged
                 log.warning("the model failed proposing test cases", exc_info=True)
                 model_failed = f"{type(exc).__name__}: {exc}"
         n_params = len([p for p in t.params if not p.rest])
@@ -986,39 +983,38 @@ async def _scenarios_for(result: TestGenResult, targets: Sequence[JsTarget],
     return per_target
 
 
-def prepare(root: Path, path: Path, source: str, language: str, *, symbol: str,
-            start_line: int, end_line: int, scope: str) -> tuple[JsModule, list[JsTarget], str]:
+def prepare(request: TestGenRequest) -> tuple[JsModule, list[JsTarget], str]:
     """The module, the targets of the request, and the package's ``type``."""
-    _pkg_dir, pkg = package_json(root, path)
+    path = request.path
+    _pkg_dir, pkg = package_json(request.root, path)
     package_type = str(pkg.get("type", "")) if isinstance(pkg.get("type"), str) else ""
-    mod = read_module(path, source, language, package_type)
-    targets = select_targets(mod, symbol=symbol, start_line=start_line, end_line=end_line,
-                             scope=scope)
+    mod = read_module(path, request.source, request.language, package_type)
+    targets = select_targets(mod, symbol=request.symbol, start_line=request.start_line,
+                             end_line=request.end_line, scope=request.scope)
     if not targets:
-        where = f"'{symbol}'" if symbol else (
-            f"lines {start_line + 1}-{end_line + 1}" if scope != "file" else "the file")
-        raise TargetError(f"no exported function to test at {where} of {path.name} (tests "
-                          "import what the module exports)")
+        raise TargetError(f"no exported function to test at {request.where()} of {path.name} "
+                          "(tests import what the module exports)")
     return mod, targets[:MAX_TARGETS], package_type
 
 
-def _new_result(root: Path, path: Path, language: str, layout: TestLayout,
-                targets: Sequence[JsTarget], original: str | None) -> TestGenResult:
-    return TestGenResult(root, path, language, framework="node:test",
+def _new_result(request: TestGenRequest, layout: TestLayout, targets: Sequence[JsTarget],
+                original: str | None) -> TestGenResult:
+    root = request.root
+    return TestGenResult(root, request.path, request.language, framework="node:test",
                          test_path=confine(root, layout.test_path), original=original,
                          targets=[t.name for t in targets])
 
 
-async def unverified_from_claims(root: Path, path: Path, mod: JsModule,
+async def unverified_from_claims(request: TestGenRequest, mod: JsModule,
                                  targets: Sequence[JsTarget], layout: TestLayout,
-                                 original: str | None, backend: Backend | None,
-                                 on_progress: ProgressCallback | None, *,
+                                 original: str | None, *,
                                  not_run: str = RUNNING_OFF_REASON) -> TestGenResult:
     """Tests from the results the JSDoc (or the model) claims, nothing run (``not_run``: why)."""
-    result = _new_result(root, path, mod.language, layout, targets, original)
+    root = request.root
+    result = _new_result(request, layout, targets, original)
     result.verified = False
     result.framework = layout.framework
-    per_target = await _scenarios_for(result, targets, backend, mod.language, on_progress)
+    per_target = await _scenarios_for(request, result, targets)
     by_name = {t.name: t for t in targets}
     tests: list[JsTest] = []
     titles: set[str] = set()
@@ -1040,8 +1036,7 @@ async def unverified_from_claims(root: Path, path: Path, mod: JsModule,
     result.notes.append(f"{not_run[:1].upper()}{not_run[1:]}: only the results claimed by the "
                         "JSDoc or the model became tests.")
     if tests:
-        rel = path.relative_to(root).as_posix()
-        plan = plan_tests(original, tests, mod, confine(root, layout.test_path), rel,
+        plan = plan_tests(original, tests, mod, confine(root, layout.test_path), request.rel,
                           layout.framework)
         note = "// UNVERIFIED: written by Offpilot without running them; check before relying.\n"
         offset, text = plan.insertions[-1]
@@ -1061,13 +1056,27 @@ def _generated(t: JsTest, status: str) -> GeneratedTest:
                          t.outcome.as_outcome(), t.title, message=t.message)
 
 
-async def generate_js(root: Path, path: Path, source: str, mod: JsModule,
-                      targets: Sequence[JsTarget], layout: TestLayout, runner: NodeRunner, *,
-                      backend: Backend | None, settings: Settings,
-                      on_progress: ProgressCallback | None, original: str | None
+@dataclass
+class _JsRun:
+    """One JavaScript or TypeScript request being characterized: what its steps share."""
+
+    request: TestGenRequest
+    result: TestGenResult
+    mod: JsModule
+    targets: Sequence[JsTarget]
+    per_target: dict[str, list[JsScenario]]
+    runner: NodeRunner
+    project: ProjectRunner
+    layout: TestLayout
+    original: str | None
+
+
+async def generate_js(request: TestGenRequest, mod: JsModule, targets: Sequence[JsTarget],
+                      layout: TestLayout, runner: NodeRunner, original: str | None
                       ) -> TestGenResult:
     """Characterization tests for ``targets``, kept only when ``node --test`` passes them."""
-    result = _new_result(root, path, mod.language, layout, targets, original)
+    root, path, settings = request.root, request.path, request.settings
+    result = _new_result(request, layout, targets, original)
     project = project_runner(root, path, layout.framework)
     if project is None:
         project = ProjectRunner()
@@ -1077,10 +1086,9 @@ async def generate_js(root: Path, path: Path, source: str, mod: JsModule,
     result.framework = project.framework
     if runner.note:
         result.notes.append(runner.note)
-    per_target = await _scenarios_for(result, targets, backend, mod.language, on_progress)
-    rel_src = path.relative_to(root).as_posix()
-    overlay = {} if _read(path) == source else {rel_src: source}
-    _progress(on_progress, "copying the project into a sandbox", 36)
+    per_target = await _scenarios_for(request, result, targets)
+    overlay = {} if _read(path) == request.source else {request.rel: request.source}
+    request.progress("copying the project into a sandbox", 36)
     # no address-space limit (V8 reserves gigabytes for WebAssembly); the heap is capped
     async with TestSandbox(root, timeout=settings.test_timeout, overlay=overlay,
                            memory_mb=0, allow_unisolated=settings.allow_unisolated_runs
@@ -1094,8 +1102,8 @@ async def generate_js(root: Path, path: Path, source: str, mod: JsModule,
             shim = sandbox.write(tsx.parent.parent.relative_to(root).joinpath(
                 ".offpilot-tsx.mjs").as_posix(), "import 'tsx';\n")
             runner = replace(runner, flags=("--import", shim.as_uri()))
-        return await _characterize(sandbox, result, mod, targets, per_target, runner, project,
-                                   layout, settings, on_progress, original, rel_src)
+        return await _characterize(sandbox, _JsRun(request, result, mod, targets, per_target,
+                                                    runner, project, layout, original))
 
 
 def _read(path: Path) -> str | None:
@@ -1105,14 +1113,13 @@ def _read(path: Path) -> str | None:
         return None
 
 
-async def _characterize(sandbox: TestSandbox, result: TestGenResult, mod: JsModule,
-                        targets: Sequence[JsTarget], per_target: dict[str, list[JsScenario]],
-                        runner: NodeRunner, project: ProjectRunner, layout: TestLayout,
-                        settings: Settings, on_progress: ProgressCallback | None,
-                        original: str | None, rel_src: str) -> TestGenResult:
+async def _characterize(sandbox: TestSandbox, run: _JsRun) -> TestGenResult:
+    """Record every call twice, select tests from the stable results, keep those that pass."""
+    result, targets, runner, original = run.result, run.targets, run.runner, run.original
+    rel_src, on_progress = run.request.rel, run.request.on_progress
     calls: list[tuple[int, JsScenario]] = []
     record_of: dict[int, CallRecord] = {}
-    for scenarios in per_target.values():
+    for scenarios in run.per_target.values():
         for s in scenarios:
             record = screen_js_call(result, s, sandbox.project_dir)
             if record is None:
@@ -1120,8 +1127,8 @@ async def _characterize(sandbox: TestSandbox, result: TestGenResult, mod: JsModu
             record.ran = True
             record_of[len(calls)] = record
             calls.append((len(calls), s))
-    _progress(on_progress, f"recording what {len(calls)} calls do with {runner.label}", 40)
-    timeout = settings.test_timeout
+    progress(on_progress, f"recording what {len(calls)} calls do with {runner.label}", 40)
+    timeout = run.request.settings.test_timeout
     first = await record_calls(sandbox, runner, rel_src, targets, calls, timeout)
     if first.import_error:
         result.notes.append(f"{rel_src} could not be run with {runner.label}: "
@@ -1129,7 +1136,7 @@ async def _characterize(sandbox: TestSandbox, result: TestGenResult, mod: JsModu
         return result
     again = [(cid, s) for cid, s in calls if cid in first.outcomes
              and first.outcomes[cid].usable]
-    _progress(on_progress, f"recording {len(again)} calls again in a fresh process", 50)
+    progress(on_progress, f"recording {len(again)} calls again in a fresh process", 50)
     second = await record_calls(sandbox, runner, rel_src, targets, again, timeout)
     by_name = {t.name: t for t in targets}
     candidates: dict[str, list[tuple[JsScenario, JsOutcome]]] = {t.name: [] for t in targets}
@@ -1189,15 +1196,24 @@ async def _characterize(sandbox: TestSandbox, result: TestGenResult, mod: JsModu
                             "None of the recorded calls gave a result a test can assert; "
                             "nothing was written.")
         return result
-    test_abs = confine(sandbox.root, layout.test_path)
-    test_rel = layout.test_path.as_posix()
+    return await _run_and_keep(sandbox, run, tests)
+
+
+async def _run_and_keep(sandbox: TestSandbox, run: _JsRun, tests: list[JsTest]
+                        ) -> TestGenResult:
+    """Run the tests 3 times with the project's runner; keep those that pass every run."""
+    result, mod, runner, project, original = (run.result, run.mod, run.runner, run.project,
+                                              run.original)
+    settings, on_progress, rel_src = run.request.settings, run.request.on_progress, run.request.rel
+    test_abs = confine(sandbox.root, run.layout.test_path)
+    test_rel = run.layout.test_path.as_posix()
 
     command = "node --test" if project.framework == "node:test" else project.framework
 
     async def verify(batch: list[JsTest], pct: int, label: str) -> NodeRunReport:
         plan = plan_tests(original, batch, mod, test_abs, rel_src, project.framework)
         sandbox.write(test_rel, plan.text)
-        _progress(on_progress, f"{label} {len(batch)} test{'s' if len(batch) != 1 else ''} "
+        progress(on_progress, f"{label} {len(batch)} test{'s' if len(batch) != 1 else ''} "
                                f"with {command} {RUNS} times", pct)
         titles = [t.title for t in batch]
         if project.framework == "node:test":
@@ -1241,7 +1257,7 @@ async def _characterize(sandbox: TestSandbox, result: TestGenResult, mod: JsModu
     if kept:
         result.plan = plan_tests(original, kept, mod, test_abs, rel_src, project.framework)
         result.notes.append(f"Verified with {command} ({runner.label}), {RUNS} runs.")
-    _progress(on_progress, f"kept {len(kept)} of {len(tests)} tests", 98)
+    progress(on_progress, f"kept {len(kept)} of {len(tests)} tests", 98)
     return result
 
 

@@ -15,9 +15,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from offpilot.features.testgen.oracle import Outcome
-from offpilot.features.testgen.scenarios import _safe_value
-from offpilot.features.testgen.target import ClassInfo, PyTarget
+from offpilot.features.testgen.core.outcome import Outcome
+from offpilot.features.testgen.core.plan import FilePlan, apply_insertions
+from offpilot.features.testgen.python.scenarios import _safe_value
+from offpilot.features.testgen.python.target import ClassInfo, PyTarget
 
 MAX_NAME = 60
 MAX_LINE = 99  # generated lines wrap at this width
@@ -428,14 +429,6 @@ def defined_names(tree: ast.Module) -> set[str]:
     return out
 
 
-@dataclass(frozen=True)
-class FilePlan:
-    """The test file after adding tests: full text and the insertions into the original."""
-
-    text: str
-    insertions: tuple[tuple[int, str], ...]  # (offset in the original text, inserted text)
-
-
 def _group_body(tests: Sequence[RenderedTest], framework: str) -> str:
     if framework != "unittest":
         return "\n\n".join(t.code for t in tests)
@@ -500,10 +493,3 @@ def plan_file(original: str | None, tests: Sequence[RenderedTest], framework: st
         block = tail + "\n\n" + "\n".join(missing) + "\n\n\n" + block.lstrip("\n")
     insertions.append((end, block))
     return FilePlan(apply_insertions(original, insertions), tuple(insertions))
-
-
-def apply_insertions(original: str, insertions: Sequence[tuple[int, str]]) -> str:
-    text = original
-    for offset, piece in sorted(insertions, key=lambda x: x[0], reverse=True):
-        text = text[:offset] + piece + text[offset:]
-    return text

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offpilot.features.testgen.mutants import Mutant, uses_future_annotations
-from offpilot.features.testgen.sandbox import TestSandbox
-from offpilot.features.testgen.target import PyModule, PyTarget
+from offpilot.features.testgen.core.outcome import Outcome
+from offpilot.features.testgen.core.sandbox import TestSandbox
+from offpilot.features.testgen.python.mutants import Mutant, uses_future_annotations
+from offpilot.features.testgen.python.target import PyModule, PyTarget
 
 log = logging.getLogger(__name__)
 
@@ -32,51 +33,6 @@ RUNNER = Path(__file__).with_name("oracle_runner.py")
 PER_CALL_TIMEOUT = 2.0
 MUTANT_CALL_TIMEOUT = 0.5
 MAX_RECORD_CHARS = 20_000
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one call did."""
-
-    kind: str  # "value" | "raises" | "timeout" | "unrepresentable" | "missing"
-    repr: str = ""
-    literal: bool = False
-    constructible: bool = False
-    listed: bool = False  # a generator, recorded as the list it yields
-    has_float: bool = False
-    value_type: str = ""
-    state: str | None = None  # repr of the receiver after a method call
-    changed_state: bool = False  # the method changed the receiver
-    exc_type: str = ""
-    exc_module: str = ""
-    exc_bases: tuple[tuple[str, str], ...] = ()
-
-    def key(self) -> tuple[Any, ...]:
-        if self.kind == "value":
-            return ("value", self.repr, self.state)
-        if self.kind == "raises":
-            return ("raises", self.exc_module, self.exc_type)
-        return (self.kind,)
-
-    @property
-    def usable(self) -> bool:
-        return self.kind in ("value", "raises")
-
-    @property
-    def from_the_machine(self) -> bool:
-        """An ``OSError`` (file not found, permission denied, read-only file system...): in the
-        sandbox that says what the sandbox hides or forbids, not what the code does, and the
-        same call outside it could touch real files."""
-        return self.kind == "raises" and (
-            (self.exc_module, self.exc_type) == ("builtins", "OSError")
-            or ("builtins", "OSError") in self.exc_bases)
-
-    def summary(self) -> str:
-        if self.kind == "value":
-            return self.repr if len(self.repr) <= 80 else self.repr[:77] + "..."
-        if self.kind == "raises":
-            return f"raises {self.exc_type}"
-        return self.kind
 
 
 @dataclass

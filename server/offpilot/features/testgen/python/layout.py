@@ -1,64 +1,22 @@
-"""Which test framework a project uses, where a new test goes, and how tests import code.
-
-Python is read closely (pytest or unittest, test folder, existing test file for the module,
-import style of existing tests). For JavaScript/TypeScript, Go, Rust and Java the framework and
-conventional location are detected; what runs there depends on the installed toolchain (see
-:mod:`offpilot.features.testgen.other`).
-"""
+"""Which Python test framework a project uses, where a new test goes, and how tests import
+code: pytest or unittest, the test folder, an existing test file for the module, the import
+style of existing tests."""
 
 from __future__ import annotations
 
 import ast
 import configparser
-import json
 import os
 import re
-import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from offpilot.features.testgen.sandbox import IGNORED_DIRS
+from offpilot.features.testgen.core.layout import TestLayout
+from offpilot.features.testgen.core.layout import read_text_limited as _read
+from offpilot.features.testgen.core.sandbox import IGNORED_DIRS
 
 MAX_SCANNED_TESTS = 60
-
-
-@dataclass(frozen=True)
-class TestLayout:
-    """Where and how to write tests for one source file."""
-
-    language: str  # "python" | "javascript" | "typescript" | "go" | "rust" | "java"
-    framework: str  # "pytest" | "unittest" | "vitest" | "jest" | "node:test" | "go" | ...
-    test_path: Path  # relative to the project root
-    reason: str  # why this framework, for the summary
-    import_style: str = "from"  # Python: "from" (from a.b import f) | "module" (from a import b)
-    # | "import" (import a.b)
-    toolchain: str | None = None  # the program that runs the tests, when installed
-
-    __test__ = False
-
-
-LANGUAGE_BY_SUFFIX = {
-    ".py": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
-    ".jsx": "javascript", ".ts": "typescript", ".tsx": "typescript", ".mts": "typescript",
-    ".go": "go", ".rs": "rust", ".java": "java",
-}
-
-
-def language_of(path: Path) -> str | None:
-    return LANGUAGE_BY_SUFFIX.get(path.suffix.lower())
-
-
-def runs_tests_in(language: str) -> bool:
-    """Whether tests in ``language`` can be run on this machine; when not, generated tests are
-    UNVERIFIED drafts (Go and Java always; JavaScript without node, Rust without cargo)."""
-    if language == "python":
-        return True
-    if language in ("javascript", "typescript"):
-        return shutil.which("node") is not None
-    if language == "rust":
-        return shutil.which("cargo") is not None
-    return False
 
 
 def _walk_files(root: Path, pattern: re.Pattern[str], limit: int) -> list[Path]:
@@ -76,14 +34,6 @@ def _walk_files(root: Path, pattern: re.Pattern[str], limit: int) -> list[Path]:
 
 def python_test_files(root: Path, limit: int = MAX_SCANNED_TESTS) -> list[Path]:
     return _walk_files(root, re.compile(r"^(test_.*|.*_test)\.py$"), limit)
-
-
-def _read(path: Path, limit: int = 200_000) -> str:
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as fh:
-            return fh.read(limit)
-    except OSError:
-        return ""
 
 
 def _pytest_configured(root: Path) -> str | None:
@@ -207,91 +157,3 @@ def python_layout(root: Path, source: Path, module: str, import_root: Path) -> T
                      else source.parent / name).relative_to(root)
     return TestLayout("python", framework, test_path, reason,
                       import_style=_import_style(styles))
-
-
-# ----------------------------------------------------------------- other languages
-def _package_json(root: Path, source: Path) -> dict[str, object]:
-    for folder in [source.parent, *source.parent.parents]:
-        path = folder / "package.json"
-        if path.is_file():
-            try:
-                data = json.loads(_read(path))
-            except ValueError:
-                return {}
-            return data if isinstance(data, dict) else {}
-        if folder == root:
-            break
-    return {}
-
-
-def js_layout(root: Path, source: Path, language: str) -> TestLayout:
-    pkg = _package_json(root, source)
-    deps: dict[str, object] = {}
-    for key in ("dependencies", "devDependencies"):
-        value = pkg.get(key)
-        if isinstance(value, dict):
-            deps.update(value)
-    scripts = pkg.get("scripts")
-    test_script = str(scripts.get("test", "")) if isinstance(scripts, dict) else ""
-    if "vitest" in deps or "vitest" in test_script:
-        framework, reason = "vitest", "vitest is in package.json"
-    elif "jest" in deps or "jest" in test_script:
-        framework, reason = "jest", "jest is in package.json"
-    else:
-        framework, reason = "node:test", "no test framework in package.json; node:test is built in"
-    ext = source.suffix
-    name = f"{source.stem}.test{ext}"
-    tests_dir = next((root / d for d in ("__tests__", "test", "tests") if (root / d).is_dir()),
-                     None)
-    path = (tests_dir / name) if tests_dir is not None and framework != "node:test" \
-        else source.parent / name
-    tool = "npx" if framework in ("vitest", "jest") else "node"
-    return TestLayout(language, framework, path.relative_to(root), reason,
-                      toolchain=shutil.which(tool))
-
-
-def go_layout(root: Path, source: Path) -> TestLayout:
-    return TestLayout("go", "go test", (source.parent / f"{source.stem}_test.go").relative_to(root),
-                      "Go tests live beside the code in _test.go files",
-                      toolchain=shutil.which("go"))
-
-
-def rust_layout(root: Path, source: Path) -> TestLayout:
-    crate = next((p for p in [source.parent, *source.parent.parents]
-                  if (p / "Cargo.toml").is_file() and (p == root or root in p.parents)), root)
-    path = (crate / "tests" / f"{source.stem}.rs").relative_to(root)
-    return TestLayout("rust", "cargo test", path,
-                      "integration tests in the crate's tests/ folder (unit tests would go in a "
-                      "#[cfg(test)] module of the source file, which Offpilot does not edit)",
-                      toolchain=shutil.which("cargo"))
-
-
-def java_layout(root: Path, source: Path) -> TestLayout:
-    parts = source.relative_to(root).parts
-    if "main" in parts and parts[parts.index("main") - 1:parts.index("main")] == ("src",):
-        i = parts.index("main")
-        rel = Path(*parts[:i], "test", *parts[i + 1:-1]) / f"{source.stem}Test.java"
-    else:
-        rel = source.relative_to(root).parent / f"{source.stem}Test.java"
-    tool = "mvn" if (root / "pom.xml").is_file() else "gradle"
-    return TestLayout("java", "junit", rel, "JUnit tests under src/test/java",
-                      toolchain=shutil.which(tool))
-
-
-def layout_for(root: Path, source: Path, *, module: str = "",
-               import_root: Path | None = None) -> TestLayout | None:
-    """The test layout for any supported source file, or None for an unsupported language."""
-    language = language_of(source)
-    root = root.resolve()
-    source = source.resolve()
-    if language == "python":
-        return python_layout(root, source, module or source.stem, import_root or source.parent)
-    if language in ("javascript", "typescript"):
-        return js_layout(root, source, language)
-    if language == "go":
-        return go_layout(root, source)
-    if language == "rust":
-        return rust_layout(root, source)
-    if language == "java":
-        return java_layout(root, source)
-    return None

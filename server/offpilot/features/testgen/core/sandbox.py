@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from offpilot.features.testgen.paths import confine
+from offpilot.features.testgen.core.paths import confine
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from offpilot.features.testgen.target import PyModule, PyTarget
+from offpilot.features.testgen.python.target import PyModule, PyTarget
 
 MAX_MUTANTS = 24
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ast
 import doctest
-import os.path
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from offpilot.features.testgen.target import ClassInfo, Param, PyTarget
+from offpilot.features.testgen.core.paths import inside_folder as _inside
+from offpilot.features.testgen.core.paths import looks_like_path
+from offpilot.features.testgen.python.target import ClassInfo, Param, PyTarget
 
 MAX_CALL_CHARS = 400
 MAX_NODES = 120
@@ -179,27 +180,6 @@ def fits_signature(call: ast.Call, target: PyTarget, classes: dict[str, ClassInf
 
 
 # ------------------------------------------------------------------ paths
-_DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
-
-
-def looks_like_path(text: str) -> bool:
-    """Whether a string argument names a place outside the working folder: absolute (``/x``,
-    ``C:\\x``, ``\\\\host``), in a home (``~``), climbing out (``..``) or a ``file:`` URL."""
-    s = text.strip()
-    if not s:
-        return False
-    return (s.startswith(("/", "\\", "~")) or bool(_DRIVE.match(s))
-            or s.lower().startswith("file:") or ".." in re.split(r"[\\/]", s))
-
-
-def _inside(path: str, folder: Path) -> bool:
-    if path.startswith(("~", "\\")) or _DRIVE.match(path) or path.lower().startswith("file:"):
-        return False
-    full = os.path.normpath(os.path.join(str(folder), path))  # an absolute path stays itself
-    base = os.path.normpath(str(folder))
-    return full == base or full.startswith(base.rstrip("/") + "/")
-
-
 def outside_paths(call: str, inside: Path | None = None) -> list[str]:
     """String (or bytes) constants anywhere in ``call`` (nested in lists, dicts, constructor
     arguments) that look like paths and do not point into ``inside`` (the sandbox's project
@@ -220,28 +200,6 @@ def outside_paths(call: str, inside: Path | None = None) -> list[str]:
         if inside is not None and _inside(value.strip(), inside):
             continue
         found.append(value)
-    return found
-
-
-def outside_values(values: object, inside: Path | None = None, depth: int = 0) -> list[str]:
-    """The same for argument values (JavaScript calls are held as Python values): strings
-    nested anywhere in lists, tuples and dicts (keys too)."""
-    if depth > 8:
-        return []
-    if isinstance(values, bytes):
-        values = values.decode("latin-1")
-    if isinstance(values, str):
-        bad = looks_like_path(values) and not (inside is not None
-                                               and _inside(values.strip(), inside))
-        return [values] if bad else []
-    found: list[str] = []
-    items: Iterable[object] = ()
-    if isinstance(values, dict):
-        items = [*values.keys(), *values.values()]
-    elif isinstance(values, list | tuple | set | frozenset):
-        items = values
-    for item in items:
-        found += outside_values(item, inside, depth + 1)
     return found
 
 

@@ -17,62 +17,60 @@ For Python:
    only tests that pass every run are kept. Failing ones get one repair round (rebuilt from a
    fresh recording) and are dropped if they still fail.
 
-Other languages are handled by :mod:`.other`: JavaScript runs with node and Rust with cargo
-when they are installed (characterization tests, or the model's draft with its failing tests
-removed); the rest gets a model draft delivered as UNVERIFIED. With
-``offpilot.runGeneratedTests`` off nothing is executed at all: only claims from the docstring
-or the model become tests, marked unverified.
+With ``offpilot.runGeneratedTests`` off nothing is executed at all: only claims from the
+docstring or the model become tests, marked unverified. The other languages are their own
+packages beside this one; :mod:`offpilot.features.testgen.core.dispatch` picks the package.
 """
 
 from __future__ import annotations
 
 import ast
-import asyncio
 import builtins
 import logging
 import math
-import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offpilot.config import Settings
 from offpilot.engine.backend import Backend, ChatMessage, ChatRequest, ModelError
-from offpilot.features.testgen import scenarios as sc
-from offpilot.features.testgen.frameworks import TestLayout, language_of, layout_for
-from offpilot.features.testgen.mutants import make_mutants
-from offpilot.features.testgen.oracle import CallSpec, OracleReport, Outcome, record_calls
-from offpilot.features.testgen.paths import confine, ensure_inside
-from offpilot.features.testgen.proposals import calls_one_at_a_time, prefers_chat
-from offpilot.features.testgen.render import (
-    FilePlan,
+from offpilot.features.testgen.core.layout import TestLayout
+from offpilot.features.testgen.core.outcome import Outcome
+from offpilot.features.testgen.core.paths import confine
+from offpilot.features.testgen.core.plan import FilePlan, apply_insertions
+from offpilot.features.testgen.core.proposals import calls_one_at_a_time, prefers_chat
+from offpilot.features.testgen.core.request import TargetError, TestGenRequest, read_text
+from offpilot.features.testgen.core.result import (
+    NOT_RUN_FOREIGN,
+    NOT_RUN_PATH,
+    RUNS,
+    CallRecord,
+    GeneratedTest,
+    PossibleBug,
+    TestGenResult,
+    progress,
+)
+from offpilot.features.testgen.core.sandbox import TestSandbox, workspace_python
+from offpilot.features.testgen.python import scenarios as sc
+from offpilot.features.testgen.python.layout import python_layout
+from offpilot.features.testgen.python.mutants import make_mutants
+from offpilot.features.testgen.python.oracle import CallSpec, OracleReport, record_calls
+from offpilot.features.testgen.python.render import (
     RenderedTest,
     Style,
-    apply_insertions,
     defined_names,
     describe_call,
     plan_file,
     render_test,
     unique_name,
 )
-from offpilot.features.testgen.sandbox import TestSandbox, isolation_problem, workspace_python
-from offpilot.features.testgen.target import (
-    PyModule,
-    PyTarget,
-    TargetError,
-    find_targets,
-    load_module,
-)
-from offpilot.features.testgen.verify import run_tests
-from offpilot.features.trust import RUNNING_OFF_REASON, UNTRUSTED_NOTE, not_run_reason
+from offpilot.features.testgen.python.target import PyModule, PyTarget, find_targets, load_module
+from offpilot.features.testgen.python.verify import run_tests
+from offpilot.features.trust import not_run_reason
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int | None], None]
-
-RUNS = 3
 MAX_TARGETS = 40
 MAX_SCENARIOS_PER_TARGET = 48
 MAX_TESTS_PER_TARGET = 8
@@ -84,180 +82,8 @@ MODEL_SECONDS = 20.0  # per target
 MODEL_SECONDS_TOTAL = 60.0  # per request
 ORIGIN_RANK = {"docstring": 0, "model": 1, "signature": 2}
 # exceptions that say an input had the wrong shape; unclaimed, they make no useful test
-NOT_RUN_BLOCKED = "not run: "  # what starts the reason of a call blocked before running
-NOT_RUN_PATH = NOT_RUN_BLOCKED + "an argument is a path outside the sandbox's copy"
-NOT_RUN_FOREIGN = NOT_RUN_BLOCKED + "it calls code outside the workspace"
 ILL_TYPED_ERRORS = frozenset({"TypeError", "AttributeError", "NameError", "RecursionError",
                               "UnboundLocalError"})
-
-
-# ------------------------------------------------------------------------ results
-@dataclass(frozen=True)
-class PossibleBug:
-    """A docstring or model claim that the code does not fulfil."""
-
-    target: str
-    call: str
-    origin: str  # "docstring" | "model"
-    claimed: str
-    actual: str
-
-    def message(self) -> str:
-        source = "the docstring" if self.origin == "docstring" else "the model"
-        return (f"{self.call}: {source} expects {self.claimed}, the code gives {self.actual} "
-                "(possible bug or wrong expectation)")
-
-    def to_json(self) -> dict[str, str]:
-        return {"target": self.target, "call": self.call, "origin": self.origin,
-                "claimed": self.claimed, "actual": self.actual, "message": self.message()}
-
-
-@dataclass
-class CallRecord:
-    """One candidate call: whether it ran in the sandbox, what it did, what became of it."""
-
-    target: str
-    call: str
-    origin: str  # "docstring" | "model" | "signature"
-    ran: bool = False
-    result: str = ""  # the recorded outcome (when it ran)
-    test: str = ""  # the test that asserts it, if one was made
-    reason: str = ""  # why it did not run, or why no test was kept from it
-
-    def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "call": self.call, "origin": self.origin,
-                "ran": self.ran, "result": self.result, "test": self.test,
-                "reason": self.reason}
-
-
-@dataclass
-class GeneratedTest:
-    name: str
-    target: str  # qualified name of the function under test
-    call: str
-    origin: str
-    status: str  # "kept" | "failing" | "unverified"
-    code: str
-    outcome: Outcome | None = None
-    key: str = ""  # how the runner names it: ``name`` or ``Class::name``
-    lines: frozenset[int] = frozenset()
-    kills: frozenset[int] = frozenset()
-    message: str = ""  # why it failed
-    rendered: RenderedTest | None = field(default=None, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "target": self.target, "call": self.call,
-                "origin": self.origin, "status": self.status,
-                "expected": self.outcome.summary() if self.outcome else "",
-                **({"failure": self.message[-500:]} if self.message else {})}
-
-
-@dataclass
-class TestGenResult:
-    """What generation produced; ``plan`` is the test file to write (None: nothing to write)."""
-
-    root: Path
-    source_path: Path
-    language: str
-    framework: str = ""
-    test_path: Path | None = None  # absolute
-    original: str | None = None  # the test file's text when generation started
-    plan: FilePlan | None = None
-    tests: list[GeneratedTest] = field(default_factory=list)
-    possible_bugs: list[PossibleBug] = field(default_factory=list)
-    calls: list[CallRecord] = field(default_factory=list)  # every candidate call
-    verified: bool = True
-    workspace_trusted: bool = True  # False: nothing ran because the editor does not trust it
-    notes: list[str] = field(default_factory=list)
-    scenarios: int = 0
-    model_scenarios: int = 0
-    usable_calls: int = 0  # calls whose recorded outcome a test can assert
-    mutants_total: int = 0
-    mutants_killed: int = 0
-    lines_total: int = 0
-    lines_covered: int = 0
-    targets: list[str] = field(default_factory=list)
-
-    __test__ = False
-
-    @property
-    def kept(self) -> int:
-        return sum(t.status == "kept" for t in self.tests)
-
-    @property
-    def failing(self) -> int:
-        return sum(t.status == "failing" for t in self.tests)
-
-    @property
-    def unverified(self) -> int:
-        return sum(t.status == "unverified" for t in self.tests)
-
-    @property
-    def relative_test_path(self) -> str:
-        if self.test_path is None:
-            return ""
-        try:
-            return self.test_path.relative_to(self.root).as_posix()
-        except ValueError:
-            return str(self.test_path)
-
-    @property
-    def summary(self) -> str:
-        what = ", ".join(self.targets[:3]) + (" ..." if len(self.targets) > 3 else "")
-        where = self.relative_test_path or "no file"
-        parts: list[str] = []
-        if self.kept:
-            detail = [f"each passed {RUNS} runs on the current code"]
-            if self.mutants_total:
-                detail.append(f"they catch {self.mutants_killed} of {self.mutants_total} "
-                              "injected bugs (mutants)")
-            if self.lines_total:
-                detail.append(f"cover {self.lines_covered} of {self.lines_total} lines")
-            parts.append(f"Kept {self.kept} test{'s' if self.kept != 1 else ''} for {what} in "
-                         f"{where} ({'; '.join(detail)}).")
-        if self.unverified:
-            parts.append(f"Wrote {self.unverified} UNVERIFIED test"
-                         f"{'s' if self.unverified != 1 else ''} for {what} in {where}: "
-                         "Offpilot did not run them; check them before relying on them.")
-        if not self.kept and not self.unverified:
-            parts.append(f"No test for {what} could be kept; nothing was written.")
-        if self.failing:
-            parts.append(f"{self.failing} generated test{'s' if self.failing != 1 else ''} "
-                         f"failed and {'were' if self.failing != 1 else 'was'} dropped.")
-        if self.possible_bugs:
-            n = len(self.possible_bugs)
-            parts.append(f"{n} possible bug{'s' if n != 1 else ''} or wrong expectation"
-                         f"{'s' if n != 1 else ''}: "
-                         + "; ".join(b.message() for b in self.possible_bugs[:3])
-                         + (" ..." if n > 3 else "") + ".")
-        ran = sum(c.ran for c in self.calls)
-        blocked = sum(not c.ran and c.reason.startswith(NOT_RUN_BLOCKED) for c in self.calls)
-        if ran or blocked:
-            why = (f"; {blocked} not run because of a path outside the sandbox's copy or a "
-                   "call outside the workspace" if blocked else "")
-            parts.append(f"Ran {ran} call{'s' if ran != 1 else ''} of the code in the sandbox"
-                         f"{why} (each is listed under calls).")
-        parts += self.notes
-        return " ".join(parts)
-
-    def to_json(self, test_uri: str = "") -> dict[str, Any]:
-        return {
-            "summary": self.summary,
-            "testFile": test_uri,
-            "kept": self.kept,
-            "failing": self.failing,
-            "unverified": self.unverified,
-            "framework": self.framework,
-            "language": self.language,
-            "verified": self.verified,
-            "workspaceTrusted": self.workspace_trusted,
-            "tests": [t.to_json() for t in self.tests],
-            "possibleBugs": [b.to_json() for b in self.possible_bugs],
-            "calls": [c.to_json() for c in self.calls],
-            "mutants": {"total": self.mutants_total, "killed": self.mutants_killed},
-            "coverage": {"lines": self.lines_total, "covered": self.lines_covered},
-            "notes": list(self.notes),
-        }
 
 
 # ------------------------------------------------------------------------- model
@@ -347,21 +173,6 @@ async def model_scenarios(backend: Backend, target: PyTarget, mod: PyModule,
 
 
 # --------------------------------------------------------------------- helpers
-def _progress(cb: ProgressCallback | None, message: str, pct: int | None) -> None:
-    if cb is not None:
-        try:
-            cb(message, pct)
-        except Exception:
-            log.debug("progress callback failed", exc_info=True)
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-
-
 def _literal(text: str) -> Any:
     return ast.literal_eval(text)
 
@@ -449,140 +260,92 @@ def select_tests(cands: Sequence[_Candidate], limit: int = MAX_TESTS_PER_TARGET
 
 
 # ---------------------------------------------------------------------- pipeline
-async def generate_tests(root: Path, path: Path, source: str | None = None, *,
-                         symbol: str = "", start_line: int = 0, end_line: int = 0,
-                         scope: str = "symbol", backend: Backend | None = None,
-                         settings: Settings | None = None,
-                         on_progress: ProgressCallback | None = None,
-                         test_file_text: str | None = None) -> TestGenResult:
-    """Generate tests for the target in ``path`` (lines are 0-based, like LSP's).
+@dataclass
+class _Job:
+    """One Python request once its module is read: what the pipeline's steps share."""
 
-    ``source`` is the file's current text (an unsaved editor buffer; default: read from disk);
-    ``test_file_text`` the test file's, when it is open in the editor. Nothing is written here:
-    the result's ``plan`` holds the test file to write. Cancelling the awaiting task stops the
-    model and kills sandboxed processes.
-    """
-    settings = settings or Settings()
-    root = root.resolve()
-    path = ensure_inside(root, path if path.is_absolute() else root / path)
-    if source is None:
-        text = _read_text(path)
-        if text is None:
-            raise TargetError(f"{path.name} does not exist")
-        source = text
-    language = language_of(path)
-    if language is None:
-        raise TargetError(f"{path.name}: Offpilot generates tests for Python, JavaScript, "
-                          "TypeScript, Go, Rust and Java files")
-    unisolated = ""
-    if settings.run_generated_tests and settings.workspace_trusted:
-        # no run without filesystem isolation, unless the user accepted the risk
-        unisolated = await asyncio.to_thread(isolation_problem, settings.allow_unisolated_runs)
-        if unisolated:
-            settings = replace(settings, run_generated_tests=False)
-            _progress(on_progress, "test runs cannot be isolated here: nothing will be run", 1)
-    if language == "python":
-        result = await _generate_python(root, path, source, symbol=symbol,
-                                        start_line=start_line, end_line=end_line, scope=scope,
-                                        backend=backend, settings=settings,
-                                        on_progress=on_progress, test_file_text=test_file_text)
-    else:
-        from offpilot.features.testgen.other import generate_other  # it builds on this module
-
-        result = await generate_other(root, path, source, language, symbol=symbol,
-                                      start_line=start_line, end_line=end_line, scope=scope,
-                                      backend=backend, settings=settings,
-                                      on_progress=on_progress, test_file_text=test_file_text)
-    if not settings.workspace_trusted:
-        result.workspace_trusted = False
-        result.notes.insert(0, UNTRUSTED_NOTE)
-    if unisolated:
-        explain_not_run(result, "the sandbox cannot isolate test runs here",
-                        f"Nothing was run: {unisolated}")
-    return result
+    request: TestGenRequest
+    mod: PyModule
+    layout: TestLayout
+    tids: dict[str, PyTarget]  # "t0", "t1"... -> target
+    result: TestGenResult
+    original: str | None  # the test file's text when generation started
+    per_target: dict[str, list[sc.Scenario]] = field(default_factory=dict)
 
 
-RUNNING_OFF_NOTE = re.compile(re.escape(RUNNING_OFF_REASON), re.IGNORECASE)
+async def generate_python(request: TestGenRequest) -> TestGenResult:
+    """Tests for a Python file (see the module docstring)."""
+    job = _read_targets(request)
+    await _propose(job)
+    not_run = not_run_reason(request.settings)
+    if not_run:  # (an untrusted workspace: its .venv and its code are never run)
+        return _unverified_python(job, not_run)
+    root, settings = request.root, request.settings
+    overlay: dict[str, str] = {}
+    if read_text(request.path) != request.source:
+        overlay[request.rel] = request.source
+    python = workspace_python(root, settings.python_path)
+    request.progress("copying the project into a sandbox", 36)
+    async with TestSandbox(root, python=python, timeout=settings.test_timeout,
+                           overlay=overlay,
+                           allow_unisolated=settings.allow_unisolated_runs) as sandbox:
+        return await _verify_python(sandbox, job)
 
 
-def explain_not_run(result: TestGenResult, why: str, detail: str = "") -> None:
-    """Say why nothing was run when that was not ``offpilot.runGeneratedTests``."""
-    result.notes = [RUNNING_OFF_NOTE.sub(f"Nothing was run ({why})", n) for n in result.notes]
-    if detail:
-        result.notes.insert(0, detail)
-
-
-async def _generate_python(root: Path, path: Path, source: str, *, symbol: str,
-                           start_line: int, end_line: int, scope: str,
-                           backend: Backend | None, settings: Settings,
-                           on_progress: ProgressCallback | None,
-                           test_file_text: str | None) -> TestGenResult:
-    _progress(on_progress, "reading the code under test", 2)
-    mod = load_module(root, path, source)
+def _read_targets(request: TestGenRequest) -> _Job:
+    root, path = request.root, request.path
+    request.progress("reading the code under test", 2)
+    mod = load_module(root, path, request.source)
     if not mod.module or not all(part.isidentifier() for part in mod.module.split(".")):
         raise TargetError(f"{path.relative_to(root)} cannot be imported as a Python module "
                           f"({mod.module or 'no module name'}), so its tests could not import it")
-    targets = find_targets(mod, symbol=symbol, start_line=start_line, end_line=end_line,
-                           scope=scope)
+    targets = find_targets(mod, symbol=request.symbol, start_line=request.start_line,
+                           end_line=request.end_line, scope=request.scope)
     if not targets:
-        where = f"'{symbol}'" if symbol else (
-            f"lines {start_line + 1}-{end_line + 1}" if scope != "file" else "the file")
-        raise TargetError(f"no public function or method to test at {where} of {path.name}")
+        raise TargetError(f"no public function or method to test at {request.where()} of "
+                          f"{path.name}")
     targets = targets[:MAX_TARGETS]
-    layout = layout_for(root, path, module=mod.module, import_root=mod.import_root)
-    assert layout is not None
+    layout = python_layout(root, path.resolve(), mod.module, mod.import_root)
     test_abs = confine(root, layout.test_path)
-    original = test_file_text if test_file_text is not None else _read_text(test_abs)
+    original = request.original(test_abs)
     result = TestGenResult(root, path, "python", framework=layout.framework,
                            test_path=test_abs, original=original,
                            targets=[t.qualname for t in targets])
     tids = {f"t{i}": t for i, t in enumerate(targets)}
+    return _Job(request, mod, layout, tids, result, original)
 
-    # --- scenarios
-    per_target: dict[str, list[sc.Scenario]] = {}
+
+async def _propose(job: _Job) -> None:
+    """Candidate calls of each target: the docstring's, the model's, the signature's."""
+    request, mod, result = job.request, job.mod, job.result
+    backend = request.backend
     model_failed = ""
     model_deadline = time.monotonic() + MODEL_SECONDS_TOTAL
-    for i, (tid, t) in enumerate(tids.items()):
+    for i, (tid, t) in enumerate(job.tids.items()):
         docs = sc.docstring_examples(t, mod.classes)
         proposed: list[sc.Scenario] = []
         if backend is not None and not model_failed and time.monotonic() < model_deadline:
-            _progress(on_progress, f"asking the model for test cases of {t.qualname}",
-                      5 + int(30 * i / len(tids)))
+            request.progress(f"asking the model for test cases of {t.qualname}",
+                             5 + int(30 * i / len(job.tids)))
             try:
                 proposed = await model_scenarios(backend, t, mod)
             except ModelError as exc:
                 model_failed = str(exc)
-            except Exception as exc:  # a model fault is not a reason to give up
+            except Exception as exc:  # a model fault is not a reason to give up; logged
                 log.warning("the model failed proposing test cases", exc_info=True)
                 model_failed = f"{type(exc).__name__}: {exc}"
         base = sc.base_from_examples(t, [*docs, *proposed])
         synthesized = sc.synthesize(t, mod.classes, base=base)
         merged = sc.merge(docs, proposed, synthesized)[:MAX_SCENARIOS_PER_TARGET]
-        per_target[tid] = merged
+        job.per_target[tid] = merged
         result.model_scenarios += sum(s.origin == "model" for s in merged)
-    result.scenarios = sum(len(v) for v in per_target.values())
+    result.scenarios = sum(len(v) for v in job.per_target.values())
     if model_failed:
         result.notes.append(f"The model was not available ({model_failed}); test cases came "
                             "from the docstring and the signature.")
     elif backend is None:
         result.notes.append("No model was used; test cases came from the docstring and the "
                             "signature.")
-
-    not_run = not_run_reason(settings)
-    if not_run:  # (an untrusted workspace: its .venv and its code are never run)
-        return _unverified_python(result, mod, layout, tids, per_target, original, not_run)
-
-    overlay: dict[str, str] = {}
-    rel_src = path.relative_to(root).as_posix()
-    if _read_text(path) != source:
-        overlay[rel_src] = source
-    python = workspace_python(root, settings.python_path)
-    _progress(on_progress, "copying the project into a sandbox", 36)
-    async with TestSandbox(root, python=python, timeout=settings.test_timeout,
-                           overlay=overlay,
-                           allow_unisolated=settings.allow_unisolated_runs) as sandbox:
-        return await _verify_python(sandbox, result, mod, layout, tids, per_target, original,
-                                    settings, on_progress)
 
 
 def screen_call(result: TestGenResult, target: PyTarget, s: sc.Scenario, mod: PyModule,
@@ -604,16 +367,17 @@ def screen_call(result: TestGenResult, target: PyTarget, s: sc.Scenario, mod: Py
     return record
 
 
-async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyModule,
-                         layout: TestLayout, tids: dict[str, PyTarget],
-                         per_target: dict[str, list[sc.Scenario]], original: str | None,
-                         settings: Settings, on_progress: ProgressCallback | None
-                         ) -> TestGenResult:
+async def _record(sandbox: TestSandbox, job: _Job
+                  ) -> tuple[dict[str, list[_Candidate]], set[int]] | None:
+    """Run every call that may run (and the mutants) in the sandbox; the calls a test may
+    assert, per target, and the target's executable lines. None when the module cannot run."""
+    result, mod, tids = job.result, job.mod, job.tids
+    settings, on_progress = job.request.settings, job.request.on_progress
     # --- oracle: every call that may run, each listed in the result
     calls: list[CallSpec] = []
     scenario_of: dict[int, sc.Scenario] = {}
     record_of: dict[int, CallRecord] = {}
-    for tid, scenarios in per_target.items():
+    for tid, scenarios in job.per_target.items():
         for s in scenarios:
             record = screen_call(result, tids[tid], s, mod, sandbox.project_dir)
             if record is None:
@@ -624,19 +388,19 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
             calls.append(CallSpec(len(calls), tid, s.call))
     blocked = sum(not c.ran for c in result.calls)
     if blocked:
-        _progress(on_progress, f"{blocked} call{'s' if blocked != 1 else ''} not run (paths "
+        progress(on_progress, f"{blocked} call{'s' if blocked != 1 else ''} not run (paths "
                                "outside the sandbox's copy, or code outside the workspace)", 38)
     per_target_mutants = max(6, MAX_MUTANTS_TOTAL // max(1, len(tids)))
     mutants = []
     for tid, t in tids.items():
         mutants += make_mutants(mod, t, tid, start_id=len(mutants), limit=per_target_mutants)
-    _progress(on_progress, f"recording what {len(calls)} calls do (and {len(mutants)} mutants)",
+    progress(on_progress, f"recording what {len(calls)} calls do (and {len(mutants)} mutants)",
               40)
     report = await record_calls(sandbox, mod, tids, calls, mutants,
                                 timeout=max(30.0, 2 * settings.test_timeout))
     if report.import_error:
         result.notes.append(f"{mod.module} could not be run: {report.import_error}")
-        return result
+        return None
     if report.timed_out:
         result.notes.append("Recording the calls timed out; tests use the calls recorded "
                             "before that.")
@@ -697,6 +461,17 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
         candidates[spec.target_id].append(
             _Candidate(spec.target_id, s, spec.call_id, rec.outcome, lines, kills))
 
+    return candidates, lines_total
+
+
+async def _verify_python(sandbox: TestSandbox, job: _Job) -> TestGenResult:
+    """Record the calls, render a test per selected call, keep those that pass every run."""
+    result, mod, tids, layout, original = job.result, job.mod, job.tids, job.layout, job.original
+    settings, on_progress = job.request.settings, job.request.on_progress
+    recorded = await _record(sandbox, job)
+    if recorded is None:
+        return result
+    candidates, lines_total = recorded
     # --- selection and rendering
     runner = "pytest" if await sandbox.has_module("pytest") else "unittest"
     framework = layout.framework
@@ -735,7 +510,7 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
         rendered = [rendered_by_name[t.name] for t in batch]
         plan = plan_file(original, rendered, framework, mod.module)
         sandbox.write(test_rel, plan.text)
-        _progress(on_progress, f"{label} {len(batch)} test{'s' if len(batch) != 1 else ''} "
+        progress(on_progress, f"{label} {len(batch)} test{'s' if len(batch) != 1 else ''} "
                                f"{RUNS} times", pct)
         rep = await run_tests(sandbox, test_rel, [t.key for t in batch], runner=runner,
                               runs=RUNS, timeout=settings.test_timeout, pythonpath=pythonpath)
@@ -771,7 +546,7 @@ async def _verify_python(sandbox: TestSandbox, result: TestGenResult, mod: PyMod
         covered |= t.lines
     result.mutants_killed = len(killed)
     result.lines_covered = len(covered & lines_total) if lines_total else len(covered)
-    _progress(on_progress, f"kept {len(kept)} of {len(tests)} tests", 98)
+    progress(on_progress, f"kept {len(kept)} of {len(tests)} tests", 98)
     return result
 
 
@@ -841,10 +616,9 @@ def _has_float(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def _unverified_python(result: TestGenResult, mod: PyModule, layout: TestLayout,
-                       tids: dict[str, PyTarget], per_target: dict[str, list[sc.Scenario]],
-                       original: str | None, not_run: str) -> TestGenResult:
+def _unverified_python(job: _Job, not_run: str) -> TestGenResult:
     """Tests from claims only, nothing executed; ``not_run`` says why (for the notes)."""
+    result, mod, layout, original = job.result, job.mod, job.layout, job.original
     result.verified = False
     style = Style(layout.framework, layout.import_style, mod.classes, mod.module)
     try:
@@ -852,8 +626,8 @@ def _unverified_python(result: TestGenResult, mod: PyModule, layout: TestLayout,
     except SyntaxError:
         taken = set()
     rendered: list[RenderedTest] = []
-    for tid, t in tids.items():
-        for s in per_target[tid]:
+    for tid, t in job.tids.items():
+        for s in job.per_target[tid]:
             record = screen_call(result, t, s, mod, None)
             if record is None:
                 continue

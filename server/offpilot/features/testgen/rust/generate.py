@@ -27,22 +27,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from offpilot.config import Settings
 from offpilot.engine.backend import Backend
-from offpilot.features.testgen import proposals
-from offpilot.features.testgen import rustcalls as rc
-from offpilot.features.testgen.drafts import outside_uses
-from offpilot.features.testgen.frameworks import TestLayout
-from offpilot.features.testgen.generate import (
+from offpilot.features.testgen.core import proposals
+from offpilot.features.testgen.core.layout import TestLayout
+from offpilot.features.testgen.core.paths import confine
+from offpilot.features.testgen.core.plan import FilePlan
+from offpilot.features.testgen.core.request import TestGenRequest
+from offpilot.features.testgen.core.result import (
     RUNS,
     GeneratedTest,
     ProgressCallback,
     TestGenResult,
-    _progress,
+    progress,
 )
-from offpilot.features.testgen.paths import confine
-from offpilot.features.testgen.render import FilePlan
-from offpilot.features.testgen.sandbox import RunResult, TestSandbox
+from offpilot.features.testgen.core.sandbox import RunResult, TestSandbox
+from offpilot.features.testgen.rust import calls as rc
+from offpilot.features.testgen.rust.drafts import rust_outside_uses
 
 CARGO_BUILD_TIMEOUT = 300.0  # seconds a build may take (the first compiles the whole crate)
 CARGO_MEMORY_MB = 4096  # rustc and the linker need more than a test process
@@ -336,12 +336,11 @@ def _select_targets(targets: list[rc.RustTarget], *, symbol: str, start_line: in
     return [t for t in targets if t.first_line <= end_line and t.last_line >= start_line]
 
 
-async def _model_draft(backend: Backend, prompt: str, primer: str, use_line: str,
-                       settings: Settings, result: TestGenResult,
-                       on_progress: ProgressCallback | None, lib: str) -> str:
+async def _model_draft(backend: Backend, request: TestGenRequest, result: TestGenResult,
+                       prompt: str, primer: str, use_line: str, lib: str) -> str:
     """The model's test functions (and helpers), without the ``use`` line they start with."""
-    _progress(on_progress, "asking the model for cargo tests", 10)
-    text = await proposals.draft(backend, prompt, settings, result.notes)
+    request.progress("asking the model for cargo tests", 10)
+    text = await proposals.draft(backend, prompt, request.settings, result.notes)
     if text is None:
         return ""
     draft = salvage(primer + text)
@@ -350,7 +349,7 @@ async def _model_draft(backend: Backend, prompt: str, primer: str, use_line: str
     if not rust_test_functions(draft):
         result.notes.append("The model's draft has no complete #[test] function.")
         return ""
-    outside = outside_uses("rust", draft, own=(lib,))
+    outside = rust_outside_uses(draft, (lib,))
     if outside:
         result.notes.append("The model's draft uses more than the crate and the test "
                             f"framework ({', '.join(outside[:3])}); it was not run or "
@@ -359,19 +358,30 @@ async def _model_draft(backend: Backend, prompt: str, primer: str, use_line: str
     return draft
 
 
-async def generate_rust(root: Path, path: Path, source: str, layout: TestLayout, crate: Path,
-                        lib: str, cargo: str, *, backend: Backend | None, settings: Settings,
-                        on_progress: ProgressCallback | None, original: str | None,
-                        start_line: int, end_line: int, scope: str, symbol: str = ""
-                        ) -> TestGenResult:
+@dataclass(frozen=True)
+class _CargoJob:
+    """What the cargo steps of one Rust request share."""
+
+    cargo: str  # the cargo program
+    use_line: str  # ``use lib::module::{self, *};``
+    original: str | None  # the test file's text when generation started
+    test_in_crate: str  # the test file, relative to the crate
+    build_timeout: float
+    test_timeout: float
+    on_progress: ProgressCallback | None
+
+
+async def generate_rust(request: TestGenRequest, layout: TestLayout, crate: Path, lib: str,
+                        cargo: str, original: str | None) -> TestGenResult:
     """Characterization tests of the public functions and the model's draft, run with cargo;
     only the test functions that pass are kept."""
-    from offpilot.features.testgen.other import focus_of
-
-    rel = path.relative_to(root).as_posix()
+    root, path, source = request.root, request.path, request.source
+    settings, on_progress, backend = request.settings, request.on_progress, request.backend
+    rel = request.rel
     test_abs = confine(root, layout.test_path)
-    targets = _select_targets(rc.rust_targets(source), symbol=symbol, start_line=start_line,
-                              end_line=end_line, scope=scope)
+    targets = _select_targets(rc.rust_targets(source), symbol=request.symbol,
+                              start_line=request.start_line, end_line=request.end_line,
+                              scope=request.scope)
     result = TestGenResult(root, path, "rust", framework="cargo test", test_path=test_abs,
                            original=original, targets=[t.name for t in targets] or [rel])
     module = module_path(crate, path)
@@ -380,10 +390,9 @@ async def generate_rust(root: Path, path: Path, source: str, layout: TestLayout,
     test_in_crate = test_abs.relative_to(crate.resolve()).as_posix()
     draft = ""
     if backend is not None:
-        prompt, primer = rust_prompt(focus_of(source, start_line, end_line, scope), rel,
-                                     layout.test_path.as_posix(), use_line)
-        draft = await _model_draft(backend, prompt, primer, use_line, settings, result,
-                                   on_progress, lib)
+        prompt, primer = rust_prompt(request.focus(), rel, layout.test_path.as_posix(),
+                                     use_line)
+        draft = await _model_draft(backend, request, result, prompt, primer, use_line, lib)
     else:
         result.notes.append("No model was used; the tests come from calls of the public "
                             "functions only.")
@@ -399,15 +408,15 @@ async def generate_rust(root: Path, path: Path, source: str, layout: TestLayout,
             overlay[path.relative_to(crate.resolve()).as_posix()] = source
     except OSError:
         overlay[path.relative_to(crate.resolve()).as_posix()] = source
-    stem = Path(test_in_crate).stem
     build_timeout = max(settings.test_timeout, CARGO_BUILD_TIMEOUT)
-    _progress(on_progress, "copying the crate into a sandbox", 30)
+    job = _CargoJob(cargo, use_line, original, test_in_crate, build_timeout,
+                    settings.test_timeout, on_progress)
+    progress(on_progress, "copying the crate into a sandbox", 30)
     async with TestSandbox(crate, timeout=settings.test_timeout, overlay=overlay,
                            memory_mb=CARGO_MEMORY_MB,
                            allow_unisolated=settings.allow_unisolated_runs) as sandbox:
-        recorded, calls_of = await _characterize(
-            sandbox, cargo, use_line, targets, result, build_timeout, settings.test_timeout,
-            on_progress, original or "") if targets else ("", {})
+        recorded, calls_of = await _characterize(sandbox, job, targets, result) \
+            if targets else ("", {})
         # an existing file that has the line already (an earlier run) would import twice
         head = "" if use_line in (original or "").splitlines() else f"{use_line}\n\n"
         combined = f"{head}{recorded}{draft}"
@@ -415,9 +424,7 @@ async def generate_rust(root: Path, path: Path, source: str, layout: TestLayout,
         if not fns:
             result.notes.append("No new test to run, so nothing was written.")
             return result
-        final, kept, failed, problem = await _run_until_stable(
-            sandbox, cargo, combined, original, test_in_crate, stem, build_timeout,
-            settings.test_timeout, on_progress)
+        final, kept, failed, problem = await _run_until_stable(sandbox, job, combined)
     recorded_names = set(calls_of)
     data = combined.encode("utf-8")
     for f in fns:
@@ -447,26 +454,26 @@ async def generate_rust(root: Path, path: Path, source: str, layout: TestLayout,
         result.plan = FilePlan((original or "") + text, ((at, text),))
     else:
         result.notes.append("No test passed, so nothing was written.")
-    _progress(on_progress, f"kept {len(kept)} of {len(fns)} tests", 98)
+    progress(on_progress, f"kept {len(kept)} of {len(fns)} tests", 98)
     return result
 
 
 ORACLE_TEST = "offpilot_oracle"  # the harness's integration-test name in the crate copy
 
 
-async def _characterize(sandbox: TestSandbox, cargo: str, use_line: str,
-                        targets: Sequence[rc.RustTarget], result: TestGenResult,
-                        build_timeout: float, test_timeout: float,
-                        on_progress: ProgressCallback | None, original: str
+async def _characterize(sandbox: TestSandbox, job: _CargoJob,
+                        targets: Sequence[rc.RustTarget], result: TestGenResult
                         ) -> tuple[str, dict[str, str]]:
     """Tests from recorded calls of ``targets``: the source of ``#[test]`` functions (or "")
     and the call each one makes, by name. Names the existing test file uses are avoided, and
     what it asserts already is left out."""
+    cargo, use_line, on_progress = job.cargo, job.use_line, job.on_progress
+    build_timeout, test_timeout, original = job.build_timeout, job.test_timeout, job.original or ""
     calls = [(t, c) for t in targets for c in rc.target_calls(t)]
     result.scenarios += len(calls)
     sandbox.write(f"tests/{ORACLE_TEST}.rs", rc.harness(use_line, [c for _t, c in calls]))
     env = _cargo_env(sandbox)
-    _progress(on_progress, f"building {len(calls)} calls of {len(targets)} function"
+    progress(on_progress, f"building {len(calls)} calls of {len(targets)} function"
                            f"{'s' if len(targets) != 1 else ''}", 32)
     build = read_build(await sandbox.run(
         [cargo, "test", "--offline", "--no-run", "--test", ORACLE_TEST,
@@ -483,7 +490,7 @@ async def _characterize(sandbox: TestSandbox, cargo: str, use_line: str,
     runs: list[dict[int, rc.RustOutcome]] = []
     hung = 0
     for label in ("recording", "recording again"):
-        _progress(on_progress, f"{label} what {len(calls)} calls do", 36)
+        progress(on_progress, f"{label} what {len(calls)} calls do", 36)
         outcomes: dict[int, rc.RustOutcome] = {} if not runs else {
             i: o for i, o in runs[0].items() if o.kind in ("timeout", "exited")}
         for _attempt in range(MAX_RECORD_RESTARTS + 1):
@@ -594,10 +601,7 @@ def _removal_for_errors(current: str, lines: dict[int, str], failed: dict[str, s
     return ranges
 
 
-async def _run_until_stable(sandbox: TestSandbox, cargo: str, draft: str,
-                            original: str | None, test_rel: str, stem: str,
-                            build_timeout: float, test_timeout: float,
-                            on_progress: ProgressCallback | None
+async def _run_until_stable(sandbox: TestSandbox, job: _CargoJob, draft: str
                             ) -> tuple[str, set[str], dict[str, str], str]:
     """Build and run until the remaining tests passed RUNS consecutive runs of one file.
 
@@ -606,6 +610,9 @@ async def _run_until_stable(sandbox: TestSandbox, cargo: str, draft: str,
     Returns (the final draft, kept names, why each removed test was removed, a problem that
     stopped it all or "").
     """
+    cargo, original, on_progress = job.cargo, job.original, job.on_progress
+    test_rel = job.test_in_crate
+    stem, build_timeout, test_timeout = Path(test_rel).stem, job.build_timeout, job.test_timeout
     current = draft
     failed: dict[str, str] = {}
     streak = 0
@@ -621,7 +628,7 @@ async def _run_until_stable(sandbox: TestSandbox, cargo: str, draft: str,
         pct = 40 + min(50, 6 * i)
         if not executable:
             sandbox.write(test_rel, prefix + current)
-            _progress(on_progress, f"building the tests with cargo ({len(fns)} test "
+            progress(on_progress, f"building the tests with cargo ({len(fns)} test "
                                    f"function{'s' if len(fns) != 1 else ''})", pct)
             build = read_build(await sandbox.run(
                 [cargo, "test", "--offline", "--no-run", "--test", stem,
@@ -644,7 +651,7 @@ async def _run_until_stable(sandbox: TestSandbox, cargo: str, draft: str,
                 current, streak = cut(current, ranges), 0
                 continue
             executable = build.executable
-        _progress(on_progress, f"running the tests, run {streak + 1} of {RUNS}", pct)
+        progress(on_progress, f"running the tests, run {streak + 1} of {RUNS}", pct)
         sandbox.reset_scratch()
         run = read_test_output(await sandbox.run(
             [executable, "--color", "never"], timeout=test_timeout,
