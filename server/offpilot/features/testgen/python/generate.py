@@ -54,7 +54,7 @@ from offpilot.features.testgen.core.result import (
 from offpilot.features.testgen.core.sandbox import TestSandbox, workspace_python
 from offpilot.features.testgen.python import scenarios as sc
 from offpilot.features.testgen.python.layout import python_layout
-from offpilot.features.testgen.python.mutants import make_mutants
+from offpilot.features.testgen.python.mutants import Mutant, make_mutants
 from offpilot.features.testgen.python.oracle import CallSpec, OracleReport, record_calls
 from offpilot.features.testgen.python.render import (
     RenderedTest,
@@ -391,7 +391,7 @@ async def _record(sandbox: TestSandbox, job: _Job
         progress(on_progress, f"{blocked} call{'s' if blocked != 1 else ''} not run (paths "
                                "outside the sandbox's copy, or code outside the workspace)", 38)
     per_target_mutants = max(6, MAX_MUTANTS_TOTAL // max(1, len(tids)))
-    mutants = []
+    mutants: list[Mutant] = []
     for tid, t in tids.items():
         mutants += make_mutants(mod, t, tid, start_id=len(mutants), limit=per_target_mutants)
     progress(on_progress, f"recording what {len(calls)} calls do (and {len(mutants)} mutants)",
@@ -528,12 +528,12 @@ async def _verify_python(sandbox: TestSandbox, job: _Job) -> TestGenResult:
             batch = [t for t in tests if t.key in passed] + repaired
             passed = await run(batch, 88, "re-running")
     records = {(r.target, r.call): r for r in result.calls}
-    for t in tests:
-        t.status = "kept" if t.key in passed else "failing"
-        record = records.get((t.target, t.call))
+    for test in tests:
+        test.status = "kept" if test.key in passed else "failing"
+        record = records.get((test.target, test.call))
         if record is not None:
-            record.test = t.name
-            record.reason = "" if t.status == "kept" else "its test failed and was dropped"
+            record.test = test.name
+            record.reason = "" if test.status == "kept" else "its test failed and was dropped"
     kept = [t for t in tests if t.status == "kept"]
     if kept:
         result.plan = plan_file(original, [rendered_by_name[t.name] for t in kept], framework,
@@ -541,9 +541,9 @@ async def _verify_python(sandbox: TestSandbox, job: _Job) -> TestGenResult:
     result.tests = tests
     killed: set[int] = set()
     covered: set[int] = set()
-    for t in kept:
-        killed |= t.kills
-        covered |= t.lines
+    for test in kept:
+        killed |= test.kills
+        covered |= test.lines
     result.mutants_killed = len(killed)
     result.lines_covered = len(covered & lines_total) if lines_total else len(covered)
     progress(on_progress, f"kept {len(kept)} of {len(tests)} tests", 98)

@@ -69,64 +69,64 @@ def _edits_for(node: ast.AST, docstrings: set[int]) -> Iterator[Edit]:
         for i, op in enumerate(node.ops):
             flip = _COMPARE_FLIPS.get(type(op))
             if flip is not None:
-                def edit(n: ast.AST, i: int = i, flip: type[ast.cmpop] = flip) -> str:
+                def flip_compare(n: ast.AST, i: int = i, flip: type[ast.cmpop] = flip) -> str:
                     assert isinstance(n, ast.Compare)
                     old = _SYMBOLS[type(n.ops[i])]
                     n.ops[i] = flip()
                     return f"{old} -> {_SYMBOLS[flip]}"
-                yield edit
+                yield flip_compare
     elif isinstance(node, ast.BinOp | ast.AugAssign):
         swap = _BINOP_SWAPS.get(type(node.op))
         if swap is not None:
-            def edit(n: ast.AST, swap: type[ast.operator] = swap) -> str:
+            def swap_operator(n: ast.AST, swap: type[ast.operator] = swap) -> str:
                 assert isinstance(n, ast.BinOp | ast.AugAssign)
                 old = _SYMBOLS[type(n.op)]
                 n.op = swap()
                 return f"{old} -> {_SYMBOLS[swap]}"
-            yield edit
+            yield swap_operator
     elif isinstance(node, ast.BoolOp):
-        def edit(n: ast.AST) -> str:
+        def swap_bool(n: ast.AST) -> str:
             assert isinstance(n, ast.BoolOp)
             old = type(n.op)
             n.op = ast.Or() if old is ast.And else ast.And()
             return f"{_SYMBOLS[old]} -> {_SYMBOLS[type(n.op)]}"
-        yield edit
+        yield swap_bool
     elif isinstance(node, ast.Constant) and id(node) not in docstrings:
         value = node.value
         if isinstance(value, bool):
-            def edit(n: ast.AST) -> str:
+            def negate(n: ast.AST) -> str:
                 assert isinstance(n, ast.Constant)
                 n.value = not n.value
                 return f"{not n.value} -> {n.value}"
-            yield edit
+            yield negate
         elif isinstance(value, int) and abs(value) < 10**12:
             for delta in (1, -1):
-                def edit(n: ast.AST, delta: int = delta) -> str:
-                    assert isinstance(n, ast.Constant)
+                def shift(n: ast.AST, delta: int = delta) -> str:
+                    assert isinstance(n, ast.Constant) and isinstance(n.value, int)
                     old = n.value
                     n.value = old + delta
                     return f"{old} -> {n.value}"
-                yield edit
+                yield shift
         elif isinstance(value, str) and value:
-            def edit(n: ast.AST) -> str:
-                assert isinstance(n, ast.Constant)
+            def empty(n: ast.AST) -> str:
+                assert isinstance(n, ast.Constant) and isinstance(n.value, str)
                 old = n.value
                 n.value = ""
                 return f"{old[:20]!r} -> ''"
-            yield edit
+            yield empty
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.USub):
-        def edit(n: ast.AST) -> str:
+        def drop_unary(n: ast.AST) -> str:
             assert isinstance(n, ast.UnaryOp)
             n.op = ast.UAdd()  # ``+x`` for ``-x``; ``not x`` becomes ``+x``: see below
             return "unary operator removed"
-        yield edit
+        yield drop_unary
     elif isinstance(node, ast.Return) and node.value is not None and not (
             isinstance(node.value, ast.Constant) and node.value.value is None):
-        def edit(n: ast.AST) -> str:
+        def return_none(n: ast.AST) -> str:
             assert isinstance(n, ast.Return)
             n.value = ast.Constant(value=None)
             return "return None"
-        yield edit
+        yield return_none
 
 
 class _DropNot(ast.NodeTransformer):

@@ -155,7 +155,8 @@ def constructor_params(node: ast.ClassDef) -> tuple[Param, ...]:
             value = stmt.value
             if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "field":
                 kws = {k.arg: k.value for k in value.keywords}
-                if isinstance(kws.get("init"), ast.Constant) and kws["init"].value is False:
+                init = kws.get("init")
+                if isinstance(init, ast.Constant) and init.value is False:
                     continue
                 default = "..." if ("default_factory" in kws or "default" in kws) else None
             else:
@@ -289,7 +290,7 @@ def find_targets(mod: PyModule, *, symbol: str = "", start_line: int = 0, end_li
         return []
     lo, hi = start_line + 1, end_line + 1
 
-    def overlaps(node: ast.AST) -> bool:
+    def overlaps(node: ast.stmt) -> bool:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         return first <= hi and (node.end_lineno or node.lineno) >= lo
 

@@ -84,6 +84,10 @@ def return_supported(ty: str, depth: int = 0) -> bool:
     return False
 
 
+def _text(node: Any) -> bytes:
+    return node.text or b""
+
+
 def rust_targets(source: str) -> list[RustTarget]:
     """The file's top-level ``pub fn`` items a characterization test can call."""
     from offpilot.context.languages import by_name
@@ -95,7 +99,7 @@ def rust_targets(source: str) -> list[RustTarget]:
     out: list[RustTarget] = []
     first_doc: int | None = None
     for node in root.named_children:
-        if node.type == "line_comment" and node.text.startswith(b"///"):
+        if node.type == "line_comment" and _text(node).startswith(b"///"):
             first_doc = node.start_point[0] if first_doc is None else first_doc
             continue
         if node.type == "attribute_item":
@@ -105,9 +109,9 @@ def rust_targets(source: str) -> list[RustTarget]:
             continue
         vis = next((c for c in node.children if c.type == "visibility_modifier"), None)
         mods = next((c for c in node.children if c.type == "function_modifiers"), None)
-        if vis is None or vis.text != b"pub" or node.child_by_field_name("type_parameters"):
+        if vis is None or _text(vis) != b"pub" or node.child_by_field_name("type_parameters"):
             continue
-        if mods is not None and any(m in mods.text for m in (b"async", b"unsafe", b"extern")):
+        if mods is not None and any(m in _text(mods) for m in (b"async", b"unsafe", b"extern")):
             continue
         name = node.child_by_field_name("name")
         plist = node.child_by_field_name("parameters")
@@ -120,15 +124,15 @@ def rust_targets(source: str) -> list[RustTarget]:
             if p.type != "parameter" or pattern is None or ptype is None:
                 params = []
                 break
-            params.append((pattern.text.decode("utf-8", "replace"),
-                           _norm(ptype.text.decode("utf-8", "replace"))))
+            params.append((_text(pattern).decode("utf-8", "replace"),
+                           _norm(_text(ptype).decode("utf-8", "replace"))))
         if len(params) != len(plist.named_children):
             continue
-        returns = _norm(ret.text.decode("utf-8", "replace"))
+        returns = _norm(_text(ret).decode("utf-8", "replace"))
         if not all(param_supported(t) for _n, t in params) or not return_supported(returns):
             continue
         first = doc_line if doc_line is not None else node.start_point[0]
-        out.append(RustTarget(name.text.decode("utf-8", "replace"), tuple(params), returns,
+        out.append(RustTarget(_text(name).decode("utf-8", "replace"), tuple(params), returns,
                               first, node.end_point[0]))
     return out
 

@@ -517,17 +517,17 @@ async def _characterize(sandbox: TestSandbox, job: _CargoJob,
     per_target: dict[str, list[tuple[str, rc.RustOutcome]]] = {t.name: [] for t in targets}
     unstable = 0
     for i, (t, call) in enumerate(calls):
-        o = first.get(i)
-        if o is None:
+        got_first = first.get(i)
+        if got_first is None:
             continue
-        if o.kind in ("timeout", "exited"):
+        if got_first.kind in ("timeout", "exited"):
             hung += 1
             continue
-        if second.get(i) != o:
+        if second.get(i) != got_first:
             unstable += 1
             continue
         result.usable_calls += 1
-        per_target[t.name].append((call, o))
+        per_target[t.name].append((call, got_first))
     result.notes.append(f"Ran {len(calls)} calls of the public functions in the sandbox "
                         "(twice) to record what they return or whether they panic.")
     if hung:
