@@ -80,6 +80,6 @@ def explain_not_run(result: TestGenResult, why: str, detail: str = "") -> None:
 
 
 def _known_languages() -> str:
-    """"Python, JavaScript, TypeScript...": every registered language, in registration order."""
-    names = [name for s in registry.supports() for name in s.languages.values()]
+    """"Go, Java, JavaScript...": every registered language, in alphabetical order."""
+    names = sorted(name for s in registry.supports() for name in s.languages.values())
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
