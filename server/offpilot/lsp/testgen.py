@@ -23,12 +23,12 @@ from pygls.uris import from_fs_path, to_fs_path
 from offpilot.context.documents import index_to_column
 from offpilot.engine.backend import Backend, ModelError
 from offpilot.engine.manager import CHAT
-from offpilot.features.testgen.commands import write_atomically
 from offpilot.features.testgen.generate import TestGenResult, generate_tests
 from offpilot.features.testgen.paths import PathOutsideWorkspace, ensure_inside, is_inside
 from offpilot.features.testgen.target import TargetError
 from offpilot.lsp.client_requests import ClientRequestFailed, apply_edit
 from offpilot.lsp.progress import CommandProgress, follow_request_cancellation
+from offpilot.shared import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def parse_request(server: Any, args: tuple[Any, ...]) -> TestRequest:
     elif getattr(server, "roots", []):
         raise _invalid(f"{path} is outside the workspace")
     else:
-        from offpilot.cli import find_root
+        from offpilot.shared import find_root
 
         root = find_root(path.resolve())
     try:

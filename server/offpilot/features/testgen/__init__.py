@@ -9,8 +9,11 @@ from offpilot.features.testgen.generate import (
     GeneratedTest,
     PossibleBug,
     TestGenResult,
+    explain_not_run,
     generate_tests,
 )
+from offpilot.features.testgen.paths import PathOutsideWorkspace, ensure_inside
 from offpilot.features.testgen.target import TargetError
 
-__all__ = ["GeneratedTest", "PossibleBug", "TargetError", "TestGenResult", "generate_tests"]
+__all__ = ["GeneratedTest", "PathOutsideWorkspace", "PossibleBug", "TargetError", "TestGenResult",
+           "ensure_inside", "explain_not_run", "generate_tests"]
