@@ -2,7 +2,7 @@
 
 The tree-sitter queries (``grammars/``) and the example project (``examples/``) live at the top of
 the repository. A wheel carries them as ``offpilot/grammars`` and ``offpilot/examples``, where
-:mod:`offpilot.resources` finds them through :mod:`importlib.resources`; an editable install
+:mod:`offpilot.shared.resources` finds them through :mod:`importlib.resources`; an editable install
 reads the checkout's folders directly.
 """
 

@@ -41,7 +41,7 @@ from lsprotocol import types
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "server"))
 
-from offpilot.demo import make_client  # noqa: E402
+from offpilot.cli.demo import make_client  # noqa: E402
 
 
 @dataclass
@@ -308,7 +308,7 @@ def model_path(name: str) -> str:
     if name == "gemma":
         return str(gemma)
     if name in ("fim", "shift"):
-        from offpilot.engine.gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy
+        from gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy
 
         work = Path(tempfile.gettempdir()) / "offpilot-bench"
         src = gemma

@@ -260,7 +260,7 @@ def model_path(name: str) -> str:
     if name == "gemma":
         return str(gemma)
     if name in ("fim", "chat"):
-        from offpilot.engine.gguf_edit import (
+        from gguf_edit import (
             GEMMA_CHAT_TEMPLATE,
             GEMMA_UNUSED_FIM_IDS,
             edited_copy,

@@ -33,7 +33,7 @@ def gemma_path() -> Path:
 @pytest.fixture(scope="session")
 def fim_model_path(gemma_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of Gemma with FIM token ids in its metadata: the real FIM path, meaningless text."""
-    from offpilot.engine.gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy
+    from bench.gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy
 
     dst = tmp_path_factory.mktemp("models") / "gemma-fim.gguf"
     return edited_copy(gemma_path, dst, fim_ids=GEMMA_UNUSED_FIM_IDS, name="Gemma FIM copy")
@@ -42,7 +42,7 @@ def fim_model_path(gemma_path: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def chat_model_path(gemma_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of Gemma with a chat template: takes the instruct path."""
-    from offpilot.engine.gguf_edit import GEMMA_CHAT_TEMPLATE, edited_copy
+    from bench.gguf_edit import GEMMA_CHAT_TEMPLATE, edited_copy
 
     dst = tmp_path_factory.mktemp("models") / "gemma-chat.gguf"
     return edited_copy(gemma_path, dst, chat_template=GEMMA_CHAT_TEMPLATE, name="Gemma chat copy")

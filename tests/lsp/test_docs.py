@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from offpilot.demo import apply_workspace_edit
+from offpilot.cli.demo import apply_workspace_edit
 from offpilot.features.docs.checks import check_source
 from offpilot.features.docs.styles import parse_docstring
 from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled

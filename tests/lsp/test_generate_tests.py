@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from offpilot.demo import apply_workspace_edit
+from offpilot.cli.demo import apply_workspace_edit
 from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.uris import to_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient

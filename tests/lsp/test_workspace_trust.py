@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
-from offpilot.demo import apply_workspace_edit
+from offpilot.cli.demo import apply_workspace_edit
 from pygls.lsp.client import LanguageClient
 from pygls.uris import to_fs_path
 

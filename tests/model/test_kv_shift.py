@@ -273,7 +273,7 @@ def test_a_request_taking_the_sequence_over_mid_prefill_leaves_it_consistent(tin
 # ------------------------------------------------------------------------------ backend
 @pytest.fixture(scope="session")
 def tiny_fim_path(tiny_llama_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from offpilot.engine.gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy
+    from bench.gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy
 
     dst = tmp_path_factory.mktemp("models") / "tiny-llama-fim.gguf"
     return edited_copy(tiny_llama_path, dst, fim_ids=GEMMA_UNUSED_FIM_IDS)

@@ -58,7 +58,7 @@ def test_malicious_chat_templates_do_not_run_code(tmp_path: Path):
 @pytest.mark.slow
 def test_model_with_a_malicious_template_serves_without_running_it(
         gemma_path: Path, tmp_path: Path):
-    from offpilot.engine.gguf_edit import edited_copy
+    from bench.gguf_edit import edited_copy
 
     mark = tmp_path / "pwned"
     template = payloads(mark)[0] + "{% for m in messages %}{{ m['content'] }}{% endfor %}"

@@ -1,7 +1,7 @@
 """The server's environment (API keys) cannot be read by another process of the same user.
 
 ``offpilot serve`` and the model worker mark themselves non-dumpable at start
-(:mod:`offpilot.nodump`), so ``/proc/<pid>/environ`` is refused to a process of the same user
+(:mod:`offpilot.shared.nodump`), so ``/proc/<pid>/environ`` is refused to a process of the same user
 without ``CAP_SYS_PTRACE`` (code under test, say). Each test first shows that the same reader
 *does* read the environment of an ordinary process started with the same secret.
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from offpilot import resources
 from offpilot.context.languages import LANGUAGES, grammars_dir
+from offpilot.shared import resources
 
 REPO = Path(__file__).resolve().parents[2]
 

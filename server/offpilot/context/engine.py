@@ -33,7 +33,7 @@ from offpilot.context.resolve import Resolver
 from offpilot.context.retrieve import Cursor, Retriever
 from offpilot.context.similarity import ChunkRing
 from offpilot.context.watcher import Batch, Watcher
-from offpilot.engine.backend import Snippet
+from offpilot.shared import Snippet
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 Grammars come from the per-language wheels (``tree-sitter-python``, …), never from a package that
 downloads parsers at first use. Queries are data, kept in ``grammars/<name>/*.scm`` at the top of
-the repository (shipped inside the package as ``offpilot/grammars``; see :mod:`offpilot.resources`).
+the repository (shipped inside the package as ``offpilot/grammars``; see
+:mod:`offpilot.shared.resources`).
 Adding a language is adding a folder there and one line to :data:`LANGUAGES`.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path, PurePath
 
 import tree_sitter
 
-from offpilot import resources
+from offpilot.shared import resources
 
 log = logging.getLogger(__name__)
 

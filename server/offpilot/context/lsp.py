@@ -15,8 +15,8 @@ import asyncio
 import time
 from typing import Any
 
-from offpilot.context.commands import snippet_json
 from offpilot.context.documents import Document, Documents
+from offpilot.shared import snippet_json
 
 CONTEXT_REQUEST = "offpilot/context"
 

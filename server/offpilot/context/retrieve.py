@@ -31,7 +31,7 @@ from offpilot.context.languages import LanguageSpec
 from offpilot.context.model import Definition, FileSummary
 from offpilot.context.resolve import Resolver
 from offpilot.context.similarity import ChunkRing
-from offpilot.engine.backend import Snippet
+from offpilot.shared import Snippet
 
 log = logging.getLogger(__name__)
 

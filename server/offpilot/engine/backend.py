@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# Snippet, the record requests carry, lives at the bottom (offpilot.shared); imported from here too
+from offpilot.shared.snippet import Snippet
+
 
 class PromptMode(enum.StrEnum):
     FIM = "fim"  # model-native fill-in-the-middle tokens
@@ -56,17 +59,6 @@ class ModelInfo:
     can_shift: bool = False
     bos_text: str = ""
     eos_text: str = ""
-
-
-@dataclass(frozen=True)
-class Snippet:
-    """A piece of repository context shown to the model."""
-
-    path: str  # relative to the workspace root, forward slashes
-    start_line: int  # 1-based, inclusive
-    end_line: int  # 1-based, inclusive
-    kind: str  # "definition" | "scope" | "outline" | "similar" | ...
-    text: str
 
 
 @dataclass(frozen=True)

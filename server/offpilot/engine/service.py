@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offpilot.nodump import forbid_dumps
+from offpilot.shared.nodump import forbid_dumps
 
 log = logging.getLogger("offpilot.service")
 

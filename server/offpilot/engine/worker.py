@@ -38,7 +38,7 @@ import traceback
 from collections.abc import Iterator
 from typing import IO, Any
 
-from offpilot.nodump import forbid_dumps
+from offpilot.shared.nodump import forbid_dumps
 
 
 class Worker:

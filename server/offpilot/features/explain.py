@@ -1,7 +1,7 @@
 """Explain this code: what to explain, the chat prompt, and a clean answer from the model.
 
 Plain Python, no LSP: the server (:mod:`offpilot.lsp.actions`) and ``offpilot explain``
-(:mod:`offpilot.features.commands`) run the same functions.
+(:mod:`offpilot.cli.explain`) run the same functions.
 
 - :func:`pick_target` — the selection when there is one, else the function or class around the
   cursor (tree-sitter), else the whole file.

@@ -12,6 +12,7 @@ from offpilot.config import Settings, load_settings
 from offpilot.engine.backend import ModelError
 from offpilot.engine.manager import COMPLETION, ModelManager
 from offpilot.features.completion import Completer
+from offpilot.shared import find_root, offset_of
 
 
 def language_id_for(path: Path) -> str:
@@ -26,23 +27,11 @@ def language_id_for(path: Path) -> str:
     return str(ids[0])
 
 
-def offset_of(text: str, line: int, col: int) -> int:
-    """Offset of 1-based ``line``/``col`` (characters), clamped to the text."""
-    if line < 1 or col < 1:
-        raise ValueError("LINE and COL are 1-based")
-    lines = text.split("\n")
-    if line > len(lines):
-        return len(text)
-    start = sum(len(ln) + 1 for ln in lines[: line - 1])
-    return start + min(col - 1, len(lines[line - 1]))
-
-
 async def complete_async(path: Path, line: int, col: int, *, settings: Settings,
                          use_context: bool = True, show_prompt: bool = False) -> str | None:
     import errno
     import os
 
-    from offpilot.cli import find_root
     from offpilot.context.exclude import FileGuard
 
     given = os.path.abspath(path)

@@ -31,9 +31,9 @@ from offpilot.features.testgen import (
     generate_tests,
     is_inside,
 )
-from offpilot.features.testgen.commands import write_atomically
 from offpilot.lsp.client_requests import ClientRequestFailed, apply_edit
 from offpilot.lsp.progress import CommandProgress, follow_request_cancellation
+from offpilot.shared import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def parse_request(server: Any, args: tuple[Any, ...]) -> TestRequest:
     elif getattr(server, "roots", []):
         raise _invalid(f"{path} is outside the workspace")
     else:
-        from offpilot.cli import find_root
+        from offpilot.shared import find_root
 
         root = find_root(path.resolve())
     try:

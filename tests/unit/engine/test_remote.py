@@ -40,9 +40,10 @@ from offpilot.engine.backend import (
     Snippet,
     TextRequest,
 )
-from offpilot.engine.gguf_edit import GEMMA_CHAT_TEMPLATE
 from offpilot.engine.manager import CHAT, COMPLETION, ModelManager
 from offpilot.engine.remote import LlamaServerBackend, OpenAIBackend
+
+from bench.gguf_edit import GEMMA_CHAT_TEMPLATE
 
 SECRET = "sk-test-0123456789-very-secret"
 CTX = (Snippet("pkg/util.py", 1, 2, "definition", "def helper(x):\n    return x * 2\n"),)

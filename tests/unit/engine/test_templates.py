@@ -8,7 +8,6 @@ from offpilot.engine.backend import (
     PromptMode,
     Snippet,
 )
-from offpilot.engine.gguf_edit import GEMMA_CHAT_TEMPLATE
 from offpilot.engine.templates import (
     chat_segments,
     detect_prompt_mode,
@@ -16,6 +15,8 @@ from offpilot.engine.templates import (
     infill_segments,
     segments_to_text,
 )
+
+from bench.gguf_edit import GEMMA_CHAT_TEMPLATE
 
 FIM = FimTokens(prefix=1, suffix=2, middle=3, prefix_text="<PRE>", suffix_text="<SUF>",
                 middle_text="<MID>")

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from offpilot.cli.explain import Location, parse_location, target_at
 from offpilot.config import Settings
 from offpilot.context.languages import for_language_id
 from offpilot.engine.backend import (
@@ -17,7 +18,6 @@ from offpilot.engine.backend import (
     OnText,
     Snippet,
 )
-from offpilot.features.commands import Location, line_offsets, parse_location, target_at
 from offpilot.features.explain import (
     NO_EXPLANATION,
     STOP_SEQUENCES,
@@ -38,6 +38,7 @@ from offpilot.features.explain import (
     prompt_prose,
     save_markdown,
 )
+from offpilot.shared import line_offsets
 
 PRICING = Path(__file__).resolve().parents[3] / "examples" / "demo-project" / "shop" / "pricing.py"
 MODELS = '''"""Shop records."""

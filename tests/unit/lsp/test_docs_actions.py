@@ -4,7 +4,7 @@ are offered where, the quick fix's edit, and the diagnostics."""
 from __future__ import annotations
 
 from lsprotocol import types
-from offpilot.demo import apply_text_edits
+from offpilot.cli.demo import apply_text_edits
 from offpilot.features.docs.checks import check_source
 from offpilot.lsp.actions import code_actions
 from offpilot.lsp.docs import GENERATE_DOCS, GENERATE_TITLE, UPDATE_TITLE, diagnostic, mismatches

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from offpilot.cli import build_parser
-from offpilot.features.docs.commands import _targets, cmd_docs, parse_target
+from offpilot.cli.docs import _targets, cmd_docs, parse_target
 from offpilot.features.docs.generate import DocsError
 
 SOURCE = '''class Box:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from offpilot.cli import main
+from offpilot.cli.tests import split_target
 from offpilot.config import Settings
 from offpilot.engine.backend import GenerationResult, TextRequest
 from offpilot.features.testgen import generate_tests
-from offpilot.features.testgen.commands import split_target, write_atomically
+from offpilot.shared import write_atomically
 
 
 def test_split_target():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-_CHECKOUT = Path(__file__).resolve().parents[2]  # server/offpilot/ -> the repository
+_CHECKOUT = Path(__file__).resolve().parents[3]  # server/offpilot/shared/ -> the repository
 
 
 def _data_dir(name: str) -> Path:

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from offpilot.config import Settings, load_settings
 from offpilot.context.languages import for_path
-from offpilot.engine.backend import ModelError, Snippet
+from offpilot.engine.backend import ModelError
 from offpilot.engine.manager import CHAT, ModelManager
 from offpilot.features.explain import (
     ExplainTarget,
@@ -26,6 +26,7 @@ from offpilot.features.explain import (
     file_target,
     pick_target,
 )
+from offpilot.shared import Snippet, find_root, line_offsets, setup_logging
 
 DESCRIPTION = """Explain code with the chat model, as the server's Explain does.
 
@@ -54,16 +55,6 @@ def parse_location(arg: str) -> Location:
     if end is not None and end < start:
         raise ValueError(f"the range {start}-{end} ends before it starts")
     return Location(Path(m.group(1)), start, end)
-
-
-def line_offsets(text: str, start_line: int, end_line: int) -> tuple[int, int]:
-    """``str`` offsets of the start of ``start_line`` and the end of ``end_line`` (clamped)."""
-    lines = text.split("\n")
-    first = min(start_line, len(lines)) - 1
-    last = min(end_line, len(lines)) - 1
-    start = sum(len(ln) + 1 for ln in lines[:first])
-    end = sum(len(ln) + 1 for ln in lines[:last]) + len(lines[last])
-    return start, end
 
 
 def target_at(text: str, location: Location, *, path: str, language: str) -> ExplainTarget:
@@ -108,7 +99,6 @@ async def explain_location(location: Location, *, settings: Settings, use_contex
     """Explain ``location``, writing the Markdown to ``out``; the exit status."""
     import os
 
-    from offpilot.cli import find_root
     from offpilot.context.exclude import FileGuard
 
     given = os.path.abspath(location.path)
@@ -154,9 +144,7 @@ async def explain_location(location: Location, *, settings: Settings, use_contex
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from offpilot.cli import _setup_logging
-
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     try:
         location = parse_location(args.target)
         if not location.path.is_file():

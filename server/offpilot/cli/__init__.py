@@ -1,4 +1,8 @@
-"""The ``offpilot`` command: serve, complete, demo, config, and each component's subcommands."""
+"""The ``offpilot`` command: serve, complete, demo, config, and each component's subcommands.
+
+Every subcommand lives in this package (``offpilot.cli.<name>``) and is thin: it parses its
+arguments, calls the plain-Python functions of its layer and prints. Nothing below imports it.
+"""
 
 from __future__ import annotations
 
@@ -10,38 +14,29 @@ import sys
 from pathlib import Path
 
 from offpilot import __version__
+from offpilot.shared import setup_logging
 
 log = logging.getLogger("offpilot")
 
 # Modules that add their own subcommands with ``register(subparsers)``.
 SUBCOMMAND_MODULES = (
-    "offpilot.context.commands",  # index, context
-    "offpilot.engine.commands",  # models
-    "offpilot.features.commands",  # explain
+    "offpilot.cli.context",  # index, context
+    "offpilot.cli.models",  # models
+    "offpilot.cli.explain",  # explain
     "offpilot.features.evaluate",  # eval
-    "offpilot.features.testgen.commands",  # tests
-    "offpilot.features.docs.commands",  # docs
+    "offpilot.cli.tests",  # tests
+    "offpilot.cli.docs",  # docs
 )
 
 
-def _setup_logging(level: str, log_file: str | None = None) -> None:
-    handler: logging.Handler = (logging.FileHandler(log_file) if log_file
-                                else logging.StreamHandler(sys.stderr))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("offpilot").setLevel(level.upper())
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    from offpilot.nodump import forbid_dumps
+    from offpilot.shared.nodump import forbid_dumps
 
     # First: no other process of the user may read this one's environment or memory.
     forbid_dumps()
     from offpilot.lsp.server import create_server
 
-    _setup_logging(args.log_level, args.log_file)
+    setup_logging(args.log_level, args.log_file)
     server = create_server()
     server.own_process = True  # ends when the editor is gone (offpilot.lsp.lifecycle)
     if args.tcp:
@@ -55,26 +50,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def find_root(path: Path) -> Path:
-    """The project folder of ``path``: the nearest parent with a VCS or project marker."""
-    markers = (".git", "pyproject.toml", "package.json", "go.mod", "Cargo.toml", "pom.xml",
-               "setup.py", ".hg")
-    for parent in [path.parent, *path.parent.parents]:
-        if any((parent / m).exists() for m in markers):
-            return parent
-    # No marker: the folder the command runs in, when the file is in it (``linkdir/x.py`` where
-    # ``linkdir`` links elsewhere stays a path outside that folder, and is treated as one)
-    cwd = Path.cwd()
-    absolute = path if path.is_absolute() else cwd / path
-    if absolute.parent == cwd or cwd in absolute.parents:
-        return cwd
-    return path.parent
-
-
 def cmd_complete(args: argparse.Namespace) -> int:
     from offpilot.features.oneshot import complete_file
 
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     try:
         text = complete_file(Path(args.file), args.line, args.col,
                              use_context=not args.no_context, show_prompt=args.show_prompt)
@@ -88,9 +67,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from offpilot.demo import run_demo
+    from offpilot.cli.demo import run_demo
 
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     return asyncio.run(run_demo(project=Path(args.project) if args.project else None,
                                 keep=args.keep, completions_only=args.completions_only))
 

@@ -22,7 +22,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-from offpilot.resources import demo_project_dir
+from offpilot.shared.resources import demo_project_dir
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from offpilot.features.docs.generate import (
     project_style,
 )
 from offpilot.features.docs.symbols import Definition, definitions
+from offpilot.shared import find_root, setup_logging
 
 DESCRIPTION = __doc__.split("\n\n", 1)[1] if __doc__ else ""
 
@@ -64,8 +65,6 @@ def _as_json(path: Path, result: DocResult) -> dict[str, Any]:
 
 async def document_file(path: Path, symbol: str, *, style: str, dry_run: bool, as_json: bool,
                         out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    from offpilot.cli import find_root
-
     source = path.read_text(encoding="utf-8")
     targets = _targets(source, symbol)
     if not targets:
@@ -105,9 +104,7 @@ async def document_file(path: Path, symbol: str, *, style: str, dry_run: bool, a
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from offpilot.cli import _setup_logging
-
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     path, symbol = parse_target(args.target)
     if not path.is_file():
         print(f"offpilot docs: {path}: no such file", file=sys.stderr)

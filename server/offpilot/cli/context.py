@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from offpilot.engine.backend import Snippet
+from offpilot.shared import find_root, offset_of, snippet_json
 
 
 def _settings() -> Any:
@@ -73,15 +73,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def snippet_json(s: Snippet) -> dict[str, Any]:
-    return {"path": s.path, "start_line": s.start_line, "end_line": s.end_line, "kind": s.kind,
-            "text": s.text}
-
-
 def cmd_context(args: argparse.Namespace) -> int:
-    from offpilot.cli import find_root
     from offpilot.context.engine import ContextEngine
-    from offpilot.features.oneshot import offset_of
 
     settings = _settings()
     path = Path(os.path.abspath(args.file))  # a symlink stays the link (its target is checked)

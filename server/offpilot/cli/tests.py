@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from offpilot.features.testgen import (
     explain_not_run,
     generate_tests,
 )
+from offpilot.shared import find_root, setup_logging, write_atomically
 
 
 def split_target(arg: str) -> tuple[Path, str]:
@@ -38,19 +37,6 @@ def split_target(arg: str) -> tuple[Path, str]:
     if sep and head and all(part.isidentifier() for part in tail.split(".")):
         return Path(head), tail
     return Path(arg), ""
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_result(result: TestGenResult) -> str:
@@ -70,8 +56,6 @@ def write_result(result: TestGenResult) -> str:
 
 async def run_tests_command(path: Path, symbol: str, *, scope: str, settings: Settings,
                             use_model: bool = True, dry_run: bool = False) -> tuple[int, Any]:
-    from offpilot.cli import find_root
-
     path = path.resolve()
     root = find_root(path)
     if dry_run:  # a dry run executes nothing of the project
@@ -102,9 +86,7 @@ async def run_tests_command(path: Path, symbol: str, *, scope: str, settings: Se
 
 
 def cmd_tests(args: argparse.Namespace) -> int:
-    from offpilot.cli import _setup_logging
-
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     settings, problems = load_settings()
     for p in problems:
         print(f"offpilot: {p}", file=sys.stderr)
