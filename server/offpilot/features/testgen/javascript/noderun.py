@@ -24,15 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from offpilot.features.testgen.core.outcome import Outcome
 from offpilot.features.testgen.core.result import RUNS
 from offpilot.features.testgen.core.sandbox import DEFAULT_MEMORY_MB, RunResult, TestSandbox
 from offpilot.features.testgen.javascript.jsvalues import LiteralError, parse_literal, to_js
-
-if TYPE_CHECKING:
-    from offpilot.features.testgen.javascript.generate import JsModule, JsScenario, JsTarget
+from offpilot.features.testgen.javascript.records import JsModule, JsScenario, JsTarget
 
 CALL_TIMEOUT_MS = 2000  # an awaited promise that takes longer is a timeout
 MAX_RESTARTS = 4  # harness runs after one ended early (a call hung or exited the process)
