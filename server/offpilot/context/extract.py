@@ -163,7 +163,7 @@ def _found_in(matches: Iterable[tuple[int, dict[str, list[tree_sitter.Node]]]], 
             continue
         if caps.get("parent"):
             parent = node_text(source, caps["parent"][0], 200)
-        doc_node = (caps.get("doc") or [None])[0]
+        doc_node = caps["doc"][0] if caps.get("doc") else None
         if doc_node is None and old is not None:
             doc_node = old[1].doc_node
         seen[key] = (pattern, _Found(node, kind, name, parent, doc_node, names[-1]))

@@ -26,7 +26,7 @@ import math
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -254,7 +254,7 @@ class HttpTransport:
                              f"JSON for {path}: {_short_body(body)[:80]!r}") from None
 
     async def events(self, path: str, payload: Any, *, read_timeout: float
-                     ) -> AsyncIterator[dict[str, Any]]:
+                     ) -> AsyncGenerator[dict[str, Any], None]:
         """The JSON objects of a server-sent-event stream, until ``[DONE]`` or its end."""
         async with self._open("POST", path, payload, read_timeout) as response:
             try:
@@ -505,7 +505,8 @@ class LlamaServerBackend(_RemoteBackend):
 
     @staticmethod
     def _result(data: dict[str, Any], text: str, t_max_ms: int) -> GenerationResult:
-        timings = data.get("timings") if isinstance(data.get("timings"), dict) else {}
+        raw_timings = data.get("timings")
+        timings: dict[str, Any] = raw_timings if isinstance(raw_timings, dict) else {}
         predicted_ms = float(timings.get("predicted_ms") or 0.0)
         stop = _STOP_TYPES.get(str(data.get("stop_type") or ""), "")
         if not stop:
@@ -639,7 +640,8 @@ class OpenAIBackend(_RemoteBackend):
             raise ModelError(f"{self.endpoint} does not serve the model {name!r} (it serves: "
                              f"{', '.join(ids[:10])}); check offpilot.remoteModel.")
         entry = next((e for e in entries if isinstance(e, dict) and e.get("id") == name), {})
-        meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+        raw_meta = entry.get("meta")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         n_ctx = int(meta.get("n_ctx_train") or entry.get("max_model_len")
                     or entry.get("context_length") or 0)
         self.model = name

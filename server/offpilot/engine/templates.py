@@ -228,11 +228,11 @@ def chat_segments(info: ModelInfo, messages: Sequence[ChatMessage], *,
             rendered = ""
         if rendered:
             pos = 0
-            for m in _MARK_RE.finditer(rendered):
-                if m.start() > pos:
-                    segs.append({"text": rendered[pos:m.start()], "special": True})
-                segs.append(_text(messages[int(m.group(1))].content))
-                pos = m.end()
+            for mark in _MARK_RE.finditer(rendered):
+                if mark.start() > pos:
+                    segs.append({"text": rendered[pos:mark.start()], "special": True})
+                segs.append(_text(messages[int(mark.group(1))].content))
+                pos = mark.end()
             if pos < len(rendered):
                 segs.append({"text": rendered[pos:], "special": True})
             # The template may emit BOS itself; the engine then must not add another.

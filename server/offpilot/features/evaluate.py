@@ -146,7 +146,7 @@ def sample_positions(root: Path, paths: Sequence[str], count: int, *, seed: str 
 
 def _spread(samples: list[Sample]) -> list[Sample]:
     seen: dict[str, int] = {}
-    ranked = []
+    ranked: list[tuple[int, int, Sample]] = []
     for s in samples:
         n = seen.get(s.path, 0)
         seen[s.path] = n + 1

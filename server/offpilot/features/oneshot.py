@@ -9,21 +9,16 @@ import time
 from pathlib import Path
 
 from offpilot.config import Settings, load_settings
+from offpilot.context.languages import for_path
 from offpilot.engine.backend import ModelError
 from offpilot.engine.manager import COMPLETION, ModelManager
 from offpilot.features.completion import Completer
 
 
 def language_id_for(path: Path) -> str:
-    try:
-        from offpilot.context.languages import language_for_path
-    except ImportError:
-        return ""
-    lang = language_for_path(path)
-    if lang is None:
-        return ""
-    ids = getattr(lang, "language_ids", ()) or (lang.name,)
-    return str(ids[0])
+    """The LSP languageId of ``path``, from the language registry; "" when it has none."""
+    spec = for_path(path)
+    return spec.language_ids[0] if spec is not None else ""
 
 
 def offset_of(text: str, line: int, col: int) -> int:
