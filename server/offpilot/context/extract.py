@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import tree_sitter
 
@@ -331,7 +332,7 @@ def _unquote(text: str) -> str:
 def _imports(matches: Iterable[tuple[int, dict[str, list[tree_sitter.Node]]]], source: bytes,
              separator: str) -> list[Import]:
     """One import per ``@import`` node; its matches add names (and aliases) to it."""
-    groups: dict[tuple[int, int], dict] = {}
+    groups: dict[tuple[int, int], dict[str, Any]] = {}
     for _pattern, caps in matches:
         nodes = caps.get("import")
         if not nodes:

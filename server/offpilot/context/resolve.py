@@ -159,7 +159,7 @@ class Resolver:
         if found is None:
             try:
                 found = tuple(dict.fromkeys(self._module_files(from_path, language, imp)))
-            except Exception:  # odd specifiers must not break retrieval
+            except (ValueError, LookupError, RecursionError):  # odd specifiers, odd configs
                 log.debug("cannot resolve %r from %s", imp.module, from_path, exc_info=True)
                 found = ()
             self._modules[key] = found

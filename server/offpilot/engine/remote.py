@@ -178,8 +178,10 @@ class HttpTransport:
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await client.aclose()
+            except (httpx.HTTPError, OSError, RuntimeError) as exc:  # RuntimeError: loop closed
+                log.debug("closing the connection to %s failed: %r", self.shown, exc)
 
     def _timeout(self, read: float) -> httpx.Timeout:
         return httpx.Timeout(read, connect=self.connect_timeout)
@@ -323,8 +325,8 @@ class _RemoteBackend:
         if self._on_state is not None:
             try:
                 self._on_state(state, message)
-            except Exception:
-                log.exception("state listener failed")
+            except Exception:  # the listener's failure is not the backend's
+                log.exception("state listener failed (state %s)", state)
 
     def _failed(self, exc: ModelError) -> None:
         self._last_error = str(exc)
@@ -493,8 +495,8 @@ class LlamaServerBackend(_RemoteBackend):
                         pieces.append(piece)
                         try:
                             on_text(piece)
-                        except Exception:
-                            log.exception("on_text callback failed")
+                        except Exception:  # the caller's callback must not end the stream
+                            log.exception("on_text callback failed (%s)", path)
                     if event.get("stop"):
                         final = event
                         break
@@ -685,8 +687,8 @@ class OpenAIBackend(_RemoteBackend):
                             if on_text is not None:
                                 try:
                                     on_text(piece)
-                                except Exception:
-                                    log.exception("on_text callback failed")
+                                except Exception:  # the caller's callback must not end it
+                                    log.exception("on_text callback failed (%s)", path)
                         if reason:
                             break
                     if choice.get("finish_reason"):  # usage may still follow; read on

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from offpilot.config import Settings, load_settings
 from offpilot.context.languages import for_path
-from offpilot.engine.backend import ModelError
+from offpilot.engine.backend import ModelError, Snippet
 from offpilot.engine.manager import COMPLETION, ModelManager
 from offpilot.features.completion import Completer
 
@@ -70,7 +70,7 @@ async def complete_async(path: Path, line: int, col: int, *, settings: Settings,
         except ImportError:
             engine = None
 
-    def retrieve(u: str, t: str, o: int, budget: int) -> list:
+    def retrieve(u: str, t: str, o: int, budget: int) -> list[Snippet]:
         return list(engine.retrieve(u, o, budget).snippets) if engine is not None else []
 
     completer = Completer(lambda: models.backend(COMPLETION), settings,
