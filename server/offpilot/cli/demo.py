@@ -154,10 +154,10 @@ def apply_workspace_edit(root: Path, edit: types.WorkspaceEdit) -> None:
             text = p.read_text(encoding="utf-8") if p.exists() else ""
             edits = [e for e in change.edits if isinstance(e, types.TextEdit)]
             p.write_text(apply_text_edits(text, edits), encoding="utf-8")
-    for uri, edits in (edit.changes or {}).items():
+    for uri, uri_edits in (edit.changes or {}).items():
         p = _uri_path(root, uri)
         text = p.read_text(encoding="utf-8") if p.exists() else ""
-        p.write_text(apply_text_edits(text, list(edits)), encoding="utf-8")
+        p.write_text(apply_text_edits(text, list(uri_edits)), encoding="utf-8")
 
 
 def _position(text: str, offset: int) -> types.Position:

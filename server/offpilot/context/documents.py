@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import tree_sitter
 
@@ -219,7 +219,22 @@ def read_source(path: str, max_size: int) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def _change_range(change: Any) -> Any:
+class _Position(Protocol):
+    @property
+    def line(self) -> int: ...
+    @property
+    def character(self) -> int: ...
+
+
+class _Range(Protocol):
+    @property
+    def start(self) -> _Position: ...
+    @property
+    def end(self) -> _Position: ...
+
+
+def _change_range(change: object) -> _Range | None:
+    """The range an LSP content change replaces; None for a whole-document change."""
     return getattr(change, "range", None)
 
 
@@ -300,7 +315,8 @@ class Documents:
         """Open documents, most recently edited first."""
         return sorted(self, key=lambda d: d.edited_at, reverse=True)[:limit]
 
-    def apply_changes(self, uri: str, version: int, changes: Sequence[Any]) -> Document | None:
+    def apply_changes(self, uri: str, version: int, changes: Sequence[object]
+                      ) -> Document | None:
         """Apply LSP content changes (partial or whole-document) in order."""
         doc = self._docs.get(uri)
         if doc is None:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pathspec
 
@@ -32,7 +33,7 @@ def builtin_patterns() -> tuple[str, ...]:
     return tuple(s for s in (line.strip() for line in lines) if s and not s.startswith("#"))
 
 
-def _combined(spec: pathspec.PathSpec) -> re.Pattern[str] | None:
+def _combined(spec: pathspec.PathSpec[Any]) -> re.Pattern[str] | None:
     """One regular expression for the whole list when no pattern negates another (one match
     per path instead of one per pattern: the index checks every file); None otherwise."""
     anywhere, anchored = [], []  # patterns matching at any depth share one prefix

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import tree_sitter
 
@@ -163,7 +164,7 @@ def _found_in(matches: Iterable[tuple[int, dict[str, list[tree_sitter.Node]]]], 
             continue
         if caps.get("parent"):
             parent = node_text(source, caps["parent"][0], 200)
-        doc_node = (caps.get("doc") or [None])[0]
+        doc_node = caps["doc"][0] if caps.get("doc") else None
         if doc_node is None and old is not None:
             doc_node = old[1].doc_node
         seen[key] = (pattern, _Found(node, kind, name, parent, doc_node, names[-1]))
@@ -331,7 +332,7 @@ def _unquote(text: str) -> str:
 def _imports(matches: Iterable[tuple[int, dict[str, list[tree_sitter.Node]]]], source: bytes,
              separator: str) -> list[Import]:
     """One import per ``@import`` node; its matches add names (and aliases) to it."""
-    groups: dict[tuple[int, int], dict] = {}
+    groups: dict[tuple[int, int], dict[str, Any]] = {}
     for _pattern, caps in matches:
         nodes = caps.get("import")
         if not nodes:

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pathspec
 
@@ -253,19 +254,19 @@ def encode_summary(summary: FileSummary) -> StoredFile:
         n_definitions=len(summary.definitions), n_imports=len(summary.imports))
 
 
-def _definition(path: str, row: list) -> Definition:
+def _definition(path: str, row: list[Any]) -> Definition:
     return Definition(row[0], row[1], path, row[2], row[3], row[4], row[5], row[6], row[7])
 
 
 _DECODER = json.JSONDecoder()
 
 
-def _rows_named(definitions: str, name: str) -> list[list]:
+def _rows_named(definitions: str, name: str) -> list[list[Any]]:
     """The rows of ``definitions`` (a :attr:`StoredFile.definitions`) called ``name``, without
     decoding the others. ``["name",`` can only occur where such a row starts: inside a JSON
     string every quote is escaped."""
     needle = "[" + json.dumps(name) + ","
-    rows = []
+    rows: list[list[Any]] = []
     at = definitions.find(needle)
     while at != -1:
         row, end = _DECODER.raw_decode(definitions, at)

@@ -146,7 +146,7 @@ def _query(module: str, function: str, folder: str, kind: str) -> tree_sitter.Qu
     source = path.read_text(encoding="utf-8")
     try:
         return tree_sitter.Query(_language(module, function), source)
-    except Exception as exc:  # a broken query file is a bug, but it must not stop the server
+    except ValueError as exc:  # QueryError, or a grammar of another ABI: must not stop the server
         log.error("query %s is invalid: %s", path, exc)
         return None
 
@@ -168,7 +168,7 @@ def _combined(module: str, function: str, folder: str, kinds: tuple[str, ...]
         return None
     try:
         query = tree_sitter.Query(_language(module, function), "\n".join(sources))
-    except Exception as exc:
+    except ValueError as exc:  # tree_sitter.QueryError
         log.error("queries %s of %s do not combine: %s", kinds, folder, exc)
         return None
     if query.pattern_count != start:

@@ -25,7 +25,7 @@ import logging
 import posixpath
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from offpilot.context.model import Definition, FileSummary, Import
@@ -97,6 +97,16 @@ class _TsConfig:
     paths: tuple[tuple[str, tuple[str, ...]], ...]
 
 
+@dataclass
+class _Layout:
+    """What the project's layout says, until a file is added or removed."""
+
+    python_roots: list[str] | None = None
+    go_modules: list[tuple[str, str]] | None = None
+    include_dirs: list[str] | None = None
+    tsconfigs: dict[str, _TsConfig | None] = field(default_factory=dict)
+
+
 class Resolver:
     """Import and name resolution over one root's index (caches follow the index's changes).
 
@@ -112,7 +122,7 @@ class Resolver:
         self._modules: dict[tuple[str, str, str, int], tuple[str, ...]] = {}
         self._imported: dict[tuple[str, int], tuple[FileSummary, tuple[str, ...]]] = {}
         self._defs_by_file: dict[str, tuple[FileSummary, dict[str, list[Definition]]]] = {}
-        self._layout: dict[str, object] = {}
+        self._layout = _Layout()
 
     # ------------------------------------------------------------- caches
     def _fresh(self) -> None:
@@ -124,7 +134,7 @@ class Resolver:
             self._generation = generation
             self._modules.clear()
             self._imported.clear()
-            self._layout.clear()
+            self._layout = _Layout()
 
     def defs_in_file(self, path: str, name: str) -> list[Definition]:
         summary = self.source.summary(path)
@@ -149,7 +159,7 @@ class Resolver:
         if found is None:
             try:
                 found = tuple(dict.fromkeys(self._module_files(from_path, language, imp)))
-            except Exception:  # odd specifiers must not break retrieval
+            except (ValueError, LookupError, RecursionError):  # odd specifiers, odd configs
                 log.debug("cannot resolve %r from %s", imp.module, from_path, exc_info=True)
                 found = ()
             self._modules[key] = found
@@ -207,7 +217,7 @@ class Resolver:
             folder = _dirname(folder)
         if top is not None:
             roots.append(_dirname(top))
-        cached = self._layout.get("python_roots")
+        cached = self._layout.python_roots
         if cached is None:
             found = ["", "src"]
             for d in self.source.dirs():
@@ -219,8 +229,8 @@ class Resolver:
                         found.append(f"{probe}/src")
                         break
                     probe = _dirname(probe)
-            cached = self._layout["python_roots"] = list(dict.fromkeys(found))
-        roots += cached  # type: ignore[operator]
+            cached = self._layout.python_roots = list(dict.fromkeys(found))
+        roots += cached
         return list(dict.fromkeys(roots))
 
     def _python_stem(self, stem: str) -> list[str]:
@@ -268,9 +278,8 @@ class Resolver:
             folder = _dirname(folder)
 
     def _tsconfig(self, rel: str) -> _TsConfig | None:
-        key = "ts:" + rel
-        if key in self._layout:
-            return self._layout[key]  # type: ignore[return-value]
+        if rel in self._layout.tsconfigs:
+            return self._layout.tsconfigs[rel]
         cfg = None
         text = self.source.read_config(rel)
         if text is not None:
@@ -284,7 +293,7 @@ class Resolver:
                     for k, vs in paths.items() if isinstance(vs, list)))
             except (ValueError, AttributeError):
                 cfg = None
-        self._layout[key] = cfg
+        self._layout.tsconfigs[rel] = cfg
         return cfg
 
     def _js_candidates(self, base: str) -> list[str]:
@@ -338,7 +347,7 @@ class Resolver:
 
     # ------------------------------------------------------------- Go
     def _go_modules(self) -> list[tuple[str, str]]:
-        cached = self._layout.get("go_modules")
+        cached = self._layout.go_modules
         if cached is None:
             mods: dict[str, str] = {}
             seen: set[str] = set()
@@ -352,9 +361,9 @@ class Resolver:
                         if m:
                             mods[probe] = m.group(1).strip('"')
                     probe = _dirname(probe) if probe else None
-            cached = self._layout["go_modules"] = sorted(
+            cached = self._layout.go_modules = sorted(
                 ((d, m) for d, m in mods.items()), key=lambda dm: -len(dm[1]))
-        return cached  # type: ignore[return-value]
+        return cached
 
     def _go_package(self, folder: str) -> list[str]:
         return sorted(p for p in self.source.files_in_dir(folder)
@@ -449,7 +458,7 @@ class Resolver:
 
     # ------------------------------------------------------------- C / C++
     def _include_dirs(self) -> list[str]:
-        cached = self._layout.get("include_dirs")
+        cached = self._layout.include_dirs
         if cached is None:
             found = sorted(d for d in self.source.dirs()
                            if d.rpartition("/")[2] in ("include", "inc"))
@@ -457,8 +466,8 @@ class Resolver:
             for d in list(dirs):
                 if d.rpartition("/")[2] in ("include", "inc"):
                     dirs.append(_dirname(d))
-            cached = self._layout["include_dirs"] = list(dict.fromkeys(dirs))
-        return cached  # type: ignore[return-value]
+            cached = self._layout.include_dirs = list(dict.fromkeys(dirs))
+        return cached
 
     def _c(self, from_path: str, header: str) -> list[str]:
         header = header.strip().strip('"<>')

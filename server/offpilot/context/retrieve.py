@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 KIND_ORDER = {"outline": 0, "definition": 1, "scope": 2, "similar": 3}
 MAX_NAMES = 24  # identifiers around the cursor considered
+# What a tree or a summary of an unusual file can raise here (tree_sitter.QueryError is a
+# ValueError); context is then left out. Anything else is a bug, and the completion pipeline
+# logs it and completes without context.
+_ODD_SOURCE = (ValueError, LookupError, RecursionError)
 DEFS_PER_NAME = 2
 SNIPPET_OVERHEAD = 6  # the path label and blank line render_context adds per snippet
 SCOPE_SHARE = 0.25  # at most this part of the budget for scope + outline
@@ -171,8 +175,8 @@ class Retriever:
         for name in names[:MAX_NAMES]:
             try:
                 defs = self.resolver.lookup(cur.path, cur.summary, name, limit=DEFS_PER_NAME)
-            except Exception:
-                log.debug("lookup of %r failed", name, exc_info=True)
+            except _ODD_SOURCE:
+                log.debug("lookup of %r from %s failed", name, cur.path, exc_info=True)
                 continue
             for d in defs:
                 if d.kind == "module" or (d.path, d.start_line) in seen:
@@ -198,8 +202,8 @@ class Retriever:
         byte_offset = len(cur.text[:cur.offset].encode("utf-8", "surrogatepass"))
         try:
             chain = symbols.enclosing_definitions(cur.tree, cur.spec, source, byte_offset)
-        except Exception:
-            log.debug("enclosing definitions failed", exc_info=True)
+        except _ODD_SOURCE:
+            log.debug("enclosing definitions in %s failed", cur.path, exc_info=True)
             chain = []
         lines = cur.text.split("\n")
         for d in chain:
@@ -216,8 +220,8 @@ class Retriever:
             if outside:
                 try:
                     text = symbols.outline(replace(cur.summary, definitions=outside), 1200)
-                except Exception:
-                    log.debug("outline failed", exc_info=True)
+                except _ODD_SOURCE:
+                    log.debug("outline of %s failed", cur.path, exc_info=True)
                     text = ""
                 if text.strip():
                     out.append(_Candidate("outline", cur.path, 1,
@@ -247,8 +251,8 @@ class Retriever:
         byte_offset = len(cur.text[:line_end].encode("utf-8", "surrogatepass"))
         try:
             names = extract.identifiers_around(cur.tree, cur.spec, source, byte_offset)
-        except Exception:
-            log.debug("identifiers_around failed", exc_info=True)
+        except _ODD_SOURCE:
+            log.debug("identifiers around the cursor in %s failed", cur.path, exc_info=True)
             return []
         out: list[str] = []
         for n in names:

@@ -16,10 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from offpilot.context.exclude import FileGuard
 from offpilot.context.index import IgnoreRules, is_source_name
+
+if TYPE_CHECKING:  # watchdog is imported when the watcher starts
+    from watchdog.events import FileSystemEvent
+    from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ class Watcher:
         self._pending: dict[Path, _Pending] = {}
         self._cond = threading.Condition()
         self._stopped = False
-        self._observer: Any = None
+        self._observer: BaseObserver | None = None
         self._thread: threading.Thread | None = None
         self.batches = 0  # batches delivered (for stats and tests)
 
@@ -73,7 +77,7 @@ class Watcher:
             for root in self.roots:
                 observer.schedule(handler, str(root), recursive=True)
             observer.start()
-        except Exception as exc:  # inotify limits, permissions, a root deleted meanwhile
+        except OSError as exc:  # inotify limits, permissions, a root deleted meanwhile
             log.warning("cannot watch the workspace for changes: %s", exc)
             return False
         self._observer = observer
@@ -89,8 +93,8 @@ class Watcher:
             try:
                 self._observer.stop()
                 self._observer.join(timeout=2)
-            except Exception:
-                log.debug("observer stop failed", exc_info=True)
+            except (OSError, RuntimeError):  # RuntimeError: a thread that never started
+                log.debug("stopping the file watcher failed", exc_info=True)
         if self._thread is not None:
             self._thread.join(timeout=2)
 
@@ -163,8 +167,9 @@ class Watcher:
                 try:
                     self.batches += 1
                     self.on_batch(p.batch)
-                except Exception:
-                    log.exception("re-indexing changed files failed")
+                except Exception:  # the watcher thread must outlive one failed batch
+                    log.exception("re-indexing %d changed paths under %s failed",
+                                  len(p.batch.paths), p.batch.root)
 
 
 def _handler_base() -> type:
@@ -180,7 +185,7 @@ class _Handler(_handler_base()):  # type: ignore[misc]
         super().__init__()
         self.watcher = watcher
 
-    def on_any_event(self, event: Any) -> None:
+    def on_any_event(self, event: FileSystemEvent) -> None:
         kind = getattr(event, "event_type", "")
         if kind in ("opened", "closed_no_write"):
             return

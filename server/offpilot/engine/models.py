@@ -219,7 +219,7 @@ def embedded_model_path() -> Path:
             "file or a profile (`offpilot models list`).") from None
     try:
         return Path(assemble())
-    except Exception as exc:
+    except (OSError, ValueError) as exc:  # missing chunks, a full disk, a checksum mismatch
         raise ModelError(f"the embedded default model could not be assembled: {exc}") from None
 
 
@@ -452,8 +452,9 @@ def _progress_class(progress: Progress | None) -> type:
             if progress is not None:
                 try:
                     progress(self.n, self.total)
-                except Exception:
-                    log.exception("download progress callback failed")
+                except Exception:  # the caller's callback must not stop the download
+                    log.exception("download progress callback failed at %d of %s bytes",
+                                  self.n, self.total)
 
         def update(self, n: int = 1) -> None:
             self.n += n

@@ -26,7 +26,7 @@ import math
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -178,8 +178,10 @@ class HttpTransport:
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await client.aclose()
+            except (httpx.HTTPError, OSError, RuntimeError) as exc:  # RuntimeError: loop closed
+                log.debug("closing the connection to %s failed: %r", self.shown, exc)
 
     def _timeout(self, read: float) -> httpx.Timeout:
         return httpx.Timeout(read, connect=self.connect_timeout)
@@ -254,7 +256,7 @@ class HttpTransport:
                              f"JSON for {path}: {_short_body(body)[:80]!r}") from None
 
     async def events(self, path: str, payload: Any, *, read_timeout: float
-                     ) -> AsyncIterator[dict[str, Any]]:
+                     ) -> AsyncGenerator[dict[str, Any], None]:
         """The JSON objects of a server-sent-event stream, until ``[DONE]`` or its end."""
         async with self._open("POST", path, payload, read_timeout) as response:
             try:
@@ -323,8 +325,8 @@ class _RemoteBackend:
         if self._on_state is not None:
             try:
                 self._on_state(state, message)
-            except Exception:
-                log.exception("state listener failed")
+            except Exception:  # the listener's failure is not the backend's
+                log.exception("state listener failed (state %s)", state)
 
     def _failed(self, exc: ModelError) -> None:
         self._last_error = str(exc)
@@ -493,8 +495,8 @@ class LlamaServerBackend(_RemoteBackend):
                         pieces.append(piece)
                         try:
                             on_text(piece)
-                        except Exception:
-                            log.exception("on_text callback failed")
+                        except Exception:  # the caller's callback must not end the stream
+                            log.exception("on_text callback failed (%s)", path)
                     if event.get("stop"):
                         final = event
                         break
@@ -505,7 +507,8 @@ class LlamaServerBackend(_RemoteBackend):
 
     @staticmethod
     def _result(data: dict[str, Any], text: str, t_max_ms: int) -> GenerationResult:
-        timings = data.get("timings") if isinstance(data.get("timings"), dict) else {}
+        raw_timings = data.get("timings")
+        timings: dict[str, Any] = raw_timings if isinstance(raw_timings, dict) else {}
         predicted_ms = float(timings.get("predicted_ms") or 0.0)
         stop = _STOP_TYPES.get(str(data.get("stop_type") or ""), "")
         if not stop:
@@ -639,7 +642,8 @@ class OpenAIBackend(_RemoteBackend):
             raise ModelError(f"{self.endpoint} does not serve the model {name!r} (it serves: "
                              f"{', '.join(ids[:10])}); check offpilot.remoteModel.")
         entry = next((e for e in entries if isinstance(e, dict) and e.get("id") == name), {})
-        meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+        raw_meta = entry.get("meta")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         n_ctx = int(meta.get("n_ctx_train") or entry.get("max_model_len")
                     or entry.get("context_length") or 0)
         self.model = name
@@ -683,8 +687,8 @@ class OpenAIBackend(_RemoteBackend):
                             if on_text is not None:
                                 try:
                                     on_text(piece)
-                                except Exception:
-                                    log.exception("on_text callback failed")
+                                except Exception:  # the caller's callback must not end it
+                                    log.exception("on_text callback failed (%s)", path)
                         if reason:
                             break
                     if choice.get("finish_reason"):  # usage may still follow; read on

@@ -19,7 +19,7 @@ import ctypes
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,7 +181,7 @@ def _read_meta(model: llama.llama_model_p) -> dict[str, str]:
 _LOG_WARN = 3  # ggml_log_level: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 cont
 
 
-@llama.llama_log_callback
+@llama.llama_log_callback  # type: ignore[untyped-decorator]  # a ctypes CFUNCTYPE
 def _quiet_log(level: int, text: bytes, user_data: Any) -> None:
     # llama.cpp is chatty on load; keep warnings and errors only.
     if level in (_LOG_WARN, _LOG_WARN + 1):
@@ -452,7 +452,7 @@ class LlamaRuntime:
             llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(p.seed))
         return chain
 
-    def generate(self, p: GenerateParams, cancelled: Any) -> Iterator[Step]:
+    def generate(self, p: GenerateParams, cancelled: Callable[[], bool]) -> Iterator[Step]:
         """Evaluate the prompt (reusing the cache) and generate; yields once per token.
 
         ``cancelled()`` is polled between prefill chunks and between tokens.
@@ -522,7 +522,8 @@ class LlamaRuntime:
         finally:
             llama.llama_sampler_free(chain)
 
-    def _sample_loop(self, p: GenerateParams, seq: Sequence, chain: Any, cancelled: Any,
+    def _sample_loop(self, p: GenerateParams, seq: Sequence, chain: Any,
+                     cancelled: Callable[[], bool],
                      prompt: list[int], done: _Prefill, t0: float, t1: float
                      ) -> Iterator[Step]:
         out = bytearray()

@@ -12,6 +12,7 @@ the request's anchor last of all (see :class:`~offpilot.engine.backend.InfillReq
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from offpilot.engine.backend import (
     PromptMode,
     Snippet,
 )
+
+log = logging.getLogger(__name__)
 
 Segment = dict[str, Any]
 
@@ -192,6 +195,9 @@ class _Rendered:
 
 
 def _render_template(template: str, messages: Sequence[ChatMessage], bos: str, eos: str) -> str:
+    """The model's chat template rendered, or "" when it cannot be (a plain transcript is
+    used then). The template comes from the model file: it may be broken, raise on purpose
+    (``raise_exception``) or do arithmetic on the wrong types."""
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -200,12 +206,18 @@ def _render_template(template: str, messages: Sequence[ChatMessage], bos: str, e
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                         loader=jinja2.BaseLoader())
-    tpl = env.from_string(template)
-    return tpl.render(
-        messages=[{"role": m.role, "content": m.content} for m in messages],
-        bos_token=bos, eos_token=eos, add_generation_prompt=True,
-        raise_exception=raise_exception, tools=None, enable_thinking=False,
-    )
+    try:
+        tpl = env.from_string(template)
+        return tpl.render(
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            bos_token=bos, eos_token=eos, add_generation_prompt=True,
+            raise_exception=raise_exception, tools=None, enable_thinking=False,
+        )
+    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError,
+            RecursionError) as exc:
+        log.warning("the model's chat template cannot be rendered (%s: %s); using a plain "
+                    "transcript", type(exc).__name__, exc)
+        return ""
 
 
 _MARK = "\x00OFFPILOT{}\x00"
@@ -222,17 +234,14 @@ def chat_segments(info: ModelInfo, messages: Sequence[ChatMessage], *,
     segs: list[Segment] = []
     if info.chat_template:
         marked = [ChatMessage(m.role, _MARK.format(i)) for i, m in enumerate(messages)]
-        try:
-            rendered = _render_template(info.chat_template, marked, info.bos_text, info.eos_text)
-        except Exception:
-            rendered = ""
+        rendered = _render_template(info.chat_template, marked, info.bos_text, info.eos_text)
         if rendered:
             pos = 0
-            for m in _MARK_RE.finditer(rendered):
-                if m.start() > pos:
-                    segs.append({"text": rendered[pos:m.start()], "special": True})
-                segs.append(_text(messages[int(m.group(1))].content))
-                pos = m.end()
+            for mark in _MARK_RE.finditer(rendered):
+                if mark.start() > pos:
+                    segs.append({"text": rendered[pos:mark.start()], "special": True})
+                segs.append(_text(messages[int(mark.group(1))].content))
+                pos = mark.end()
             if pos < len(rendered):
                 segs.append({"text": rendered[pos:], "special": True})
             # The template may emit BOS itself; the engine then must not add another.

@@ -146,7 +146,7 @@ def sample_positions(root: Path, paths: Sequence[str], count: int, *, seed: str 
 
 def _spread(samples: list[Sample]) -> list[Sample]:
     seen: dict[str, int] = {}
-    ranked = []
+    ranked: list[tuple[int, int, Sample]] = []
     for s in samples:
         n = seen.get(s.path, 0)
         seen[s.path] = n + 1
@@ -233,7 +233,7 @@ Progress = Callable[[str, int, int], None]
 
 
 async def evaluate_model(model: str, samples: Sequence[Sample], settings: Settings, *,
-                         contexts: Sequence[bool], retrieve: Any | None,
+                         contexts: Sequence[bool], retrieve: RepositoryContext | None,
                          progress: Progress | None = None) -> list[RunResult]:
     """Run the completion pipeline at every sample with ``model``, per context setting."""
     from offpilot.engine.manager import COMPLETION, ModelManager
@@ -390,7 +390,7 @@ async def run_eval(root: Path, settings: Settings, *, models: Sequence[str], sam
         repo.stop()
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "eval", help="measure completion quality on a repository, per model and setting",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -469,6 +469,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{k} {sum(s.kind == k for s in picked)}" for k in kinds)
         print(f"{len(picked)} positions in {root} ({counts})")
         print(table(results))
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream
         sys.stdout.flush()
     return 1 if results and all(r.error for r in results) else 0

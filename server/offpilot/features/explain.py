@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
+import logging
 import re
 import textwrap
 import time
@@ -46,6 +46,8 @@ from offpilot.engine.backend import (
     TextRequest,
 )
 from offpilot.engine.templates import render_context
+
+log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 3  # a cautious figure for code
 PROMPT_OVERHEAD_TOKENS = 250  # the system message, instructions and labels
@@ -171,7 +173,8 @@ def _definition_at(text: str, spec: LanguageSpec | None, tree: tree_sitter.Tree 
     b = len(text[:offset].encode("utf-8", "surrogatepass"))
     try:
         d = enclosing_definition(tree, spec, data, b)
-    except Exception:  # a query that does not fit this grammar version: no definition
+    except ValueError:  # tree_sitter.QueryError: a query that does not fit this grammar
+        log.debug("no enclosing definition: the query does not fit", exc_info=True)
         return None
     if d is None:
         return None
@@ -701,8 +704,12 @@ async def explain(backend: Backend, target: ExplainTarget, context: Sequence[Sni
         waiter.cancel()
         if not chat.done():
             chat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await chat
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # an abandoned generation: its error must not replace ours
+                log.debug("the abandoned generation failed", exc_info=True)
     if result is not None and not raw and result.text:
         shown = cleaner.feed(seed + result.text)  # a backend that did not stream
         if shown:

@@ -9,22 +9,17 @@ import time
 from pathlib import Path
 
 from offpilot.config import Settings, load_settings
-from offpilot.engine.backend import ModelError
+from offpilot.context.languages import for_path
+from offpilot.engine.backend import ModelError, Snippet
 from offpilot.engine.manager import COMPLETION, ModelManager
 from offpilot.features.completion import Completer
 from offpilot.shared import find_root, offset_of
 
 
 def language_id_for(path: Path) -> str:
-    try:
-        from offpilot.context.languages import language_for_path
-    except ImportError:
-        return ""
-    lang = language_for_path(path)
-    if lang is None:
-        return ""
-    ids = getattr(lang, "language_ids", ()) or (lang.name,)
-    return str(ids[0])
+    """The LSP languageId of ``path``, from the language registry; "" when it has none."""
+    spec = for_path(path)
+    return spec.language_ids[0] if spec is not None else ""
 
 
 async def complete_async(path: Path, line: int, col: int, *, settings: Settings,
@@ -64,7 +59,7 @@ async def complete_async(path: Path, line: int, col: int, *, settings: Settings,
         except ImportError:
             engine = None
 
-    def retrieve(u: str, t: str, o: int, budget: int) -> list:
+    def retrieve(u: str, t: str, o: int, budget: int) -> list[Snippet]:
         return list(engine.retrieve(u, o, budget).snippets) if engine is not None else []
 
     completer = Completer(lambda: models.backend(COMPLETION), settings,

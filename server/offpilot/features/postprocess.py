@@ -15,7 +15,6 @@ opened and never closed (a docstring cut off by the limit) is closed when that p
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import tree_sitter
 
@@ -105,7 +104,7 @@ def syntax_cut(completion: str, *, prefix: str, suffix: str, language: str) -> s
             if _errors(parser, before + candidate + after) <= base:
                 return candidate
         return lines[0]  # nothing parses better: the first line, as a single-line answer would
-    except Exception:  # a grammar problem never loses the completion
+    except (ValueError, LookupError, RecursionError):  # a grammar problem: keep the completion
         log.debug("syntax check failed", exc_info=True)
         return completion
 
@@ -195,7 +194,7 @@ def one_statement(completion: str, *, prefix: str, suffix: str) -> str:
     return "\n".join(out).rstrip()
 
 
-def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = None,
+def postprocess(completion: str, *, prefix: str, suffix: str, language: str | None = None,
                 max_lines: int = 8, syntax: bool = True, line_decision: bool = True) -> str:
     """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless).
 
@@ -230,6 +229,6 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: Any = No
             text = one_statement(text, prefix=prefix, suffix=suffix)
             text = block_cut(text, prefix=prefix, suffix=suffix)
         text = text.rstrip()
-        if syntax and isinstance(language, str) and language:
+        if syntax and language:
             text = syntax_cut(text, prefix=prefix, suffix=suffix, language=language).rstrip()
     return text if text.strip() else ""

@@ -1,5 +1,6 @@
 """Prompt layouts for each mode, on crafted model descriptions (no model needed)."""
 
+import pytest
 from offpilot.engine.backend import (
     ChatMessage,
     FimTokens,
@@ -103,6 +104,20 @@ def test_chat_without_template_is_a_plain_transcript():
     segs = chat_segments(info(PromptMode.PREFIX), [ChatMessage("system", "Be brief."),
                                                    ChatMessage("user", "Hi")])
     assert segs == [{"text": "Be brief.\n\nUser: Hi\n\nAssistant:"}]
+
+
+@pytest.mark.parametrize("template", [
+    "{% for m in messages %}{{ m.content }",  # a syntax error
+    "{{ raise_exception('only user and assistant roles') }}",  # refuses on purpose
+    "{{ messages[0]['content'] + 1 }}",  # arithmetic on the wrong types
+    "{{ messages[7]['content'] }}{{ 1 // 0 }}",  # a division by zero
+    "{{ ''.__class__.__mro__ }}",  # the sandbox refuses
+])
+def test_a_chat_template_that_cannot_render_gives_a_plain_transcript(template, caplog):
+    segs = chat_segments(info(PromptMode.INSTRUCT, None, template),
+                         [ChatMessage("system", "Be brief."), ChatMessage("user", "Hi")])
+    assert segs == [{"text": "Be brief.\n\nUser: Hi\n\nAssistant:"}]
+    assert "chat template cannot be rendered" in caplog.text
 
 
 def test_extract_instruct_completion_stops_at_the_fence():
