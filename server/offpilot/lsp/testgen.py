@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -28,7 +28,11 @@ from offpilot.features.testgen.generate import TestGenResult, generate_tests
 from offpilot.features.testgen.paths import PathOutsideWorkspace, ensure_inside, is_inside
 from offpilot.features.testgen.target import TargetError
 from offpilot.lsp.client_requests import ClientRequestFailed, apply_edit
+from offpilot.lsp.feature import Feature
 from offpilot.lsp.progress import CommandProgress, follow_request_cancellation
+
+if TYPE_CHECKING:
+    from offpilot.lsp.server import OffpilotServer
 
 log = logging.getLogger(__name__)
 
@@ -279,9 +283,20 @@ async def run_generate_tests(server: Any, args: tuple[Any, ...]) -> dict[str, An
         server.set_status("ready")
 
 
-def setup(server: Any) -> None:
+class TestgenFeature(Feature):
+    """``offpilot.generateTests`` (its code actions are offered by :mod:`offpilot.lsp.actions`)."""
+
+    name = "tests"
+    __test__ = False
+
+    def setup(self, server: OffpilotServer) -> None:
+        super().setup(server)
+        _register(server)
+
+
+def _register(server: OffpilotServer) -> None:
     @server.command(GENERATE_TESTS)
-    async def generate_tests_command(ls: Any, *args: Any) -> dict[str, Any]:
+    async def generate_tests_command(ls: OffpilotServer, *args: Any) -> dict[str, Any]:
         follow_request_cancellation(ls)  # also stops the sandboxed processes
         try:
             return await run_generate_tests(ls, args)
