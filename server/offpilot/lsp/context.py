@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
@@ -31,9 +31,7 @@ from offpilot.context.documents import Document, Documents
 from offpilot.lsp import client_requests
 from offpilot.lsp.client_requests import ClientRequestFailed
 from offpilot.lsp.feature import Edit, Feature
-
-if TYPE_CHECKING:
-    from offpilot.lsp.server import OffpilotServer
+from offpilot.lsp.server import OffpilotServer  # (a runtime name: pygls reads the hints)
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -20,9 +20,7 @@ from offpilot.engine import models
 from offpilot.engine.backend import ModelError
 from offpilot.lsp.feature import Feature
 from offpilot.lsp.progress import CommandProgress, follow_request_cancellation
-
-if TYPE_CHECKING:
-    from offpilot.lsp.server import OffpilotServer
+from offpilot.lsp.server import OffpilotServer  # (a runtime name: pygls reads the hints)
 
 log = logging.getLogger(__name__)
 

@@ -402,7 +402,8 @@ def _register_lifecycle(server: OffpilotServer) -> None:
 
     @server.feature(STATS_REQUEST)
     def stats(ls: OffpilotServer, params: object = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"models": ls.models.status(), "status": ls.status,
+        out: dict[str, Any] = {"completion": ls.completer.stats.as_dict(),
+                               "models": ls.models.status(), "status": ls.status,
                                "tasks": len(asyncio.all_tasks()),  # work in progress
                                "settings": ls.settings_in_use()}
         ls.dispatch("stats", lambda f: out.update(f.stats()))

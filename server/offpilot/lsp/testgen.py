@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -30,9 +30,7 @@ from offpilot.features.testgen.target import TargetError
 from offpilot.lsp.client_requests import ClientRequestFailed, apply_edit
 from offpilot.lsp.feature import Feature
 from offpilot.lsp.progress import CommandProgress, follow_request_cancellation
-
-if TYPE_CHECKING:
-    from offpilot.lsp.server import OffpilotServer
+from offpilot.lsp.server import OffpilotServer  # (a runtime name: pygls reads the hints)
 
 log = logging.getLogger(__name__)
 
