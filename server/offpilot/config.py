@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "OFFPILOT_"
 CONFIG_DIR_ENV = "OFFPILOT_CONFIG_DIR"  # overrides the folder of the user config file
@@ -136,6 +139,52 @@ class Settings:
                               choices=("debug", "info", "warning", "error"))
 
 
+SettingsListener = Callable[[Settings, Settings], None]  # called with (old, new)
+
+
+class SettingsHolder:
+    """The settings in force, one object shared by everything that reads them.
+
+    Consumers keep the holder, never a copy of the settings: they read :attr:`current` on each
+    use, and those that must act on a change (drop a model, re-index) :meth:`subscribe`.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._current = Settings() if settings is None else settings
+        self._listeners: list[SettingsListener] = []
+
+    @property
+    def current(self) -> Settings:
+        return self._current
+
+    def subscribe(self, listener: SettingsListener) -> Callable[[], None]:
+        """Call ``listener(old, new)`` after each change; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def set(self, settings: Settings) -> None:
+        """Put ``settings`` in force and tell the listeners (when anything changed). A listener
+        that fails is logged; the others are still told."""
+        old, self._current = self._current, settings
+        if old == settings:
+            return
+        for listener in list(self._listeners):
+            try:
+                listener(old, settings)
+            except Exception:  # a consumer's bug must not keep the others on old settings
+                log.exception("settings listener %r failed", listener)
+
+
+def holder_of(settings: Settings | SettingsHolder) -> SettingsHolder:
+    """``settings`` itself when it is a holder, else a holder of its own (a fixed value)."""
+    return settings if isinstance(settings, SettingsHolder) else SettingsHolder(settings)
+
+
 def wire_name(name: str) -> str:
     """snake_case field name -> camelCase setting name."""
     head, *rest = name.split("_")
@@ -148,6 +197,12 @@ def env_name(name: str) -> str:
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 WIRE_TO_FIELD = {wire_name(n): n for n in FIELDS}
+
+
+def wire_values(settings: Settings) -> dict[str, Any]:
+    """Every setting by its camelCase name, as JSON values (lists for tuples)."""
+    return {wire_name(name): list(value) if isinstance(value, tuple) else value
+            for name, value in ((n, getattr(settings, n)) for n in FIELDS)}
 
 
 def _coerce(name: str, value: Any, *, from_env: bool) -> Any:

@@ -1,4 +1,14 @@
-from offpilot.config import Settings, describe_settings, load_settings, wire_name
+import dataclasses
+
+import pytest
+from offpilot.config import (
+    Settings,
+    SettingsHolder,
+    describe_settings,
+    holder_of,
+    load_settings,
+    wire_name,
+)
 
 
 def test_defaults_without_layers():
@@ -164,3 +174,24 @@ def test_config_command_shows_values_and_their_sources(tmp_path):
                            check=True).stdout
     row = next(line for line in table.splitlines() if line.startswith("model "))
     assert row.split() == ["model", '"/models/a.gguf"', "config", "file"]
+
+
+def test_settings_holder_tells_every_listener_of_a_change_even_when_one_fails(
+        caplog: pytest.LogCaptureFixture) -> None:
+    holder = SettingsHolder()
+    seen: list[tuple[int, int]] = []
+
+    def broken(old: Settings, new: Settings) -> None:
+        raise RuntimeError("listener bug")
+
+    holder.subscribe(broken)
+    unsubscribe = holder.subscribe(lambda old, new: seen.append((old.max_tokens, new.max_tokens)))
+    holder.set(dataclasses.replace(holder.current, max_tokens=9))
+    holder.set(dataclasses.replace(holder.current, max_tokens=9))  # no change: nobody is told
+    assert holder.current.max_tokens == 9
+    assert seen == [(64, 9)]
+    assert any("listener" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    unsubscribe()
+    holder.set(Settings())
+    assert seen == [(64, 9)] and holder.current == Settings()
+    assert holder_of(holder) is holder and holder_of(Settings()).current == Settings()

@@ -14,6 +14,7 @@ and their text is never read as a definition's source.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import statistics
 import threading
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offpilot.config import Settings
+from offpilot.config import Settings, SettingsHolder, holder_of
 from offpilot.context.documents import Document, Documents
 from offpilot.context.exclude import FileGuard
 from offpilot.context.index import Index
@@ -59,11 +60,15 @@ class _Root:
 class ContextEngine:
     """Workspace context for the server (see the module doc)."""
 
-    def __init__(self, roots: list[Path], settings: Settings,
+    def __init__(self, roots: list[Path], settings: Settings | SettingsHolder,
                  documents: Documents | None = None) -> None:
         self.roots = [Path(r).resolve() for r in roots]
-        self.settings = settings
-        self.guard = FileGuard(self.roots, settings.exclude_files)
+        # Read on each use (prefix and suffix sizes, budget, size limit); a holder shared with
+        # the server brings its changes here, and exclusions and the size limit also reach
+        # the indexes (see _settings_changed).
+        self._settings = holder_of(settings)
+        self._unsubscribe = self._settings.subscribe(self._settings_changed)
+        self.guard = FileGuard(self.roots, self.settings.exclude_files)
         self.documents = documents if documents is not None else Documents(guard=self.guard)
         self.ring = ChunkRing()
         self._roots: list[_Root] = []
@@ -83,6 +88,23 @@ class ContextEngine:
         self._worker.start()
         self.build_seconds = 0.0
         self.error = ""
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings.current
+
+    def _settings_changed(self, old: Settings, new: Settings) -> None:
+        if new.max_file_size != old.max_file_size:
+            for r in list(self._roots):
+                r.index.max_file_size = new.max_file_size
+            self._disk_cache.clear()
+        if new.exclude_files != old.exclude_files:
+            self.set_exclude(new.exclude_files)
+
+    def index_settings(self) -> list[dict[str, Any]]:
+        """The settings each root's index works with now (for ``offpilot/stats``)."""
+        return [{"root": str(r.index.root), "maxFileSize": r.index.max_file_size,
+                 "excludeFiles": list(r.index.guard.extra)} for r in list(self._roots)]
 
     # ------------------------------------------------------------- lifecycle
     @property
@@ -116,7 +138,7 @@ class ContextEngine:
                 index = Index(root, max_file_size=self.settings.max_file_size,
                               exclude=self.settings.exclude_files)
                 resolver = Resolver(index)
-                retriever = Retriever(resolver, lambda rel, r=root: self._source_text(r, rel),
+                retriever = Retriever(resolver, functools.partial(self._source_text, root),
                                       self.ring)
                 with self._lock:
                     self._roots.append(_Root(index, resolver, retriever))
@@ -145,6 +167,7 @@ class ContextEngine:
             report(f"{stats['files']} files, {stats['definitions']} definitions", 1.0)
 
     def stop(self) -> None:
+        self._unsubscribe()
         self._stopped.set()
         with self._cond:
             self._cond.notify_all()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from offpilot.config import Settings
+from offpilot.config import Settings, SettingsHolder, holder_of
 from offpilot.engine import shared
 from offpilot.engine.backend import Backend, BackendState, ModelError
 from offpilot.engine.hardware import physical_cores
@@ -42,13 +42,18 @@ class BackendKey:
 
 
 class ModelManager:
-    def __init__(self, settings: Settings, on_state: RoleStateListener | None = None) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings | SettingsHolder,
+                 on_state: RoleStateListener | None = None) -> None:
+        self._settings = holder_of(settings)  # read on each use: never a stale copy
         self._on_state = on_state
         self._backends: dict[BackendKey, Backend] = {}
         self._lock = asyncio.Lock()
         self._unloaded: dict[str, str] = {}  # role -> why its model was unloaded
         self.closed = False
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings.current
 
     def key_for(self, role: str) -> BackendKey:
         s = self.settings
@@ -70,7 +75,12 @@ class ModelManager:
 
     def update_settings(self, settings: Settings) -> list[Backend]:
         """Adopt new settings; returns backends no longer needed (the caller closes them)."""
-        self.settings = settings
+        self._settings.set(settings)
+        return self.drop_stale()
+
+    def drop_stale(self) -> list[Backend]:
+        """Forget the backends the settings in force no longer ask for; returns them (the
+        caller closes them)."""
         wanted = {self.key_for(r) for r in ROLES}
         stale = [k for k in self._backends if k not in wanted]
         return [self._backends.pop(k) for k in stale]
@@ -177,15 +187,18 @@ class ModelManager:
             }
             if key.kind != "local":
                 entry["endpoint"] = redact_url(key.endpoint)
-            elif b is not None and getattr(b, "model_path", None):
-                entry["path"] = str(b.model_path)
-            if b is not None and getattr(b, "pid", None):
-                entry["pid"] = b.pid  # the worker process
-            if b is not None and getattr(b, "service", None):
-                entry["service"] = b.service
-            if b is not None and hasattr(b, "queued"):
-                entry["queued"] = b.queued
-                entry["queuedMax"] = b.queued_max
+            # (what only some kinds of backend have: the model file, the worker process, the
+            # shared service, the queue)
+            path, pid = getattr(b, "model_path", None), getattr(b, "pid", None)
+            if key.kind == "local" and path:
+                entry["path"] = str(path)
+            if pid:
+                entry["pid"] = pid
+            if getattr(b, "service", None):
+                entry["service"] = getattr(b, "service", None)
+            if hasattr(b, "queued"):
+                entry["queued"] = getattr(b, "queued", 0)
+                entry["queuedMax"] = getattr(b, "queued_max", 0)
             error = getattr(b, "last_error", "") if b is not None else ""
             if error:
                 entry["error"] = error

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from offpilot.config import Settings
+from offpilot.config import Settings, SettingsHolder, holder_of
 from offpilot.engine.backend import Backend, GenerationResult, InfillRequest, Snippet
 from offpilot.features.postprocess import postprocess
 
@@ -199,12 +199,13 @@ def trim_to_lines(text: str, max_lines: int) -> str:
 class Completer:
     """Plain-Python inline completion service (the LSP layer is a thin adapter over it)."""
 
-    def __init__(self, backend: Callable[[], Awaitable[Backend]], settings: Settings,
+    def __init__(self, backend: Callable[[], Awaitable[Backend]],
+                 settings: Settings | SettingsHolder,
                  context: ContextProvider | None = None,
                  excluded: Callable[[str], bool] | None = None,
                  stages: Stages | None = None) -> None:
         self._backend = backend
-        self.settings = settings
+        self._settings = holder_of(settings)  # read on each use: never a stale copy
         self.stages = stages or Stages()
         self._context = context
         # uri -> whether the document looks like it holds secrets (never sent to a model)
@@ -216,6 +217,10 @@ class Completer:
         # uri -> (text before the cursor once the suggestion is accepted, its generation)
         self._prefetch: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self._warmups: dict[str, asyncio.Task[None]] = {}  # uri -> idle warm-up, pending
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings.current
 
     def forget(self, uri: str) -> None:
         self.anchors.pop(uri, None)

@@ -36,6 +36,7 @@ from offpilot.features.explain import (
 )
 from offpilot.features.testgen import language_of, runs_tests_in
 from offpilot.lsp.client_requests import ClientRequestFailed, show_document
+from offpilot.lsp.feature import Feature
 from offpilot.lsp.progress import CommandProgress
 from offpilot.lsp.server import OffpilotServer
 
@@ -55,7 +56,18 @@ REQUEST_FAILED = int(types.LSPErrorCodes.RequestFailed)
 _CODE_ACTION_TAG = getattr(types, "CodeActionTag", None)  # LSP 3.18, lsprotocol >= 2025
 
 
-def setup(server: OffpilotServer) -> None:
+class ExplainFeature(Feature):
+    """``offpilot.explain`` and ``textDocument/codeAction``, which offers Explain and Generate
+    tests and gathers every feature's own actions (:meth:`Feature.code_actions`)."""
+
+    name = "explain"
+
+    def setup(self, server: OffpilotServer) -> None:
+        super().setup(server)
+        _register(server)
+
+
+def _register(server: OffpilotServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
         code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.Refactor,
                            types.CodeActionKind.RefactorRewrite, types.CodeActionKind.Source]))
@@ -63,7 +75,7 @@ def setup(server: OffpilotServer) -> None:
                     ) -> list[types.CodeAction | types.Command]:
         try:
             return code_actions(ls, params)
-        except Exception:  # a code action must never fail the editor's request
+        except Exception:  # a code action must never fail the editor's request: logged
             log.exception("code actions failed for %s", params.text_document.uri)
             return []
 
@@ -154,23 +166,21 @@ def code_actions(ls: OffpilotServer, params: types.CodeActionParams
                        [{**arg, "scope": "file"}], types.CodeActionKind.Source))
     only = (params.context.only if params.context is not None else None) or []
     offers = [o for o in offers if not only or any(_kind_matches(o[3], k) for k in only)]
-    extra: list[types.CodeAction] = []
-    for provider in ls.code_action_providers:  # other features' actions (documentation)
-        try:
-            extra += provider(ls, params, doc)
-        except Exception:
-            log.exception("code action provider failed for %s", uri)
+    extra = ls.feature_code_actions(params, doc)  # the features' own (documentation)
     extra = [a for a in extra if not only or any(_kind_matches(a.kind, k) for k in only)]
     caps = _code_action_caps(ls)
     if caps is None or caps.code_action_literal_support is None:
         # A client without CodeAction literals takes plain commands.
-        return [types.Command(title=t, command=c, arguments=a) for t, c, a, _ in offers] + [
-            a.command for a in extra if a.command is not None and a.edit is None]
+        commands: list[types.CodeAction | types.Command] = [
+            types.Command(title=t, command=c, arguments=a) for t, c, a, _ in offers]
+        return commands + [a.command for a in extra if a.command is not None and a.edit is None]
     tags = _llm_tags(caps)
     for action in extra:
         if action.command is not None and action.edit is None and tags:
             action.tags = tags  # the command runs the model
-    return [a for a in extra if a.kind == types.CodeActionKind.QuickFix] + [
+    actions: list[types.CodeAction | types.Command] = [
+        a for a in extra if a.kind == types.CodeActionKind.QuickFix]
+    return actions + [
         types.CodeAction(title=t, kind=k, command=types.Command(title=t, command=c,
                                                                 arguments=a), tags=tags)
         for t, c, a, k in offers] + [

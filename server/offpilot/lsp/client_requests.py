@@ -24,10 +24,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
+
+if TYPE_CHECKING:
+    from offpilot.lsp.server import OffpilotServer
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +52,14 @@ class UnreadableAnswer(JsonRpcException):
     CODE = -32603
 
 
-def _forget(protocol: Any, msg_id: str) -> None:
+def _forget(protocol: object, msg_id: str) -> None:
     for table in ("_request_futures", "_result_types"):
         pending = getattr(protocol, table, None)
         if isinstance(pending, dict):
             pending.pop(msg_id, None)
 
 
-async def ask_client(server: Any, method: str, params: Any, *,
+async def ask_client(server: OffpilotServer, method: str, params: Any, *,
                      timeout: float = CLIENT_REQUEST_TIMEOUT,
                      check: Callable[[Any], bool] | None = None,
                      result_required: bool = True) -> Any:
@@ -71,6 +74,7 @@ async def ask_client(server: Any, method: str, params: Any, *,
     try:
         future = protocol.send_request(method, params, msg_id=msg_id)
     except Exception as exc:  # the connection is gone, params that cannot be serialized
+        log.debug("%s could not be sent", method, exc_info=True)  # the caller gets the reason
         _forget(protocol, msg_id)
         raise ClientRequestFailed(method, f"the request could not be sent ({exc})") from None
     try:
@@ -92,6 +96,7 @@ async def ask_client(server: Any, method: str, params: Any, *,
         message = str(getattr(exc, "message", "") or exc) or type(exc).__name__
         raise ClientRequestFailed(method, f"an error answer ({message})") from None
     except Exception as exc:  # a future failed by something else (the connection closed)
+        log.debug("%s failed", method, exc_info=True)  # the caller gets the reason
         raise ClientRequestFailed(method, f"no answer ({type(exc).__name__}: {exc})") from None
     if result is None:
         if result_required:
@@ -107,7 +112,7 @@ def _is_apply_result(value: Any) -> bool:
     return isinstance(value, types.ApplyWorkspaceEditResult) and isinstance(value.applied, bool)
 
 
-async def apply_edit(server: Any, edit: types.WorkspaceEdit, label: str, *,
+async def apply_edit(server: OffpilotServer, edit: types.WorkspaceEdit, label: str, *,
                      timeout: float = CLIENT_REQUEST_TIMEOUT) -> types.ApplyWorkspaceEditResult:
     """``workspace/applyEdit``; its result when the editor answered it properly."""
     result: types.ApplyWorkspaceEditResult = await ask_client(
@@ -117,7 +122,7 @@ async def apply_edit(server: Any, edit: types.WorkspaceEdit, label: str, *,
     return result
 
 
-async def show_document(server: Any, params: types.ShowDocumentParams, *,
+async def show_document(server: OffpilotServer, params: types.ShowDocumentParams, *,
                         timeout: float = CLIENT_REQUEST_TIMEOUT) -> bool:
     """``window/showDocument``; whether the editor says it showed the document."""
     result = await ask_client(server, types.WINDOW_SHOW_DOCUMENT, params, timeout=timeout,
@@ -125,7 +130,7 @@ async def show_document(server: Any, params: types.ShowDocumentParams, *,
     return bool(result.success)
 
 
-async def create_progress(server: Any, token: str | int, *,
+async def create_progress(server: OffpilotServer, token: str | int, *,
                           timeout: float = CLIENT_REQUEST_TIMEOUT) -> None:
     """``window/workDoneProgress/create``: the token may be used once this returns."""
     await ask_client(server, types.WINDOW_WORK_DONE_PROGRESS_CREATE,
@@ -133,7 +138,7 @@ async def create_progress(server: Any, token: str | int, *,
                      result_required=False)
 
 
-async def configuration(server: Any, items: list[types.ConfigurationItem], *,
+async def configuration(server: OffpilotServer, items: list[types.ConfigurationItem], *,
                         timeout: float = CLIENT_REQUEST_TIMEOUT) -> list[Any]:
     """``workspace/configuration``: one value per item."""
     result = await ask_client(
@@ -142,7 +147,7 @@ async def configuration(server: Any, items: list[types.ConfigurationItem], *,
     return list(result)
 
 
-async def show_message_request(server: Any, message: str, actions: list[str], *,
+async def show_message_request(server: OffpilotServer, message: str, actions: list[str], *,
                                kind: types.MessageType = types.MessageType.Info,
                                timeout: float = CLIENT_REQUEST_TIMEOUT) -> str | None:
     """``window/showMessageRequest``: the title of the action the user chose, or None when

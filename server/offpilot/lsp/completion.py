@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from offpilot.config import Settings
+from offpilot.context.documents import Document
 from offpilot.engine.backend import ModelError
+from offpilot.lsp.feature import Edit, Feature
 from offpilot.lsp.protocol import arrival_text
 
 if TYPE_CHECKING:
@@ -30,9 +33,36 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def setup(server: OffpilotServer) -> None:
+class CompletionFeature(Feature):
+    """Inline completions, warmed where the user edits and pauses; the model preloaded."""
+
+    name = "completion"
+
+    def setup(self, server: OffpilotServer) -> None:
+        super().setup(server)
+        _register(server)
+
+    def initialized(self) -> None:
+        self.server.spawn(self.server.preload())
+
+    def document_changed(self, doc: Document, edit: Edit | None) -> None:
+        if edit is not None:
+            self.server.schedule_warmup(doc, edit.end)
+
+    def document_closed(self, uri: str) -> None:
+        self.server.completer.forget(uri)
+
+    def settings_changed(self, old: Settings, new: Settings) -> None:
+        if (old.model, old.backend, old.prompt_mode) != (new.model, new.backend,
+                                                          new.prompt_mode):
+            self.server.completer.anchors.clear()
+            self.server.completer.cache.clear()
+            self.server.spawn(self.server.preload())
+
+
+def _register(server: OffpilotServer) -> None:
     @server.feature(CURSOR_NOTIFICATION)
-    def cursor(ls: OffpilotServer, params: Any = None) -> None:
+    def cursor(ls: OffpilotServer, params: object = None) -> None:
         uri = _get(_get(params, "textDocument"), "uri")
         position = _get(params, "position")
         doc = ls.documents.get(uri) if isinstance(uri, str) else None

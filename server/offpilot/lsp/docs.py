@@ -26,12 +26,14 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
+from offpilot.config import Settings
 from offpilot.context.documents import Document, index_to_column
 from offpilot.engine.backend import ModelError
 from offpilot.engine.manager import CHAT
 from offpilot.features.docs.checks import LineEdit, Mismatch, check_source, fix
 from offpilot.features.docs.generate import DocsError, document, project_style, undocumented_at
 from offpilot.lsp.actions import load_document, read_target_argument
+from offpilot.lsp.feature import Edit, Feature
 from offpilot.lsp.progress import CommandProgress
 from offpilot.lsp.server import OffpilotServer
 
@@ -46,27 +48,55 @@ DEBOUNCE = 0.3  # seconds after the last change before a document is checked
 REQUEST_FAILED = int(types.LSPErrorCodes.RequestFailed)
 
 
-def setup(server: OffpilotServer) -> None:
-    pending: dict[str, asyncio.TimerHandle] = {}
-    published: set[str] = set()
+class DocsFeature(Feature):
+    """Documentation diagnostics (debounced after each change), their quick fix, Generate
+    documentation."""
 
-    def on_document(uri: str) -> None:
-        old = pending.pop(uri, None)
+    name = "docs"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._published: set[str] = set()
+
+    def setup(self, server: OffpilotServer) -> None:
+        super().setup(server)
+
+        @server.command(GENERATE_DOCS)
+        async def generate_docs(ls: OffpilotServer, *args: Any) -> dict[str, Any]:
+            return await run_generate_docs(ls, args)
+
+    def _later(self, uri: str) -> None:
+        old = self._pending.pop(uri, None)
         if old is not None:
             old.cancel()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        pending[uri] = loop.call_later(DEBOUNCE, lambda: (pending.pop(uri, None),
-                                                         publish(server, uri, published)))
+        self._pending[uri] = loop.call_later(DEBOUNCE, self._publish, uri)
 
-    server.document_listeners.append(on_document)
-    server.code_action_providers.append(code_actions)
+    def _publish(self, uri: str) -> None:
+        self._pending.pop(uri, None)
+        publish(self.server, uri, self._published)
 
-    @server.command(GENERATE_DOCS)
-    async def generate_docs(ls: OffpilotServer, *args: Any) -> dict[str, Any]:
-        return await run_generate_docs(ls, args)
+    def document_opened(self, doc: Document) -> None:
+        self._later(doc.uri)
+
+    def document_changed(self, doc: Document, edit: Edit | None) -> None:
+        self._later(doc.uri)
+
+    def document_closed(self, uri: str) -> None:
+        self._later(uri)
+
+    def settings_changed(self, old: Settings, new: Settings) -> None:
+        if old.doc_diagnostics != new.doc_diagnostics:
+            for doc in list(self.server.documents):
+                self._later(doc.uri)
+
+    def code_actions(self, params: types.CodeActionParams, doc: Document
+                     ) -> list[types.CodeAction]:
+        return code_actions(self.server, params, doc)
 
 
 def is_python(doc: Document) -> bool:

@@ -169,14 +169,17 @@ class Lifeline:
     def exit_now(self, code: int | None = None) -> None:
         """Kill the child processes and end this one."""
         code = self.code() if code is None else code
-        with contextlib.suppress(Exception):
+        # The process must end whatever fails on the way: these handlers stay broad.
+        try:
             ended = end_children()
             if ended:
                 log.info("stopped child processes %s", ended)
-        with contextlib.suppress(Exception):
+        except Exception:
+            log.exception("stopping the child processes failed")
+        with contextlib.suppress(Exception):  # (nothing is left to log to)
             logging.shutdown()
         for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe or file
                 stream.flush()
         self._exit(code)
 

@@ -18,7 +18,9 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from offpilot.engine import models
 from offpilot.engine.backend import ModelError
+from offpilot.lsp.feature import Feature
 from offpilot.lsp.progress import CommandProgress, follow_request_cancellation
+from offpilot.lsp.server import OffpilotServer  # (a runtime name: pygls reads the hints)
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,19 @@ def read_name(args: tuple[Any, ...]) -> str:
     return name.strip()
 
 
-def setup(server: Any) -> None:
+class ModelsFeature(Feature):
+    """``offpilot.pullModel`` (the model manager itself is the server's)."""
+
+    name = "models"
+
+    def setup(self, server: OffpilotServer) -> None:
+        super().setup(server)
+        _register(server)
+
+
+def _register(server: OffpilotServer) -> None:
     @server.command(PULL_MODEL)
-    async def pull_model(ls: Any, *args: Any) -> dict[str, Any]:
+    async def pull_model(ls: OffpilotServer, *args: Any) -> dict[str, Any]:
         follow_request_cancellation(ls)
         try:
             name = read_name(args)

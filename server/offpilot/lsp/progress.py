@@ -18,13 +18,15 @@ generation stops within one token; :class:`CommandProgress` does this when it is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
+
+if TYPE_CHECKING:
+    from offpilot.lsp.server import OffpilotServer
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def current_work_done_token() -> str | int | None:
     return work_done_token.get()
 
 
-def follow_request_cancellation(server: Any) -> None:
+def follow_request_cancellation(server: OffpilotServer) -> None:
     """Cancel the current task when the client cancels the request it serves."""
     try:
         task = asyncio.current_task()
@@ -53,17 +55,22 @@ def follow_request_cancellation(server: Any) -> None:
         return
     loop = asyncio.get_running_loop()
 
-    def on_done(future: Any) -> None:
+    def on_done(future: asyncio.Future[object]) -> None:
         if future.cancelled() and not task.done():
             loop.call_soon_threadsafe(task.cancel)
 
     request.add_done_callback(on_done)
 
 
+def _not_sent(method: str, exc: OSError) -> None:
+    """A notification the editor cannot get (its pipe is closed; pygls logged the write)."""
+    log.debug("%s not sent: %s", method, exc)
+
+
 class CommandProgress:
     """Progress of one command run; a context manager that always ends what it began."""
 
-    def __init__(self, server: Any, title: str, token: str | int | None = None) -> None:
+    def __init__(self, server: OffpilotServer, title: str, token: str | int | None = None) -> None:
         self.server = server
         self.title = title
         self.token = token if token is not None else current_work_done_token()
@@ -75,9 +82,11 @@ class CommandProgress:
         if self.token is None or self._begun:
             return
         self._begun = True
-        with contextlib.suppress(Exception):
+        try:
             self.server.work_done_progress.begin(self.token, types.WorkDoneProgressBegin(
                 title=self.title, message=message, percentage=percentage, cancellable=True))
+        except OSError as exc:
+            _not_sent("$/progress", exc)
 
     def report(self, message: str | None = None, percentage: int | None = None) -> None:
         if self.token is None:
@@ -85,25 +94,31 @@ class CommandProgress:
         if not self._begun:
             self.begin(message, percentage)
             return
-        with contextlib.suppress(Exception):
+        try:
             self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(
                 message=message, percentage=percentage))
+        except OSError as exc:
+            _not_sent("$/progress", exc)
 
     def stream(self, delta: str) -> None:
         """Send a piece of generated text to the client."""
         if not delta:
             return
-        with contextlib.suppress(Exception):
+        try:
             self.server.protocol.notify(STREAM_NOTIFICATION, {"token": self.token,
                                                               "delta": delta})
+        except OSError as exc:
+            _not_sent(STREAM_NOTIFICATION, exc)
 
     def end(self, message: str | None = None) -> None:
         if self.token is None or not self._begun or self._ended:
             return
         self._ended = True
-        with contextlib.suppress(Exception):
+        try:
             self.server.work_done_progress.end(self.token,
                                                types.WorkDoneProgressEnd(message=message))
+        except OSError as exc:
+            _not_sent("$/progress", exc)
 
     def __enter__(self) -> CommandProgress:
         self.begin()

@@ -1,36 +1,41 @@
 """The Offpilot language server: shared state, lifecycle, settings and document sync.
 
-Features register themselves from their own modules (``setup(server)``); handlers convert LSP
-types at the edge and call plain Python in :mod:`offpilot.features` and :mod:`offpilot.context`.
+Features are plug-ins (:class:`offpilot.lsp.feature.Feature`), listed in :data:`FEATURES`: each
+registers its handlers and follows the lifecycle through hooks that this module dispatches to.
+Handlers convert LSP types at the edge and call plain Python in :mod:`offpilot.features` and
+:mod:`offpilot.context`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import importlib
 import logging
 import sys
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from offpilot import __version__
-from offpilot.config import load_settings
+from offpilot.config import Settings, SettingsHolder, load_settings, wire_values
 from offpilot.context.documents import Document, Documents
 from offpilot.context.exclude import FileGuard
-from offpilot.engine.backend import BackendState, ModelError
+from offpilot.engine.backend import BackendState, ModelError, Snippet
 from offpilot.engine.manager import COMPLETION, ModelManager
 from offpilot.features.completion import Completer
 from offpilot.lsp import client_requests
 from offpilot.lsp.client_requests import ClientRequestFailed
+from offpilot.lsp.feature import Edit, Feature
 from offpilot.lsp.lifecycle import Lifeline, WatchedInput
 from offpilot.lsp.protocol import OffpilotProtocol, answer_unparsable
+
+if TYPE_CHECKING:
+    from offpilot.context.engine import ContextEngine
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +44,32 @@ SETTLE_TIMEOUT = 10.0  # seconds a command waits for the client's first configur
 STATUS_NOTIFICATION = "offpilot/status"
 STATS_REQUEST = "offpilot/stats"
 
+# The features, each ``"module:FeatureClass"``; one whose module cannot be imported is skipped.
+FEATURES = (
+    "offpilot.lsp.completion:CompletionFeature",  # textDocument/inlineCompletion, warm-up
+    "offpilot.lsp.actions:ExplainFeature",  # code actions, offpilot.explain
+    "offpilot.lsp.testgen:TestgenFeature",  # offpilot.generateTests
+    "offpilot.lsp.models:ModelsFeature",  # offpilot.pullModel
+    "offpilot.lsp.docs:DocsFeature",  # documentation: diagnostics, quick fix, generateDocs
+    "offpilot.lsp.context:ContextFeature",  # workspace index, offpilot/context
+)
+
 
 class OffpilotServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("offpilot", __version__, protocol_cls=OffpilotProtocol,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
-        self.settings, problems = load_settings()
+        settings, problems = load_settings()
+        # The one settings object: consumers keep the holder and read it on each use.
+        self.settings_holder = SettingsHolder(settings)
         self._startup_problems = problems
-        self._init_options: Any = None
-        self._client_config: Any = None
+        self._init_options: object = None
+        self._client_config: dict[str, Any] | None = None
         self.documents = Documents()
-        self.models = ModelManager(self.settings, on_state=self._on_model_state)
-        self.context_engine: Any = None
-        self.completer = Completer(lambda: self.models.backend(COMPLETION), self.settings,
+        self.features: list[Feature] = []
+        self.models = ModelManager(self.settings_holder, on_state=self._on_model_state)
+        self.context_engine: ContextEngine | None = None  # set by the context feature
+        self.completer = Completer(lambda: self.models.backend(COMPLETION), self.settings_holder,
                                    context=self._retrieve, excluded=self.documents.private)
         self.roots: list[Path] = []
         self.client_name = ""  # clientInfo.name from initialize
@@ -64,17 +82,41 @@ class OffpilotServer(LanguageServer):
         # gone. Off for a server object run inside another program (tests).
         self.own_process = False
         self.lifeline = Lifeline(shut_down=self.is_shut_down)
-        # Features that follow documents (called with the URI after open, change and close) and
-        # that add code actions (called by offpilot.lsp.actions with the params and document).
-        self.document_listeners: list[Callable[[str], None]] = []
-        self.code_action_providers: list[Callable[[Any, Any, Document], list[Any]]] = []
+        self.settings_holder.subscribe(self._settings_changed)
 
-    def documents_changed(self, uri: str) -> None:
-        for listener in self.document_listeners:
+    @property
+    def settings(self) -> Settings:
+        """The settings in force (read on each use; never keep a copy)."""
+        return self.settings_holder.current
+
+    # ------------------------------------------------------------- features
+    def register(self, feature: Feature) -> None:
+        """Set up ``feature`` and call its hooks from now on."""
+        feature.setup(self)
+        self.features.append(feature)
+
+    def dispatch(self, hook: str, call: Callable[[Feature], object]) -> None:
+        """``call(feature)`` for every feature; one that fails is logged and skipped."""
+        for feature in list(self.features):
             try:
-                listener(uri)
-            except Exception:  # one feature's failure must not stop document sync
-                log.exception("document listener failed for %s", uri)
+                call(feature)
+            except Exception:  # one feature's bug must not stop the others or document sync
+                log.exception("the %s feature failed in %s", feature.name, hook)
+
+    async def dispatch_async(self, hook: str,
+                             call: Callable[[Feature], Awaitable[object]]) -> None:
+        for feature in list(self.features):
+            try:
+                await call(feature)
+            except Exception:  # as in dispatch
+                log.exception("the %s feature failed in %s", feature.name, hook)
+
+    def feature_code_actions(self, params: types.CodeActionParams, doc: Document
+                             ) -> list[types.CodeAction]:
+        """Every feature's code actions for ``params`` on ``doc``."""
+        found: list[types.CodeAction] = []
+        self.dispatch("code_actions", lambda f: found.extend(f.code_actions(params, doc)))
+        return found
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         def on_eof() -> None:
@@ -107,7 +149,7 @@ class OffpilotServer(LanguageServer):
         self.completer.schedule_warmup(doc.uri, where, language=doc.language_id,
                                        path=self.document_path(doc.uri))
 
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background; keep a reference and log failures."""
         task = asyncio.ensure_future(coro)
         self._background.add(task)
@@ -122,14 +164,18 @@ class OffpilotServer(LanguageServer):
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.INFO, message)
-        with contextlib.suppress(Exception):
+        try:
             self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        except OSError as exc:  # the editor is gone (pygls logged the failed write)
+            log.debug("window/showMessage not sent: %s", exc)
 
     def set_status(self, state: str, message: str = "", model: str | None = None) -> None:
         self.status = {"state": state, "model": model if model is not None
                        else self.status.get("model", ""), "message": message}
-        with contextlib.suppress(Exception):
+        try:
             self.protocol.notify(STATUS_NOTIFICATION, self.status)
+        except OSError as exc:  # the editor is gone (pygls logged the failed write)
+            log.debug("%s not sent: %s", STATUS_NOTIFICATION, exc)
 
     def _on_model_state(self, role: str, state: BackendState, message: str) -> None:
         if role != COMPLETION and state is not BackendState.ERROR:
@@ -149,14 +195,16 @@ class OffpilotServer(LanguageServer):
         """Workspace-relative path for labels (the absolute path outside the workspace)."""
         try:
             fs = Path(to_fs_path(uri) or uri)
-        except Exception:
+        except (TypeError, ValueError):
             return uri
         for root in self.roots:
-            with contextlib.suppress(ValueError):
+            try:
                 return fs.relative_to(root).as_posix()
+            except ValueError:
+                continue
         return fs.name
 
-    def _retrieve(self, uri: str, text: str, offset: int, budget: int) -> list[Any]:
+    def _retrieve(self, uri: str, text: str, offset: int, budget: int) -> list[Snippet]:
         engine = self.context_engine
         if engine is None:
             return []
@@ -164,26 +212,35 @@ class OffpilotServer(LanguageServer):
 
     # ------------------------------------------------------------- settings
     def apply_settings(self) -> None:
+        """Resolve the settings from every layer and put them in force."""
         settings, problems = load_settings(self._init_options, self._client_config)
         problems = self._startup_problems + problems
         self._startup_problems = []
         if problems:
             self.show("Offpilot settings: " + "; ".join(str(p) for p in problems),
                       types.MessageType.Warning)
-        old = self.settings
-        self.settings = settings
-        self.completer.settings = settings
+        # (also when the settings did not change: initialize sets the roots first)
         self.documents.guard = FileGuard(self.roots, settings.exclude_files)
-        if self.context_engine is not None and old.exclude_files != settings.exclude_files:
-            self.context_engine.set_exclude(settings.exclude_files)
         logging.getLogger("offpilot").setLevel(settings.log_level.upper())
-        for backend in self.models.update_settings(settings):
+        self.settings_holder.set(settings)  # tells the listeners, then the features
+
+    def _settings_changed(self, old: Settings, new: Settings) -> None:
+        for backend in self.models.drop_stale():
             self.spawn(backend.close())
-        if (old.model, old.backend, old.prompt_mode) != (
-                settings.model, settings.backend, settings.prompt_mode):
-            self.completer.anchors.clear()
-            self.completer.cache.clear()
-            self.spawn(self.preload())
+        self.dispatch("settings_changed", lambda f: f.settings_changed(old, new))
+
+    def settings_in_use(self) -> dict[str, Any]:
+        """The settings each consumer reads now, for ``offpilot/stats``."""
+        out: dict[str, Any] = {"server": wire_values(self.settings),
+                               "completion": wire_values(self.completer.settings),
+                               "models": wire_values(self.models.settings),
+                               "documents": {"excludeFiles": list(self.documents.guard.extra)}}
+        engine = self.context_engine
+        if engine is not None:
+            out["context"] = {**wire_values(engine.settings),
+                              "guard": {"excludeFiles": list(engine.guard.extra)},
+                              "indexes": engine.index_settings()}
+        return out
 
     async def pull_configuration(self) -> None:
         caps = self.client_capabilities.workspace
@@ -217,112 +274,62 @@ class OffpilotServer(LanguageServer):
         """Load the completion model in the background so the first keystroke is fast."""
         if not self.settings.completions_enabled:
             return
-        with contextlib.suppress(ModelError):  # reported through the state listener
+        try:
             await self.models.backend(COMPLETION)
-
-    # ------------------------------------------------------------- context
-    def start_context(self) -> None:
-        if not self.settings.index_enabled or not self.roots:
-            return
-        try:
-            from offpilot.context.engine import ContextEngine
-        except ImportError:
-            log.warning("workspace context engine unavailable")
-            return
-        engine = ContextEngine(self.roots, self.settings, documents=self.documents)
-        self.context_engine = engine
-        loop = asyncio.get_running_loop()
-        token = f"offpilot-index-{time.monotonic_ns()}"
-        state = {"started": False}
-
-        def on_progress(message: str, fraction: float | None) -> None:
-            loop.call_soon_threadsafe(self._index_progress, token, state, message, fraction)
-
-        self.spawn(self._create_progress(token, state))
-        engine.start(on_progress=on_progress)
-
-    async def _create_progress(self, token: str, state: dict[str, bool]) -> None:
-        caps = self.client_capabilities.window
-        if caps is None or not caps.work_done_progress:
-            return
-        try:
-            await client_requests.create_progress(self, token)
-        except ClientRequestFailed as exc:
-            state["refused"] = True  # no $/progress on a token the editor did not take
-            log.info("window/workDoneProgress/create: the editor gave %s", exc)
-
-    def _index_progress(self, token: str, state: dict[str, bool], message: str,
-                        fraction: float | None) -> None:
-        caps = self.client_capabilities.window
-        # (a progress already begun is ended even if the token was refused after all)
-        use_progress = caps is not None and bool(caps.work_done_progress) \
-            and (state["started"] or not state.get("refused"))
-        pct = None if fraction is None else max(0, min(100, int(fraction * 100)))
-        done = fraction is not None and fraction >= 1.0
-        try:
-            if use_progress and not state["started"]:
-                state["started"] = True
-                self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                    title="Offpilot: indexing", message=message, percentage=pct))
-            elif use_progress and done:
-                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
-            elif use_progress:
-                self.work_done_progress.report(token, types.WorkDoneProgressReport(
-                    message=message, percentage=pct))
-        except Exception:
-            log.debug("progress report failed", exc_info=True)
-        if done:
-            if self.status["state"] == "indexing":
-                self.set_status("ready")
-        elif self.status["state"] in ("ready", "no-model"):
-            self.set_status("indexing", message)
-
-
-# Feature modules, each with ``setup(server)``; one that cannot be imported is skipped.
-FEATURE_MODULES = (
-    "offpilot.lsp.completion",  # textDocument/inlineCompletion
-    "offpilot.lsp.actions",  # code actions, offpilot.explain
-    "offpilot.lsp.testgen",  # offpilot.generateTests
-    "offpilot.lsp.models",  # offpilot.pullModel
-    "offpilot.lsp.docs",  # documentation: diagnostics, quick fix, offpilot.generateDocs
-    "offpilot.context.lsp",  # offpilot/context
-)
+        except ModelError as exc:  # reported through the state listener
+            log.debug("preload: %s", exc)
 
 
 def create_server() -> OffpilotServer:
-    import importlib
-
     server = OffpilotServer()
     _register_lifecycle(server)
-    for name in FEATURE_MODULES:
+    for entry in FEATURES:
+        module_name, _, class_name = entry.partition(":")
         try:
-            module = importlib.import_module(name)
+            module = importlib.import_module(module_name)
         except ImportError as exc:
-            log.warning("feature %s unavailable: %s", name, exc)
+            log.warning("feature %s unavailable: %s", module_name, exc)
             continue
-        module.setup(server)
+        server.register(getattr(module, class_name)())
     return server
 
 
+def _roots(params: types.InitializeParams) -> list[Path]:
+    roots: list[Path] = []
+    for folder in params.workspace_folders or []:
+        path = to_fs_path(folder.uri)
+        if path:
+            roots.append(Path(path))
+    if not roots and params.root_uri:
+        path = to_fs_path(params.root_uri)
+        if path:
+            roots.append(Path(path))
+    elif not roots and params.root_path:
+        roots.append(Path(params.root_path))
+    return [r.resolve() for r in roots if r.is_dir()]
+
+
+def _last_edit(doc: Document, changes: Sequence[types.TextDocumentContentChangeEvent]
+               ) -> Edit | None:
+    change = changes[-1] if changes else None
+    rng = getattr(change, "range", None)
+    if rng is None:
+        return None
+    start = doc.offset_at(rng.start.line, rng.start.character)
+    return Edit(start=start, end=start + len(getattr(change, "text", "")))
+
+
 def _register_lifecycle(server: OffpilotServer) -> None:
+    """The server's own handlers: initialization, settings, document sync, shutdown, each
+    dispatching to the features' hooks."""
+
     @server.feature(types.INITIALIZE)
     def initialize(ls: OffpilotServer, params: types.InitializeParams) -> None:
         ls._init_options = params.initialization_options
         ls.client_name = params.client_info.name if params.client_info else ""
         if ls.own_process:
             ls.lifeline.watch_process(params.process_id)
-        roots: list[Path] = []
-        for folder in params.workspace_folders or []:
-            path = to_fs_path(folder.uri)
-            if path:
-                roots.append(Path(path))
-        if not roots and params.root_uri:
-            path = to_fs_path(params.root_uri)
-            if path:
-                roots.append(Path(path))
-        elif not roots and params.root_path:
-            roots.append(Path(params.root_path))
-        ls.roots = [r.resolve() for r in roots if r.is_dir()]
+        ls.roots = _roots(params)
         ls.documents.position_encoding = str(ls.workspace.position_encoding or "utf-16")
         ls.apply_settings()
 
@@ -339,8 +346,7 @@ def _register_lifecycle(server: OffpilotServer) -> None:
             # an error for instance, which "loading" must not hide)
             ls.set_status("loading" if ls.settings.completions_enabled else "ready", "",
                           ls.settings.model or "embedded default")
-        ls.start_context()
-        ls.spawn(ls.preload())
+        ls.dispatch("initialized", lambda f: f.initialized())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: OffpilotServer,
@@ -355,9 +361,9 @@ def _register_lifecycle(server: OffpilotServer) -> None:
     def did_open(ls: OffpilotServer, params: types.DidOpenTextDocumentParams) -> None:
         d = params.text_document
         ls.documents.open(d.uri, d.language_id, d.version, d.text)
-        if ls.context_engine is not None:
-            ls.context_engine.note_opened(d.uri)
-        ls.documents_changed(d.uri)
+        doc = ls.documents.get(d.uri)
+        if doc is not None:
+            ls.dispatch("document_opened", lambda f: f.document_opened(doc))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: OffpilotServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -366,34 +372,24 @@ def _register_lifecycle(server: OffpilotServer) -> None:
             log.warning("didChange for a document that is not open: %s", d.uri)
             return
         ls.documents.apply_changes(d.uri, d.version, params.content_changes)
-        ls.documents_changed(d.uri)
         doc = ls.documents.get(d.uri)
-        if doc is None or not params.content_changes:
-            return
-        change = params.content_changes[-1]
-        rng = getattr(change, "range", None)
-        if rng is None:
-            return
-        start = doc.offset_at(rng.start.line, rng.start.character)
-        if ls.context_engine is not None:
-            ls.context_engine.note_edited(d.uri, start)
-        ls.schedule_warmup(doc, start + len(getattr(change, "text", "")))
+        if doc is not None:
+            edit = _last_edit(doc, params.content_changes)
+            ls.dispatch("document_changed", lambda f: f.document_changed(doc, edit))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: OffpilotServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.documents.close(params.text_document.uri)
-        ls.completer.forget(params.text_document.uri)
-        ls.documents_changed(params.text_document.uri)
+        uri = params.text_document.uri
+        ls.documents.close(uri)
+        ls.dispatch("document_closed", lambda f: f.document_closed(uri))
 
     @server.feature(types.SHUTDOWN)
-    async def shutdown(ls: OffpilotServer, params: Any = None) -> None:
-        if ls.context_engine is not None:
-            with contextlib.suppress(Exception):
-                ls.context_engine.stop()
+    async def shutdown(ls: OffpilotServer, params: None = None) -> None:
+        await ls.dispatch_async("shutdown", lambda f: f.shutdown())
         await ls.models.close()
 
     @server.feature(types.EXIT)
-    def exit_(ls: OffpilotServer, params: Any = None) -> None:
+    def exit_(ls: OffpilotServer, params: None = None) -> None:
         # pygls exits once this returns; asyncio then cancels what is left and waits for it.
         # Work that outlives the session (a load racing the shutdown, a sandbox) must not keep
         # the process alive: stop it now, and leave for good after a grace period regardless.
@@ -405,12 +401,10 @@ def _register_lifecycle(server: OffpilotServer) -> None:
         timer.start()
 
     @server.feature(STATS_REQUEST)
-    def stats(ls: OffpilotServer, params: Any = None) -> dict[str, Any]:
+    def stats(ls: OffpilotServer, params: object = None) -> dict[str, Any]:
         out: dict[str, Any] = {"completion": ls.completer.stats.as_dict(),
                                "models": ls.models.status(), "status": ls.status,
-                               "tasks": len(asyncio.all_tasks())}  # work in progress
-        if ls.context_engine is not None:
-            with contextlib.suppress(Exception):
-                out["context"] = ls.context_engine.stats()
+                               "tasks": len(asyncio.all_tasks()),  # work in progress
+                               "settings": ls.settings_in_use()}
+        ls.dispatch("stats", lambda f: out.update(f.stats()))
         return out
-

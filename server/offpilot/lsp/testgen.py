@@ -32,7 +32,9 @@ from offpilot.features.testgen import (
     is_inside,
 )
 from offpilot.lsp.client_requests import ClientRequestFailed, apply_edit
+from offpilot.lsp.feature import Feature
 from offpilot.lsp.progress import CommandProgress, follow_request_cancellation
+from offpilot.lsp.server import OffpilotServer  # (a runtime name: pygls reads the hints)
 from offpilot.shared import write_atomically
 
 log = logging.getLogger(__name__)
@@ -283,9 +285,20 @@ async def run_generate_tests(server: Any, args: tuple[Any, ...]) -> dict[str, An
         server.set_status("ready")
 
 
-def setup(server: Any) -> None:
+class TestgenFeature(Feature):
+    """``offpilot.generateTests`` (its code actions are offered by :mod:`offpilot.lsp.actions`)."""
+
+    name = "tests"
+    __test__ = False
+
+    def setup(self, server: OffpilotServer) -> None:
+        super().setup(server)
+        _register(server)
+
+
+def _register(server: OffpilotServer) -> None:
     @server.command(GENERATE_TESTS)
-    async def generate_tests_command(ls: Any, *args: Any) -> dict[str, Any]:
+    async def generate_tests_command(ls: OffpilotServer, *args: Any) -> dict[str, Any]:
         follow_request_cancellation(ls)  # also stops the sandboxed processes
         try:
             return await run_generate_tests(ls, args)
