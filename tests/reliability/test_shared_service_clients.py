@@ -1,4 +1,4 @@
-"""The shared model service seen by its clients: scheduling across windows, bad lines.
+"""The shared model service seen by its clients: scheduling across windows, slow readers, bad lines.
 
 The real service process and its real model worker (the embedded Gemma 270M), spoken to over
 its Unix socket by plain socket clients in the test, one per editor window: that way the order
@@ -182,3 +182,43 @@ def test_bad_lines_are_answered_and_the_connection_serves_on(service: Service, g
     c.send(completion("ok"))
     assert isinstance(c.wait("ok", 60), wire.Done)
     assert service.proc.poll() is None
+
+
+def test_a_client_that_stops_reading_is_dropped_and_others_are_served(gemma_path: Path):
+    limit = 8192
+    service = Service("--client-buffer", str(limit))
+    try:
+        stuck = Client(service, read=False)
+        stuck.send(wire.Load(id="load", path=str(gemma_path), n_ctx=1024, n_threads=1))
+        assert wait_for(lambda: len(service.status()["clients"]) == 1, 120)
+        # Streamed generations whose text it never reads: far more than the limit in all.
+        for i in range(40):
+            stuck.send(wire.Generate(id=i, segments=[{"text": COUNT}], stream=True,
+                                     max_tokens=64, time_limit=60))
+        good = Client(service)
+        good.load(gemma_path)
+        t0 = time.monotonic()
+        for i in range(3):
+            good.send(completion(f"g{i}"))
+            assert isinstance(good.wait(f"g{i}", 60), wire.Done)
+        served = time.monotonic() - t0
+
+        # The service let go of the stuck client: it is gone from the status, its queued
+        # generations were cancelled, and what it had not read was not kept.
+        def gone() -> bool:
+            st = service.status()
+            return len(st["clients"]) == 1 and st["models"][0]["queued"] == 0
+        assert wait_for(gone, 120), service.status()
+        stuck.sock.settimeout(10)
+        received = 0
+        while chunk := stuck.sock.recv(1 << 16):
+            received += len(chunk)
+        # What sat in the kernel's socket buffer, plus at most the limit (and one message).
+        assert received < limit + 512 * 1024
+        good.send(completion("after"))
+        assert isinstance(good.wait("after", 60), wire.Done)
+        assert service.proc.poll() is None
+        assert served < 60
+    finally:
+        log = service.stop()
+    assert "stopped reading" in log

@@ -16,6 +16,9 @@ distinct (model file, context size, threads, GPU layers, batch) it runs one
   warm-ups, each stepped one token at a time, and among waiting completions the newest first
   (the window typed in last);
 - a line that is not a request is answered with an ``error`` event that says why;
+- what waits to be sent to a client is bounded (``--client-buffer``): a client that stops
+  reading is disconnected and its requests cancelled, rather than held in memory without end
+  (nothing waits on a client: events are queued to it, never awaited, so others go on);
 - a worker that dies fails its requests and closes its clients' connections (they reconnect,
   and the next load starts a new worker); a client that dies changes nothing for the others;
 - with no client connected for ``--idle-exit`` seconds, the service exits.
@@ -49,6 +52,7 @@ log = logging.getLogger("offpilot.service")
 SLOTS = 4  # clients with a KV-cache slot of their own per model; more share slots
 STREAMS = 2  # sequences per slot: completion (0) and chat (1)
 STREAM_LIMIT = 1 << 24
+CLIENT_BUFFER = 1 << 20  # bytes waiting for one client before it counts as not reading
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -77,6 +81,7 @@ class Client:
     cid: int
     writer: asyncio.StreamWriter
     pid: int | None
+    limit: int = CLIENT_BUFFER
     connected: float = field(default_factory=time.time)
     host: Host | None = None
     slot: int = -1
@@ -89,8 +94,17 @@ class Client:
     def send(self, msg: wire.Event) -> None:
         if self.writer.is_closing():
             return
-        with contextlib.suppress(Exception):
+        try:
             self.writer.write(wire.encode(msg))
+        except (ConnectionError, RuntimeError) as exc:
+            log.info("client %d: %s", self.cid, exc)
+            return
+        waiting = self.writer.transport.get_write_buffer_size()
+        if waiting > self.limit:
+            # It stopped reading. Drop it (and what it has not read); its server reconnects.
+            log.warning("client %d (pid %s) stopped reading: %d bytes wait for it; "
+                        "disconnecting it", self.cid, self.pid, waiting)
+            self.writer.transport.abort()
 
     def describe(self) -> dict[str, Any]:
         hit = (1.0 - self.evaluated / self.prompt_tokens) if self.prompt_tokens else None
@@ -277,8 +291,10 @@ _LOADER: Any = _Loader()
 
 
 class Service:
-    def __init__(self, sock: socket.socket, path: Path, idle_exit: float) -> None:
+    def __init__(self, sock: socket.socket, path: Path, idle_exit: float,
+                 client_buffer: int = CLIENT_BUFFER) -> None:
         self.sock = sock
+        self.client_buffer = client_buffer
         self.path = path
         self.inode = os.stat(path).st_ino
         self.idle_exit = idle_exit
@@ -346,7 +362,8 @@ class Service:
             log.warning("refused a connection from uid %d (pid %d)", creds[1], creds[0])
             writer.close()
             return
-        client = Client(next(self.ids), writer, creds[0] if creds else None)
+        client = Client(next(self.ids), writer, creds[0] if creds else None,
+                        limit=self.client_buffer)
         self.clients[client.cid] = client
         self.idle_since = None
         try:
@@ -473,6 +490,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="offpilot.engine.service")
     parser.add_argument("--socket", required=True)
     parser.add_argument("--idle-exit", type=float, default=600.0)
+    parser.add_argument("--client-buffer", type=int, default=CLIENT_BUFFER,
+                        help="bytes waiting for a client before it is disconnected as stuck")
     parser.add_argument("--foreground", action="store_true", help="do not fork (debugging)")
     args = parser.parse_args(argv)
     forbid_dumps()  # it holds the environment of the server that started it
@@ -484,7 +503,7 @@ def main(argv: list[str] | None = None) -> None:
         os._exit(0)  # the starter waits for this exit: the socket listens
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     log.info("listening on %s (idle exit %.0f s)", path, args.idle_exit)
-    service = Service(sock, path, max(args.idle_exit, 0.5))
+    service = Service(sock, path, max(args.idle_exit, 0.5), max(args.client_buffer, 4096))
     asyncio.run(service.run())
     log.info("exited")
 
