@@ -54,12 +54,16 @@ def runtime_dir() -> Path:
     ``platformdirs.user_runtime_dir`` ($XDG_RUNTIME_DIR on Linux); where its parent is missing
     (no login session), a per-user directory in the temporary directory.
     """
+    return private_dir(_runtime_base())
+
+
+def _runtime_base() -> Path:
     import platformdirs
 
     base = Path(platformdirs.user_runtime_dir("offpilot", appauthor=False))
     if not base.parent.is_dir():
         base = Path(tempfile.gettempdir()) / f"offpilot-{os.getuid()}"
-    return private_dir(base)
+    return base
 
 
 def private_dir(path: Path) -> Path:
@@ -156,7 +160,10 @@ async def connect(idle_exit: float) -> tuple[asyncio.StreamReader, asyncio.Strea
 
 
 def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
-    """The running service's status, or None when no service is running (never starts one)."""
+    """The running service's status, or None when no service is running (never starts one,
+    and creates nothing: with no runtime directory, no service has run)."""
+    if not _runtime_base().is_dir():
+        return None
     path = socket_path()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
@@ -174,6 +181,26 @@ def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
     except wire.ProtocolError as exc:
         raise ModelError(f"the model service answered something unreadable: {exc}") from None
     return msg.result if isinstance(msg, wire.Done) else None
+
+
+def service_report() -> dict[str, Any]:
+    """What ``offpilot models status`` shows, for the editor: never raises, never starts one.
+
+    ``{"running": True, "status": {...}}`` (see ``Service.status``) or ``{"running": False,
+    "message": why}``.
+    """
+    if not available():
+        return {"running": False,
+                "message": "the shared model service is not available on this platform"}
+    try:
+        status = request_status()
+    except (OSError, ModelError, ValueError) as exc:
+        return {"running": False, "message": f"the model service did not answer: {exc}"}
+    if status is None:
+        return {"running": False,
+                "message": "no shared model service is running (it starts with the first server "
+                           "that needs a model when offpilot.sharedModel is on)"}
+    return {"running": True, "status": status}
 
 
 class SharedBackend(LocalBackend):

@@ -38,6 +38,7 @@ EXIT_GRACE = 5.0  # seconds the process may take to end after `exit`
 SETTLE_TIMEOUT = 10.0  # seconds a command waits for the client's first configuration answer
 STATUS_NOTIFICATION = "offpilot/status"
 STATS_REQUEST = "offpilot/stats"
+MODEL_SERVICE_REQUEST = "offpilot/modelService"  # what `offpilot models status` shows
 
 
 class OffpilotServer(LanguageServer):
@@ -414,3 +415,8 @@ def _register_lifecycle(server: OffpilotServer) -> None:
                 out["context"] = ls.context_engine.stats()
         return out
 
+    @server.feature(MODEL_SERVICE_REQUEST)
+    async def model_service(ls: OffpilotServer, params: Any = None) -> dict[str, Any]:
+        from offpilot.engine import shared
+
+        return await asyncio.to_thread(shared.service_report)
