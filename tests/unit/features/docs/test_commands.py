@@ -49,7 +49,7 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     notes = tmp_path / "notes.txt"
     notes.write_text("x", encoding="utf-8")
     assert cmd_docs(parser.parse_args(["docs", str(notes)])) == 2
-    assert "Python files" in capsys.readouterr().err
+    assert "generated for Python" in capsys.readouterr().err
     f = tmp_path / "m.py"
     f.write_text(SOURCE, encoding="utf-8")
     assert cmd_docs(parser.parse_args(["docs", f"{f}:Box.grow", "--dry-run"])) == 2
