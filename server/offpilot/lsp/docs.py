@@ -169,14 +169,16 @@ def code_actions(ls: OffpilotServer, params: types.CodeActionParams, doc: Docume
     context = params.context.diagnostics if params.context is not None else []
     for m in mismatches(doc):
         d = m.definition
-        last = d.docstring.end_line if d.docstring else d.name_line
-        if not _overlaps(rng, d.name_line, last):
+        # a docstring follows its `def`, a doc comment comes before the declaration
+        first = min(d.name_line, d.docstring.start_line) if d.docstring else d.name_line
+        last = max(d.name_line, d.docstring.end_line) if d.docstring else d.name_line
+        if not _overlaps(rng, first, last):
             continue
         edit = _fix(m)
         if edit is None:
             continue
         ours = [x for x in context or [] if x.source == SOURCE and x.code == DIAGNOSTIC_CODE
-                and _overlaps(x.range, d.name_line, last)]
+                and _overlaps(x.range, first, last)]
         out.append(types.CodeAction(
             title=UPDATE_TITLE, kind=types.CodeActionKind.QuickFix,
             diagnostics=ours or [diagnostic(doc, m)], is_preferred=True,
