@@ -189,7 +189,7 @@ def check_generated(lang: str, original: str, written: str, name: str, line: int
     parsed = C.parse_comment(C.comment_contents(decl.comment))
     if lang != "go":
         assert parsed.names == [p.name for p in decl.params]  # every parameter, no other
-    assert bool(parsed.returns) == decl.returns_value
+        assert bool(parsed.returns) == decl.returns_value  # Go doc comments have no sections
     assert C.check_source(written, spec) == []
     return parsed
 

@@ -448,7 +448,11 @@ def repair(draft: str, decl: Declaration) -> Repaired:
     descriptions = {e.name: e.description for e in parsed.params
                     if not _from_example(e.description)}
     raw_summary = parsed.summary.strip()
+    if decl.language == "go" and raw_summary.startswith(decl.name + " "):
+        raw_summary = raw_summary[len(decl.name) + 1:]  # the prompt's; put back when written
     summary = _sentence(_first_sentence(raw_summary), decl.name)
+    if re.search(r"\S{41,}", summary):  # a run of digits or symbols, not prose
+        summary = ""
     if _from_example(summary) or re.match(
             r"^(function|fn|func|def|class|return|import|pub|public|static|@)\b", raw_summary):
         summary = ""

@@ -287,6 +287,8 @@ def test_repair_go_javadoc_doxygen():
     assert text == "// Take removes n bytes.\n"
     text = C.comment_text(C.repair("// Removes n bytes.\n", go).parts, C.GODOC, "Take", "")
     assert text.startswith("// Take removes n bytes.")
+    text = C.comment_text(C.repair("// Take " + "0" * 300, go).parts, C.GODOC, "Take", "")
+    assert text == "// Take TODO: summarize.\n"  # what the model wrote is not prose
 
     java = decls("java", JAVA)["clear"]
     text = C.comment_text(C.repair("/**\n * Empty the cart.\n * @param why Gone.\n"
