@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from offpilot.cli.demo import apply_workspace_edit
 from offpilot.context.languages import by_name
-from offpilot.demo import apply_workspace_edit
 from offpilot.features.docs import comments as C
 from offpilot.features.docs.declarations import declarations
 from pytest_lsp import ClientServerConfig, LanguageClient

@@ -452,7 +452,8 @@ class LlamaRuntime:
             llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(p.seed))
         return chain
 
-    def generate(self, p: GenerateParams, cancelled: Callable[[], bool]) -> Generator[Step, None, None]:
+    def generate(self, p: GenerateParams, cancelled: Callable[[], bool]
+                 ) -> Generator[Step, None, None]:
         """Evaluate the prompt (reusing the cache) and generate; yields once per token.
 
         ``cancelled()`` is polled between prefill chunks and between tokens.

@@ -58,8 +58,8 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_targets_in_other_languages(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    from offpilot.context.languages import by_name
     from offpilot.cli.docs import _comment_targets
+    from offpilot.context.languages import by_name
 
     rust = by_name("rust")
     assert rust is not None
