@@ -13,7 +13,6 @@ and their text is never read as a definition's source.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import statistics
@@ -129,8 +128,10 @@ class ContextEngine:
 
         def report(message: str, fraction: float | None) -> None:
             if on_progress is not None:
-                with contextlib.suppress(Exception):
+                try:
                     on_progress(message, fraction)
+                except Exception:  # the caller's callback; the index goes on without it
+                    log.debug("index progress callback failed", exc_info=True)
 
         try:
             report("opening the index", 0.0)

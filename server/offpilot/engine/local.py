@@ -203,7 +203,7 @@ class LocalBackend:
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), timeout=5)
         for t in self._tasks:
             t.cancel()
@@ -214,7 +214,7 @@ class LocalBackend:
         proc = self._proc
         self._stopping = proc  # its exit is what was asked for, not a fault to report
         if proc is not None and proc.returncode is None and proc.stdin is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError, RuntimeError, TimeoutError):  # it is gone already
                 proc.stdin.write(wire.encode(wire.Shutdown()))
                 await proc.stdin.drain()
                 await asyncio.wait_for(proc.wait(), timeout=3)
@@ -319,7 +319,7 @@ class LocalBackend:
             # Tell the worker at once; it stops within one token.
             self._pending.pop(req_id, None)
             if proc.returncode is None and proc.stdin is not None:
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(OSError, RuntimeError):  # it is gone already
                     proc.stdin.write(wire.encode(wire.Cancel(req_id)))
             raise
         except (BrokenPipeError, ConnectionResetError) as exc:

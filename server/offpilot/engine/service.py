@@ -263,7 +263,7 @@ class Host:
     def close(self) -> None:
         proc = self.proc
         if proc is not None and proc.returncode is None and proc.stdin is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError, RuntimeError):  # it is gone already
                 proc.stdin.write(wire.encode(wire.Shutdown()))
                 proc.stdin.close()
 

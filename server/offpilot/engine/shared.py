@@ -273,7 +273,7 @@ class SharedBackend(LocalBackend):
         task, self._conn_task = self._conn_task, None
         if writer is not None:
             self._closing = True
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError, RuntimeError):  # the service is gone already
                 writer.close()
         if task is not None:
             task.cancel()
@@ -352,7 +352,7 @@ class SharedBackend(LocalBackend):
         except asyncio.CancelledError:
             self._pending.pop(req_id, None)
             if not writer.is_closing():
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(OSError, RuntimeError):  # the service is gone already
                     writer.write(wire.encode(wire.Cancel(req_id)))
             raise
         except (BrokenPipeError, ConnectionResetError) as exc:

@@ -20,7 +20,6 @@ gets no completions, no prefetch and no warm-up: its text never reaches a model.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -276,8 +275,12 @@ class Completer:
         entry = self._prefetch.get(uri)
         if entry is not None and entry[0] == before and not entry[1].done():
             # The user accepted the suggestion the prefetch started from: wait for it.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await asyncio.shield(entry[1])
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # the prefetch failed: this request goes on without it
+                log.debug("prefetch failed", exc_info=True)
             prefetched = True
         elif entry is not None:
             prefetched = entry[0] == before

@@ -67,7 +67,7 @@ def _line(pos: Any, what: str) -> int:
     return line
 
 
-def parse_request(server: Any, args: tuple[Any, ...]) -> TestRequest:
+def parse_request(server: OffpilotServer, args: tuple[Any, ...]) -> TestRequest:
     """Check the command's argument; raises InvalidParams with a clear message."""
     if len(args) != 1 or not isinstance(args[0], dict):
         raise _invalid('expected one argument {"uri", "range", "scope"}')
@@ -133,7 +133,7 @@ def project_root(path: Path, workspace: Path) -> Path:
     return workspace
 
 
-def _open_document(server: Any, path: Path) -> Any:
+def _open_document(server: OffpilotServer, path: Path) -> Any:
     for doc in server.documents:
         try:
             if doc.path and Path(doc.path).resolve() == path:
@@ -152,7 +152,7 @@ def _position(text: str, offset: int, encoding: str) -> types.Position:
                                                                encoding))
 
 
-def build_edit(server: Any, result: TestGenResult, uri: str, version: int | None
+def build_edit(server: OffpilotServer, result: TestGenResult, uri: str, version: int | None
                ) -> types.WorkspaceEdit:
     """The edit that creates the test file or adds the tests to it (inserts only)."""
     assert result.plan is not None
@@ -179,7 +179,7 @@ def build_edit(server: Any, result: TestGenResult, uri: str, version: int | None
     return types.WorkspaceEdit(document_changes=changes)
 
 
-async def write_tests(server: Any, result: TestGenResult, start_version: int | None,
+async def write_tests(server: OffpilotServer, result: TestGenResult, start_version: int | None,
                       test_uri: str) -> str:
     """Write the planned file; "" when written, else why not (for the summary)."""
     assert result.plan is not None and result.test_path is not None
@@ -224,7 +224,7 @@ async def write_tests(server: Any, result: TestGenResult, start_version: int | N
     return ""
 
 
-async def run_generate_tests(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+async def run_generate_tests(server: OffpilotServer, args: tuple[Any, ...]) -> dict[str, Any]:
     req = parse_request(server, args)
     await server.settings_settled()  # (workspaceTrusted may come with the client's configuration)
     doc = _open_document(server, req.path)
