@@ -51,7 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
-    from offpilot.features.oneshot import complete_file
+    from offpilot.cli.complete import complete_file
 
     setup_logging(args.log_level)
     try:

@@ -165,12 +165,12 @@ def encode(msg: Request | Event) -> bytes:
 
 def decode_request(line: bytes | str) -> Request:
     """Read one request line; :class:`ProtocolError` says what is wrong with a bad one."""
-    return _decode(line, "op", REQUESTS)
+    return typing.cast(Request, _decode(line, "op", REQUESTS))
 
 
 def decode_event(line: bytes | str) -> Event:
     """Read one event line; :class:`ProtocolError` says what is wrong with a bad one."""
-    return _decode(line, "event", EVENTS)
+    return typing.cast(Event, _decode(line, "event", EVENTS))
 
 
 def request_id(line: bytes | str) -> Id:

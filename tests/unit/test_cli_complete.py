@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from offpilot.features.oneshot import language_id_for
+from offpilot.cli.complete import language_id_for
 
 
 @pytest.mark.parametrize(("name", "language"), [

@@ -1,4 +1,5 @@
-"""One completion from the command line, through the same pipeline the server uses."""
+"""``offpilot complete FILE LINE COL``: one completion from the command line, through the same
+pipeline the server uses."""
 
 from __future__ import annotations
 
