@@ -146,9 +146,12 @@ class CallSites:
             defs = r.lookup(path, summary, name, limit=1)
             if not defs or defs[0].path == path:
                 return None
-            by_name = any((alias or original) == name
-                          for imp in summary.imports for original, alias in imp.names)
-            if by_name or defs[0].path in r.imported_files(path, summary):
+            by_name = [imp for imp in summary.imports
+                       if any((alias or original) == name for original, alias in imp.names)]
+            if by_name:  # imported by name: from a workspace module, not a third-party one
+                workspace = any(r.module_files(path, summary.language, imp) for imp in by_name)
+                return defs[0] if workspace else None
+            if defs[0].path in r.imported_files(path, summary):
                 return defs[0]
             return None
         for imp in summary.imports:

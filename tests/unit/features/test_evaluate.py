@@ -47,11 +47,14 @@ def write_repo(root: Path) -> Path:
         "from shop.prices import total\n\n\ndef checkout(cart):\n    return total(cart)\n",
         encoding="utf-8")
     (root / "shop" / "report.py").write_text(REPORT, encoding="utf-8")
+    (root / "shop" / "paths.py").write_text("def join(a, b):\n    return a + b\n",
+                                            encoding="utf-8")
     (root / "pyproject.toml").write_text("[project]\nname = 'shop'\n", encoding="utf-8")
     return root
 
 
 REPORT = """import json
+from os.path import join
 
 from shop import prices
 from shop.prices import discount as cut
@@ -59,7 +62,7 @@ from shop.prices import discount as cut
 
 def report(lines):
     data = json.dumps(lines)
-    first = cut(10, 5)
+    first = cut(join("a", "b"), 5)
     local(first)
     return prices.total(lines) + len(data)
 
@@ -103,11 +106,12 @@ def test_call_positions_are_cross_file_call_sites_resolved_by_the_index(tmp_path
         calls = CallSites(index)
         picked = sample_positions(root, index.paths(), 100, kinds=(CALL,), calls=calls)
         found = {(s.path, s.line, s.expected) for s in picked}
-        # json.dumps (outside the workspace), local() (same file), len() (a builtin) and
-        # discount() inside prices.py (defined there) are not cross-file call sites.
+        # json.dumps (outside the workspace), join() (imported from os.path, though
+        # shop/paths.py defines a join), local() (same file), len() (a builtin) and discount()
+        # inside prices.py (defined there) are not cross-file call sites.
         assert found == {("shop/cart.py", 5, "total(cart)"),
-                         ("shop/report.py", 9, "cut(10, 5)"),
-                         ("shop/report.py", 11, "total(lines) + len(data)")}
+                         ("shop/report.py", 10, 'cut(join("a", "b"), 5)'),
+                         ("shop/report.py", 12, "total(lines) + len(data)")}
         for s in picked:
             source = (root / s.path).read_text(encoding="utf-8")
             assert s.kind == CALL
@@ -120,6 +124,8 @@ def test_call_positions_are_cross_file_call_sites_resolved_by_the_index(tmp_path
             assert callee is not None and callee.path == "shop/prices.py"
             assert callee.kind == "function" and callee.path != s.path
         assert calls.callee("shop/prices.py", index.summary("shop/prices.py"), "discount",
+                            None) is None
+        assert calls.callee("shop/report.py", index.summary("shop/report.py"), "join",
                             None) is None
         # every kind, calls included, comes out of the round-robin
         everything = sample_positions(root, index.paths(), 12, kinds=ALL_KINDS, calls=calls)
