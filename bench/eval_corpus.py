@@ -16,6 +16,7 @@ context on against off and each kind's sample size.
 
     .venv/bin/python bench/eval_corpus.py --models gemma,fim --samples 120
     .venv/bin/python bench/eval_corpus.py --models gemma --samples 60 --kinds call
+    .venv/bin/python bench/eval_corpus.py --callee-recall --samples 150  # retrieval only
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ sys.path.insert(0, str(HERE.parent / "server"))
 from offpilot.config import load_settings  # noqa: E402
 from offpilot.features.evaluate import (  # noqa: E402
     ALL_KINDS,
+    CALL,
     ProgressBar,
+    RepositoryContext,
     kind_table,
     run_eval,
     table,
@@ -92,6 +95,33 @@ def model_path(name: str) -> str:
     return name
 
 
+def callee_recall(root: Path, samples: int, seed: str) -> int:
+    """Share of call sites whose retrieved context (the configured budget) holds the callee's
+    definition: what retrieval can give the model there, whatever the model makes of it."""
+    settings, _ = load_settings()
+    repo = RepositoryContext(root, settings)
+    try:
+        repo.start()
+        picked = repo.sample(samples, seed=seed, kinds=(CALL,), max_size=settings.max_file_size)
+        hits = 0
+        for s in picked:
+            uri = f"file:///offpilot-eval/{s.path}"
+            repo.open(uri, s)
+            try:
+                got = repo(uri, s.text, s.offset, settings.context_budget)
+            finally:
+                repo.close(uri)
+            path, _, line = s.callee.rpartition(":")
+            hits += any(g.path == path and g.start_line <= int(line) <= g.end_line
+                        for g in got)
+    finally:
+        repo.stop()
+    print(f"corpus {PACKAGE}: {len(picked)} cross-file call sites, context budget "
+          f"{settings.context_budget} chars: callee's definition in the context at {hits} "
+          f"({hits / max(len(picked), 1):.3f})")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,9 +137,14 @@ def main() -> int:
                     help="seconds per completion (the setting is 5; raised so that load on the "
                          "machine does not change the answers)")
     ap.add_argument("--json", type=Path, help="also write the results (with answers) here")
+    ap.add_argument("--callee-recall", action="store_true",
+                    help="no model: at the cross-file call sites, how often the context "
+                         "retrieved holds the callee's definition")
     args = ap.parse_args()
 
     root = fetch()
+    if args.callee_recall:
+        return callee_recall(root, args.samples, args.seed)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     paths = [model_path(m) for m in names]
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]

@@ -49,6 +49,7 @@ class Sample:
     text: str  # the file with the expected text removed
     offset: int  # the cursor in ``text``
     expected: str  # what was hidden
+    callee: str = ""  # ``call`` only: where the callee is defined, "path:line"
 
     @property
     def key(self) -> str:
@@ -216,11 +217,12 @@ class CallSites:
             rest = line[col:]
             if not rest.startswith(name) or len(rest.strip()) < len(name) + 1:
                 continue
-            if self.callee(path, summary, name, receiver) is None:
+            callee = self.callee(path, summary, name, receiver)
+            if callee is None:
                 continue
             at = starts[row] + col
             out[row] = Sample(path, language, CALL, row + 1, text[:at] + text[at + len(rest):],
-                              at, rest)
+                              at, rest, f"{callee.path}:{callee.start_line}")
         return [out[k] for k in sorted(out)]
 
 

@@ -123,6 +123,7 @@ def test_call_positions_are_cross_file_call_sites_resolved_by_the_index(tmp_path
             callee = calls.callee(s.path, summary, name, receiver)
             assert callee is not None and callee.path == "shop/prices.py"
             assert callee.kind == "function" and callee.path != s.path
+            assert s.callee == f"{callee.path}:{callee.start_line}"
         assert calls.callee("shop/prices.py", index.summary("shop/prices.py"), "discount",
                             None) is None
         assert calls.callee("shop/report.py", index.summary("shop/report.py"), "join",
