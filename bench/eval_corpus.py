@@ -159,8 +159,8 @@ def main() -> int:
     for r in results:  # name the rows as asked
         r.model = names[paths.index(r.model)]
     counts = ", ".join(f"{k} {sum(s.kind == k for s in picked)}" for k in kinds)
-    print(f"corpus {PACKAGE} ({root.relative_to(CACHE)}): {len(picked)} positions ({counts}); "
-          f"{time.perf_counter() - t0:.0f} s")
+    print(f"corpus {PACKAGE} (bench/{root.relative_to(CACHE.parent)}): {len(picked)} "
+          f"positions ({counts}); {time.perf_counter() - t0:.0f} s")
     print(table(results))
     print()
     print(kind_table(results))
