@@ -23,7 +23,7 @@ SUBCOMMAND_MODULES = (
     "offpilot.cli.context",  # index, context
     "offpilot.cli.models",  # models
     "offpilot.cli.explain",  # explain
-    "offpilot.features.evaluate",  # eval
+    "offpilot.cli.eval",  # eval
     "offpilot.cli.tests",  # tests
     "offpilot.cli.docs",  # docs
 )

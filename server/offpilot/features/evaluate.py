@@ -2,8 +2,11 @@
 
 Positions are sampled deterministically from the indexed source files: the start of a line
 (after its indentation), mid-line after an identifier or ``(``, after ``return``, inside a
-call's arguments, and the first line of a block (the whole block hidden). The rest of the line
-(or the block) is hidden, the real completion pipeline runs there, and the answer is compared
+call's arguments, the first line of a block (the whole block hidden), and cross-file call sites
+(``call``: a call whose callee the workspace index resolves, through the file's imports, to a
+definition in another file; the callee's name, its arguments and the rest of the line are
+hidden, so context on against off shows whether retrieval brings the callee). The rest of the
+line (or the block) is hidden, the real completion pipeline runs there, and the answer is compared
 with what was hidden: exact line, edit similarity, characters a user would accept (the longest
 correct prefix), share of empty answers, latency p50/p95 and prompt tokens evaluated. Each model
 (``--models``) runs with repository context on and off, side by side.
@@ -11,18 +14,13 @@ correct prefix), share of empty answers, latency p50/p95 and prompt tokens evalu
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
 import difflib
 import hashlib
-import json
 import re
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,7 +28,9 @@ from offpilot.config import Settings
 from offpilot.engine.backend import ModelError, Snippet
 from offpilot.features.completion import Completer
 
-KINDS = ("line", "mid", "return", "args", "block")
+KINDS = ("line", "mid", "return", "args", "block")  # found in a file's text alone
+CALL = "call"  # needs the workspace index: see :class:`CallSites`
+ALL_KINDS = (*KINDS, CALL)
 _IDENT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?=[^A-Za-z0-9_])")
 MAX_HIDDEN_LINES = 8  # a block longer than this is not sampled
 
@@ -39,11 +39,12 @@ MAX_HIDDEN_LINES = 8  # a block longer than this is not sampled
 class Sample:
     path: str  # relative to the root, forward slashes
     language: str
-    kind: str  # one of KINDS
+    kind: str  # one of ALL_KINDS
     line: int  # 1-based line of the cursor
     text: str  # the file with the expected text removed
     offset: int  # the cursor in ``text``
     expected: str  # what was hidden
+    callee: str = ""  # ``call`` only: where the callee is defined, "path:line"
 
     @property
     def key(self) -> str:
@@ -112,9 +113,119 @@ def positions_in(path: str, text: str, language: str) -> list[Sample]:
     return out
 
 
+class CallSites:
+    """Cross-file call sites of a file, resolved with the workspace index's resolver.
+
+    A call counts when its callee is
+
+    - a bare name (``helper(x)``) that :meth:`Resolver.lookup` resolves to a definition in
+      another file reached through the file's imports (imported by name, or defined in a
+      module the file imports); a name found only by the index-wide fallback does not count;
+    - or an attribute of a name bound by an import (``utils.helper(x)``, ``np.mean(x)``) that
+      is defined in the file(s) that import resolves to.
+
+    The hidden text runs from the start of the callee's name to the end of the line.
+    """
+
+    def __init__(self, index: Any) -> None:
+        from offpilot.context.resolve import Resolver
+
+        self.index = index
+        self.resolver = Resolver(index)
+
+    def callee(self, path: str, summary: Any, name: str, receiver: str | None) -> Any:
+        """The callee's definition in another file, or None."""
+        from offpilot.context.model import Import
+
+        r = self.resolver
+        if receiver is None:
+            defs = r.lookup(path, summary, name, limit=1)
+            if not defs or defs[0].path == path:
+                return None
+            by_name = [imp for imp in summary.imports
+                       if any((alias or original) == name for original, alias in imp.names)]
+            if by_name:  # imported by name: from a workspace module, not a third-party one
+                workspace = any(r.module_files(path, summary.language, imp) for imp in by_name)
+                return defs[0] if workspace else None
+            if defs[0].path in r.imported_files(path, summary):
+                return defs[0]
+            return None
+        for imp in summary.imports:
+            files: tuple[str, ...] = ()
+            if imp.alias == receiver or (not imp.names and not imp.alias
+                                         and imp.module.split(".")[0] == receiver
+                                         and "." not in imp.module):
+                files = r.module_files(path, summary.language, imp)
+            else:
+                for original, alias in imp.names:
+                    if (alias or original) == receiver:  # `from pkg import module`
+                        sub = Import(module=f"{imp.module}.{original}" if imp.module
+                                     else original, level=imp.level)
+                        files = r.module_files(path, summary.language, sub)
+            for f in files:
+                if f != path:
+                    defs = r.defs_in_file(f, name)
+                    if defs:
+                        return defs[0]
+        return None
+
+    def positions(self, path: str, text: str, language: str) -> list[Sample]:
+        """One sample per line that holds a cross-file call (the first such call on it)."""
+        import tree_sitter
+
+        from offpilot.context.extract import parse
+        from offpilot.context.languages import for_path
+
+        spec = for_path(path)
+        summary = self.index.summary(path)
+        query = spec.query("identifiers") if spec is not None else None
+        if spec is None or summary is None or query is None:
+            return []
+        data = text.encode("utf-8", "surrogatepass")
+        tree = parse(data, spec)
+        if tree is None:
+            return []
+        nodes = tree_sitter.QueryCursor(query).captures(tree.root_node).get("call", [])
+        lines = text.split("\n")
+        starts = [0]
+        for ln in lines[:-1]:
+            starts.append(starts[-1] + len(ln) + 1)
+        out: dict[int, Sample] = {}
+        for node in sorted(nodes, key=lambda n: n.start_byte):
+            row = node.start_point.row
+            if row in out or row >= len(lines):
+                continue
+            parent = node.parent
+            if parent is None:
+                continue
+            receiver: str | None = None
+            if parent.child_by_field_name("function") != node \
+                    and parent.child_by_field_name("constructor") != node:
+                obj = parent.child_by_field_name("object")
+                if obj is None or not obj.type.endswith("identifier"):
+                    continue
+                receiver = data[obj.start_byte:obj.end_byte].decode("utf-8", "replace")
+            name = data[node.start_byte:node.end_byte].decode("utf-8", "replace")
+            col = len(data[node.start_byte - node.start_point.column:node.start_byte]
+                      .decode("utf-8", "replace"))
+            line = lines[row]
+            rest = line[col:]
+            if not rest.startswith(name) or len(rest.strip()) < len(name) + 1:
+                continue
+            callee = self.callee(path, summary, name, receiver)
+            if callee is None:
+                continue
+            at = starts[row] + col
+            out[row] = Sample(path, language, CALL, row + 1, text[:at] + text[at + len(rest):],
+                              at, rest, f"{callee.path}:{callee.start_line}")
+        return [out[k] for k in sorted(out)]
+
+
 def sample_positions(root: Path, paths: Sequence[str], count: int, *, seed: str = "",
-                     kinds: Sequence[str] = KINDS, max_size: int = 200_000) -> list[Sample]:
-    """``count`` positions spread over ``paths`` and kinds, the same ones on every run."""
+                     kinds: Sequence[str] = KINDS, max_size: int = 200_000,
+                     calls: CallSites | None = None) -> list[Sample]:
+    """``count`` positions spread over ``paths`` and kinds, the same ones on every run
+    (``call`` positions only with ``calls``, the workspace's resolver)."""
     from offpilot.context.languages import for_path
 
     by_kind: dict[str, list[Sample]] = {k: [] for k in kinds}
@@ -129,7 +240,10 @@ def sample_positions(root: Path, paths: Sequence[str], count: int, *, seed: str 
         if len(data) > max_size or b"\0" in data:
             continue
         text = data.decode("utf-8", errors="replace")
-        for s in positions_in(rel, text, spec.language_ids[0]):
+        found = positions_in(rel, text, spec.language_ids[0])
+        if calls is not None and CALL in by_kind:
+            found += calls.positions(rel, text, spec.language_ids[0])
+        for s in found:
             if s.kind in by_kind:
                 by_kind[s.kind].append(s)
     for k in by_kind:
@@ -218,12 +332,14 @@ def summarize(model: str, context: bool, rows: list[dict[str, Any]]) -> RunResul
     ms = [x["ms"] for x in rows]
     r.p50_ms, r.p95_ms = _percentile(ms, 0.5), _percentile(ms, 0.95)
     r.tokens_evaluated = statistics.mean(x["tokens"] for x in rows)
-    for kind in KINDS:
+    for kind in ALL_KINDS:
         part = [x for x in rows if x["kind"] == kind]
         if part:
             r.by_kind[kind] = {"samples": len(part),
                                "exact": sum(x["exact"] for x in part) / len(part),
-                               "accepted": sum(x["accepted"] for x in part) / len(part)}
+                               "similarity": sum(x["similarity"] for x in part) / len(part),
+                               "accepted": sum(x["accepted"] for x in part) / len(part),
+                               "empty": sum(x["empty"] for x in part) / len(part)}
     r.answers = rows
     return r
 
@@ -295,13 +411,17 @@ class RepositoryContext:
         self.engine.start(watch=False)
         self.engine.wait_ready(timeout)
 
-    def paths(self) -> list[str]:
+    def sample(self, count: int, *, seed: str = "", kinds: Sequence[str] = ALL_KINDS,
+               max_size: int = 200_000) -> list[Sample]:
+        """Positions from the indexed files; ``call`` ones resolved with the index."""
         from offpilot.context.index import Index
 
         index = Index(self.root, max_file_size=self.engine.settings.max_file_size)
         try:
             index.refresh()
-            return index.paths()
+            return sample_positions(self.root, index.paths(), count, seed=seed, kinds=kinds,
+                                    max_size=max_size,
+                                    calls=CallSites(index) if CALL in kinds else None)
         finally:
             index.close()
 
@@ -346,6 +466,37 @@ def table(results: Sequence[RunResult]) -> str:
     return "\n".join(lines)
 
 
+KIND_COLUMNS = ("kind", "model", "samples", "exact on", "exact off", "accepted on",
+                "accepted off", "edit sim on", "edit sim off")
+
+
+def kind_table(results: Sequence[RunResult]) -> str:
+    """Per kind and model: context on against off (where both ran)."""
+    rows = []
+    models = list(dict.fromkeys(r.model for r in results if not r.error))
+    for kind in ALL_KINDS:
+        for model in models:
+            on = next((r.by_kind.get(kind) for r in results
+                       if r.model == model and r.context and not r.error), None)
+            off = next((r.by_kind.get(kind) for r in results
+                        if r.model == model and not r.context and not r.error), None)
+            if on is None and off is None:
+                continue
+
+            def cell(part: dict[str, float] | None, key: str, fmt: str) -> str:
+                return "-" if part is None else format(part[key], fmt)
+
+            n = int((on or off or {}).get("samples", 0))
+            rows.append((kind, model, str(n), cell(on, "exact", ".3f"), cell(off, "exact", ".3f"),
+                         cell(on, "accepted", ".1f"), cell(off, "accepted", ".1f"),
+                         cell(on, "similarity", ".3f"), cell(off, "similarity", ".3f")))
+    widths = [max(len(x[i]) for x in [KIND_COLUMNS, *rows]) for i in range(len(KIND_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(KIND_COLUMNS, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(x, widths, strict=True)) for x in rows]
+    return "\n".join(lines)
+
+
 class ProgressBar:
     """A one-line bar on a terminal; a line per tenth of the work otherwise."""
 
@@ -370,15 +521,14 @@ class ProgressBar:
 
 
 async def run_eval(root: Path, settings: Settings, *, models: Sequence[str], samples: int,
-                   contexts: Sequence[bool], seed: str = "", kinds: Sequence[str] = KINDS,
+                   contexts: Sequence[bool], seed: str = "", kinds: Sequence[str] = ALL_KINDS,
                    progress: Progress | None = None) -> tuple[list[Sample], list[RunResult]]:
     root = root.resolve()
     repo = RepositoryContext(root, settings)
     try:
         if any(contexts) and settings.index_enabled:
             repo.start()
-        picked = sample_positions(root, repo.paths(), samples, seed=seed, kinds=kinds,
-                                  max_size=settings.max_file_size)
+        picked = repo.sample(samples, seed=seed, kinds=kinds, max_size=settings.max_file_size)
         results: list[RunResult] = []
         for model in models:
             results += await evaluate_model(
@@ -388,87 +538,3 @@ async def run_eval(root: Path, settings: Settings, *, models: Sequence[str], sam
         return picked, results
     finally:
         repo.stop()
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "eval", help="measure completion quality on a repository, per model and setting",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("root", nargs="?", default=".", help="the repository (default: .)")
-    p.add_argument("--models", default="default",
-                   help="comma-separated: profile names (offpilot models list), .gguf paths, "
-                        "or 'default' for the configured model (default: default)")
-    p.add_argument("--samples", type=int, default=40, help="positions to complete (40)")
-    p.add_argument("--context", choices=["both", "on", "off"], default="both",
-                   help="repository context on, off or both side by side (both)")
-    p.add_argument("--kinds", default=",".join(KINDS),
-                   help=f"position kinds to sample (default: {','.join(KINDS)})")
-    p.add_argument("--seed", default="", help="another seed gives other positions")
-    p.add_argument("--time-limit", type=float, default=None,
-                   help="seconds per completion (default: the timeLimit setting)")
-    p.add_argument("--max-tokens", type=int, default=None,
-                   help="tokens per completion (default: the maxTokens setting)")
-    p.add_argument("--threads", type=int, default=None, help="model threads (default: setting)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--answers", action="store_true",
-                   help="with --json: include every sample's expected text and answer")
-    p.set_defaults(func=cmd_eval)
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from offpilot.config import load_settings
-
-    root = Path(args.root)
-    if not root.is_dir():
-        print(f"offpilot eval: {root} is not a folder", file=sys.stderr)
-        return 2
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        print(f"offpilot eval: unknown kind {', '.join(bad) or '(none)'}; "
-              f"choose from {', '.join(KINDS)}", file=sys.stderr)
-        return 2
-    if args.samples < 1:
-        print("offpilot eval: --samples must be at least 1", file=sys.stderr)
-        return 2
-    settings, problems = load_settings()
-    for problem in problems:
-        print(f"offpilot: {problem}", file=sys.stderr)
-    changes: dict[str, Any] = {"debounce_ms": 0, "prefetch": False, "warmup": False}
-    if args.time_limit is not None:
-        changes["time_limit"] = args.time_limit
-    if args.max_tokens is not None:
-        changes["max_tokens"] = args.max_tokens
-    if args.threads is not None:
-        changes["threads"] = args.threads
-    settings = replace(settings, **changes)
-    contexts = {"both": [True, False], "on": [True], "off": [False]}[args.context]
-    models = [m.strip() for m in args.models.split(",") if m.strip()] or ["default"]
-    t0 = time.perf_counter()
-    picked, results = asyncio.run(run_eval(root, settings, models=models, samples=args.samples,
-                                           contexts=contexts, seed=args.seed, kinds=kinds,
-                                           progress=ProgressBar()))
-    if not picked:
-        print(f"offpilot eval: no source files to sample under {root}", file=sys.stderr)
-        return 1
-    if args.json:
-        out = {"root": str(root.resolve()), "samples": len(picked), "seed": args.seed,
-               "kinds": {k: sum(s.kind == k for s in picked) for k in kinds},
-               "seconds": round(time.perf_counter() - t0, 1),
-               "settings": {"maxTokens": settings.max_tokens, "timeLimit": settings.time_limit,
-                            "contextBudget": settings.context_budget},
-               "results": []}
-        for r in results:
-            d = asdict(r)
-            if not args.answers:
-                d.pop("answers")
-            out["results"].append(d)
-        json.dump(out, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        counts = ", ".join(f"{k} {sum(s.kind == k for s in picked)}" for k in kinds)
-        print(f"{len(picked)} positions in {root} ({counts})")
-        print(table(results))
-    with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream
-        sys.stdout.flush()
-    return 1 if results and all(r.error for r in results) else 0

@@ -10,8 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from offpilot.context.index import Index
 from offpilot.features.evaluate import (
+    ALL_KINDS,
+    CALL,
     KINDS,
+    CallSites,
     Sample,
     accepted_chars,
     positions_in,
@@ -42,8 +46,30 @@ def write_repo(root: Path) -> Path:
     (root / "shop" / "cart.py").write_text(
         "from shop.prices import total\n\n\ndef checkout(cart):\n    return total(cart)\n",
         encoding="utf-8")
+    (root / "shop" / "report.py").write_text(REPORT, encoding="utf-8")
+    (root / "shop" / "paths.py").write_text("def join(a, b):\n    return a + b\n",
+                                            encoding="utf-8")
     (root / "pyproject.toml").write_text("[project]\nname = 'shop'\n", encoding="utf-8")
     return root
+
+
+REPORT = """import json
+from os.path import join
+
+from shop import prices
+from shop.prices import discount as cut
+
+
+def report(lines):
+    data = json.dumps(lines)
+    first = cut(join("a", "b"), 5)
+    local(first)
+    return prices.total(lines) + len(data)
+
+
+def local(x):
+    return x
+"""
 
 
 def test_every_position_hides_text_that_puts_the_file_back_together():
@@ -72,6 +98,43 @@ def test_sampling_is_deterministic_spread_over_kinds_and_changes_with_the_seed(t
     assert [s.kind for s in only] == ["return"] * 3
 
 
+def test_call_positions_are_cross_file_call_sites_resolved_by_the_index(tmp_path: Path):
+    root = write_repo(tmp_path / "repo")
+    index = Index(root, db_path=tmp_path / "index.db")
+    try:
+        index.refresh()
+        calls = CallSites(index)
+        picked = sample_positions(root, index.paths(), 100, kinds=(CALL,), calls=calls)
+        found = {(s.path, s.line, s.expected) for s in picked}
+        # json.dumps (outside the workspace), join() (imported from os.path, though
+        # shop/paths.py defines a join), local() (same file), len() (a builtin) and discount()
+        # inside prices.py (defined there) are not cross-file call sites.
+        assert found == {("shop/cart.py", 5, "total(cart)"),
+                         ("shop/report.py", 10, 'cut(join("a", "b"), 5)'),
+                         ("shop/report.py", 12, "total(lines) + len(data)")}
+        for s in picked:
+            source = (root / s.path).read_text(encoding="utf-8")
+            assert s.kind == CALL
+            assert s.text[:s.offset] + s.expected + s.text[s.offset:] == source
+            summary = index.summary(s.path)
+            name = s.expected.split("(", 1)[0]
+            receiver = s.text[:s.offset].rsplit(" ", 1)[-1].rstrip(".") \
+                if s.text[s.offset - 1] == "." else None
+            callee = calls.callee(s.path, summary, name, receiver)
+            assert callee is not None and callee.path == "shop/prices.py"
+            assert callee.kind == "function" and callee.path != s.path
+            assert s.callee == f"{callee.path}:{callee.start_line}"
+        assert calls.callee("shop/prices.py", index.summary("shop/prices.py"), "discount",
+                            None) is None
+        assert calls.callee("shop/report.py", index.summary("shop/report.py"), "join",
+                            None) is None
+        # every kind, calls included, comes out of the round-robin
+        everything = sample_positions(root, index.paths(), 12, kinds=ALL_KINDS, calls=calls)
+        assert [s.kind for s in everything[:6]] == list(ALL_KINDS)
+    finally:
+        index.close()
+
+
 def test_scores_count_the_right_prefix_and_the_first_line_of_a_line_answer():
     s = Sample("a.py", "python", "return", 7, "", 0, "round(price * 2)")
     assert score(s, "round(price * 2)\n    x = 1")["exact"] == 1.0
@@ -89,19 +152,21 @@ def test_offpilot_eval_on_a_small_repository_with_the_real_model(tmp_path: Path)
     env = {**os.environ, "OFFPILOT_CACHE_DIR": str(tmp_path / "cache"),
            "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     r = subprocess.run(
-        [sys.executable, "-m", "offpilot", "eval", str(root), "--samples", "5", "--json",
+        [sys.executable, "-m", "offpilot", "eval", str(root), "--samples", "6", "--json",
          "--answers", "--time-limit", "60", "--max-tokens", "24", "--threads", "1"],
         capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["samples"] == 5 and sum(out["kinds"].values()) == 5
+    assert out["samples"] == 6 and sum(out["kinds"].values()) == 6
+    assert out["kinds"][CALL] == 1  # one of each kind, the cross-file call site included
     assert [x["context"] for x in out["results"]] == [True, False]
     for res in out["results"]:
-        assert not res["error"] and res["samples"] == 5
+        assert not res["error"] and res["samples"] == 6
+        assert res["by_kind"][CALL]["samples"] == 1
         assert res["p95_ms"] >= res["p50_ms"] > 0 and res["tokens_evaluated"] > 0
         for a in res["answers"]:  # the summary is what the answers say
             s = Sample(a["path"], "python", a["kind"], a["line"], "", 0, a["expected"])
             assert score(s, a["answer"])["accepted"] == a["accepted"]
         assert res["accepted_chars"] == pytest.approx(
-            sum(a["accepted"] for a in res["answers"]) / 5)
-    assert "context on" in r.stderr and "5/5" in r.stderr  # progress
+            sum(a["accepted"] for a in res["answers"]) / 6)
+    assert "context on" in r.stderr and "6/6" in r.stderr  # progress
