@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "offpilot.features.evaluate",  # eval
     "offpilot.features.testgen.commands",  # tests
     "offpilot.features.docs.commands",  # docs
+    "offpilot.features.fix.commands",  # fix, explain-error
 )
 
 
