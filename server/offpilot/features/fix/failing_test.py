@@ -95,6 +95,7 @@ class FixRequest:
     budget_s: float = 120.0  # for the candidates: none starts after this
     runs: int = 3  # verification runs of the failing test and the tests that passed
     explain: bool = True
+    explain_max_tokens: int = 200
 
 
 @dataclass
@@ -242,7 +243,16 @@ def _python_files(root: Path) -> list[Path]:
 def called_function(root: Path, test_frame: Frame) -> Span | None:
     """The workspace function that the failing test line calls (an assertion that fails in
     the test itself points at what it called), searched outside the tests."""
-    names = [n for n in _called_names(test_frame.source_line)
+    aliases: dict[str, str] = {}  # ``from solution import add as candidate``
+    if test_frame.workspace_path is not None:
+        try:
+            tree = ast.parse(read_source(test_frame.workspace_path))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            tree = None
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.ImportFrom):
+                aliases.update({a.asname: a.name for a in node.names if a.asname})
+    names = [aliases.get(n, n) for n in _called_names(test_frame.source_line)
              if not n.startswith(("assert", "_"))]
     if not names:
         return None
@@ -389,7 +399,8 @@ async def _fix_in(sandbox: TestSandbox, request: FixRequest, result: FixResult,
     if backend is not None and request.explain:
         say("explaining the failure")
         answer = await stream_answer(backend, explain_prompt(test_id, error, span, test_code),
-                                     f"## Why `{test_id}` fails", on_text=emit)
+                                     f"## Why `{test_id}` fails", on_text=emit,
+                                     max_tokens=request.explain_max_tokens)
         result.explanation = answer.markdown
         result.explanation_seconds = answer.seconds
         result.explanation_first_text_seconds = answer.first_text_seconds
