@@ -132,11 +132,17 @@ def undefined_names(text: str) -> list[Problem]:
                     if s.is_assigned() or s.is_imported() or s.is_namespace()}
     known = module_names | set(dir(builtins)) | {"__file__", "__name__", "__doc__",
                                                  "__builtins__", "__spec__", "__path__"}
-    missing: set[str] = set()
+    tables: list[symtable.SymbolTable] = []
     stack = [top]
     while stack:
         table = stack.pop()
+        tables.append(table)
         stack.extend(table.get_children())
+    # ``global g`` then ``g = ...`` in a function binds a module name too
+    known |= {s.get_name() for t in tables for s in t.get_symbols()
+              if s.is_declared_global() and (s.is_assigned() or s.is_imported())}
+    missing: set[str] = set()
+    for table in tables:
         for s in table.get_symbols():
             if not s.is_referenced():
                 continue
@@ -146,12 +152,11 @@ def undefined_names(text: str) -> list[Problem]:
                     missing.add(s.get_name())
             elif s.is_global() and s.get_name() not in known:
                 missing.add(s.get_name())
-    out: list[Problem] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in missing:
-            out.append(Problem("names", "undefined-name", f"undefined name '{node.id}'",
-                               node.lineno))
-    return sorted(out, key=lambda p: p.line)
+    found = sorted((node.lineno, node.col_offset, node.id) for node in ast.walk(tree)
+                   if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+                   and node.id in missing)
+    return [Problem("names", "undefined-name", f"undefined name '{name}'", line)
+            for line, _col, name in found]
 
 
 def ruff_program(root: Path) -> str:

@@ -123,8 +123,9 @@ def _parse_rust(text: str) -> ParsedError:
                 func = f.group("func") if f else ""
             frames.append(Frame(at.group("path"), int(at.group("line")), func))
     frames.reverse()  # a backtrace lists the innermost first; ours is outermost first
-    if panic_at is not None and not any((f.path, f.line) == (panic_at.path, panic_at.line)
-                                        for f in frames):
+    if panic_at is not None and not any(
+            (f.path.removeprefix("./"), f.line) == (panic_at.path.removeprefix("./"),
+                                                    panic_at.line) for f in frames):
         frames.append(panic_at)
     return ParsedError("rust", frames, "panic", message, text)
 
