@@ -23,6 +23,7 @@ Reported:
 
     python bench/fix.py --limit 20
     python bench/fix.py --limit 20 --candidates 2 --budget 60 --json fix.json
+    python bench/fix.py --report fix.json --candidates 2 --budget 60   # the table of a run
 """
 
 from __future__ import annotations
@@ -197,6 +198,8 @@ async def bench(args: argparse.Namespace) -> list[Row]:
                     fixed = edited_text(original, result.edit)
                     row.wrong = not await passes_whole_check(root, problem, fixed)
                 rows.append(row)
+                if args.json:  # after each bug, so an interrupted run keeps what it did
+                    Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=1))
                 print(f"{row.task}: {bug}: {row.status} in {row.seconds:.0f}s"
                       f"{' WRONG' if row.wrong else ''} ({row.reason[:90]})",
                       file=sys.stderr, flush=True)
@@ -253,7 +256,12 @@ def main() -> int:
     parser.add_argument("--explain-tokens", type=int, default=200,
                         help="most tokens of each explanation")
     parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--report", help="print the table of the rows in this --json file")
     args = parser.parse_args()
+    if args.report:
+        rows = [Row(**r) for r in json.loads(Path(args.report).read_text())]
+        print(table(rows, args))
+        return 0
     rows = asyncio.run(bench(args))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=1))
