@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -323,8 +324,29 @@ def explain_prompt(test_id: str, error: ParsedError, span: Span | None, test_cod
 
 
 def _seed(span: Span) -> str:
-    first = span.text.lstrip("\n").split("\n", 1)[0].strip()
-    return first + "\n" if first.endswith(":") else ""
+    """The candidate's beginning, written for the model: the ``def`` line, and the docstring
+    (not part of a fix; a small model otherwise spends its tokens copying it)."""
+    code = textwrap.dedent(span.text).strip("\n")
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        tree = None
+    func = tree.body[0] if tree is not None and tree.body else None
+    if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef) and func.body:
+        first = func.body[0]
+        head = first.end_lineno if isinstance(first, ast.Expr) and isinstance(
+            first.value, ast.Constant) and isinstance(first.value.value, str) \
+            and len(func.body) > 1 else first.lineno - 1
+        if head and head >= func.lineno:
+            return "\n".join(code.split("\n")[:head]) + "\n"
+    first_line = code.split("\n", 1)[0].strip()
+    return first_line + "\n" if first_line.endswith(":") else ""
+
+
+def candidate_tokens(span: Span, seed: str) -> int:
+    """Tokens a candidate may take: the rest of the function, with room to change it."""
+    rest = max(0, len(span.text) - len(seed))
+    return max(64, min(400, rest // 2 + 48))
 
 
 def unverified_text(code: str, why: str) -> str:
@@ -429,7 +451,8 @@ async def _fix_in(sandbox: TestSandbox, request: FixRequest, result: FixResult,
         temperature = TEMPERATURES[min(i, len(TEMPERATURES) - 1)]
         say(f"candidate {i + 1} of {request.max_candidates}")
         c0 = time.perf_counter()
-        code, _ = await fix_candidate(backend, prompt, temperature=temperature)
+        code, _ = await fix_candidate(backend, prompt, temperature=temperature,
+                                      max_tokens=candidate_tokens(span, prompt.seed))
         key = "\n".join(ln.rstrip() for ln in code.strip().splitlines())
         if not key or key in seen:
             result.candidates.append(Candidate(code, temperature, False,

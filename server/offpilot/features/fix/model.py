@@ -198,8 +198,20 @@ async def fix_candidate(backend: Backend, prompt: Prompt, *, temperature: float,
     t0 = time.perf_counter()
     chat = await has_chat_template(backend)
     pieces: list[str] = []
+    ended = asyncio.Event()
+    is_def = prompt.seed.lstrip().startswith(("def ", "async def "))
+
+    def on_piece(delta: str) -> None:
+        pieces.append(delta)
+        # a base model that has finished the function goes on with something else: stop it
+        if not chat and is_def and "\n" in delta:
+            body = prompt.seed + "".join(pieces)
+            done = body.rsplit("\n", 1)[0]
+            if _cut_after_definition(done) != done.rstrip():
+                ended.set()
+
     result = await _run(backend, prompt, chat=chat, max_tokens=max_tokens,
                         temperature=temperature, stop=FIX_STOP if not chat else STOP_SEQUENCES,
-                        on_piece=pieces.append)
+                        on_piece=on_piece, ended=ended)
     text = "".join(pieces) or (result.text if result is not None else "")
     return extract_code(text, seed=prompt.seed, chat=chat), time.perf_counter() - t0
