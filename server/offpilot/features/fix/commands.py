@@ -29,6 +29,7 @@ from offpilot.features.fix.failing_test import (
     fix_failing_test,
     resolve_test_id,
 )
+from offpilot.features.fix.frames import parse_error_text
 
 
 def _settings() -> Settings:
@@ -131,6 +132,10 @@ def cmd_explain_error(args: argparse.Namespace) -> int:
         print(f"offpilot explain-error: {exc}", file=sys.stderr)
         return 2
     root = Path(args.root).resolve() if args.root else Path.cwd().resolve()
+    if not parse_error_text(text).language:
+        print("offpilot explain-error: no Python traceback or Rust panic found in the text",
+              file=sys.stderr)
+        return 2
     try:
         return asyncio.run(run_explain_error(text, root, _settings(), args.json))
     except ValueError as exc:
