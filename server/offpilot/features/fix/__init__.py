@@ -8,8 +8,9 @@ files: a fix is a :class:`FixEdit`, offered only once verified.
   sandbox, explain its failure, offer a verified fix of the function at fault.
 - :func:`explain_traceback` (-> :class:`ErrorExplanation`): a Python traceback or Rust panic
   explained with its frames' code.
-- :func:`explain_diagnostic` and :func:`fix_diagnostic` (:class:`DiagnosticRequest` ->
-  :class:`DiagnosticFix`): an editor diagnostic explained, and fixed where it can be re-checked.
+- :func:`explain_diagnostic` (-> :class:`Answer`) and :func:`fix_diagnostic`
+  (:class:`DiagnosticRequest` -> :class:`DiagnosticFix`): an editor diagnostic explained, and
+  fixed where it can be re-checked.
 - :func:`apply_edit`: write a verified edit (the command line's ``--apply``).
 """
 
@@ -29,9 +30,10 @@ from offpilot.features.fix.failing_test import (
     fix_failing_test,
 )
 from offpilot.features.fix.frames import Frame, ParsedError, parse_error_text
+from offpilot.features.fix.model import Answer
 
 __all__ = [
-    "Candidate", "DiagnosticFix", "DiagnosticRequest", "EditConflict", "ErrorExplanation",
+    "Answer", "Candidate", "DiagnosticFix", "DiagnosticRequest", "EditConflict", "ErrorExplanation",
     "FixEdit", "FixRequest", "FixResult", "Frame", "ParsedError", "TestFixVerifier",
     "apply_edit", "explain_diagnostic", "explain_traceback", "fix_diagnostic",
     "fix_failing_test", "parse_error_text",
