@@ -19,6 +19,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+import tree_sitter
+
 from offpilot.context.extract import parse, to_bytes
 from offpilot.context.languages import LanguageSpec, for_path
 from offpilot.context.symbols import enclosing_definition
@@ -186,13 +188,13 @@ def parse_problem(path: Path, text: str) -> str:
     return ""
 
 
-def _first_error(node: object) -> object | None:
+def _first_error(node: tree_sitter.Node) -> tree_sitter.Node | None:
     stack = [node]
     while stack:
         n = stack.pop()
-        if getattr(n, "type", "") == "ERROR" or getattr(n, "is_missing", False):
+        if n.type == "ERROR" or n.is_missing:
             return n
-        stack.extend(reversed(getattr(n, "children", [])))
+        stack.extend(reversed(n.children))
     return None
 
 
