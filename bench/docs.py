@@ -16,8 +16,15 @@ The baseline arm is the model's draft as it came (parsed in whichever style it w
 the repair: the same coverage and phantom figures. Examples sections are not generated, so
 there is no doctest figure.
 
+``--lang`` runs the same measure on doc comments of another language (JSDoc, rustdoc, Go,
+Javadoc, Doxygen): functions with a documented parameter list are taken from the source files
+under ``--corpus`` (by default the JavaScript of ``editor-client/node_modules``, after ``npm ci``
+there), their comment removed and written again; the original's parameter list is not used.
+
     python bench/docs.py --limit 40
     python bench/docs.py --limit 10 --style numpy --json out.json
+    python bench/docs.py --lang javascript --limit 10
+    python bench/docs.py --lang go --corpus /usr/share/doc/git/contrib --limit 5
 """
 
 from __future__ import annotations
@@ -37,7 +44,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "server"))
 
 from offpilot.config import load_settings  # noqa: E402
+from offpilot.context.languages import by_name  # noqa: E402
 from offpilot.engine.manager import CHAT, ModelManager  # noqa: E402
+from offpilot.features.docs import comments  # noqa: E402
+from offpilot.features.docs.declarations import Declaration, declarations  # noqa: E402
 from offpilot.features.docs.generate import document  # noqa: E402
 from offpilot.features.docs.styles import GOOGLE, parse_docstring  # noqa: E402
 from offpilot.features.docs.symbols import Definition, definitions  # noqa: E402
@@ -161,14 +171,106 @@ async def run(limit: int, style: str) -> list[Row]:
     return rows
 
 
+# ----------------------------------------------------------------------------- doc comments
+MAX_FILE_BYTES = 200_000
+
+
+def sample_comments(lang: str, corpus: Path, limit: int
+                    ) -> list[tuple[str, str, Declaration]]:
+    """(label, source without the comment, the declaration in it): functions whose comment
+    documents parameters, at most two per file, files in sorted order."""
+    spec = by_name(lang)
+    if spec is None:
+        raise SystemExit(f"unknown language {lang}")
+    out: list[tuple[str, str, Declaration]] = []
+    originals.clear()
+    files = sorted(p for ext in spec.extensions for p in corpus.rglob(f"*{ext}")
+                   if ".min." not in p.name and not p.name.endswith(".d.ts"))
+    per_package: dict[str, int] = {}
+    seen: set[tuple[str, str]] = set()  # (file name, function): the same code built twice
+    for path in files:
+        if len(out) >= limit:
+            break
+        parts = path.relative_to(corpus).parts
+        package = parts[0]  # a package, or a scope's packages together
+        if per_package.get(package, 0) >= 2:
+            continue
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                continue
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        taken = 0
+        for decl in declarations(source, spec):
+            if len(out) >= limit or taken >= 2 or per_package.get(package, 0) >= 2:
+                break
+            if (path.name, decl.name) in seen:
+                continue
+            comment = decl.comment
+            if comment is None or decl.kind == "type" or not decl.params or \
+                    source.count("\n", decl.start_byte, decl.end_byte) > MAX_LINES:
+                continue
+            parsed = comments.parse_comment(comments.comment_contents(comment))
+            if lang != "go" and not parsed.has_params:
+                continue
+            lines = source.split("\n")
+            stripped = "\n".join(lines[:comment.start_line] + lines[comment.end_line + 1:])
+            again = [d for d in declarations(stripped, spec) if d.name == decl.name
+                     and d.comment is None and d.params == decl.params]
+            if not again:
+                continue
+            label = f"{path.relative_to(corpus)}:{decl.name}"
+            out.append((label, stripped, again[0]))
+            originals[label] = parsed.summary
+            taken += 1
+            seen.add((path.name, decl.name))
+            per_package[package] = per_package.get(package, 0) + 1
+    return out
+
+
+async def run_comments(lang: str, corpus: Path, limit: int) -> list[Row]:
+    settings, _ = load_settings()
+    models = ModelManager(settings)
+    rows: list[Row] = []
+    try:
+        backend = await models.backend(CHAT)
+        for label, source, decl in sample_comments(lang, corpus, limit):
+            t0 = time.perf_counter()
+            result = await comments.document(backend, source, decl)
+            seconds = time.perf_counter() - t0
+            real = {p.name for p in decl.params}
+            text = result.insertion.text.rstrip("\n").split("\n")
+            delivered = comments.parse_comment(
+                [c for _p, c in comments.split_comment(text)]).names
+            raw = comments.parse_comment(
+                [c for _p, c in comments.split_comment(result.draft.split("\n"))]).names
+            if lang == "go":  # Go doc comments list no parameters: prose names them
+                delivered = raw = list(real)
+            summary = result.parts.summary if result.summarized else ""
+            rows.append(Row(
+                name=label, params=len(real), covered=len(real & set(delivered)),
+                phantom=len(set(delivered) - real), described=result.described,
+                raw_covered=len(real & set(raw)), raw_phantom=len(set(raw) - real),
+                summarized=result.summarized,
+                similarity=similarity(summary, first_sentence(originals[label])) if summary
+                else 0.0, seconds=seconds, tokens=result.generated_tokens))
+            print(f"  {label:<50} {rows[-1].covered}/{rows[-1].params} params, "
+                  f"{result.generated_tokens} tokens, {seconds:.1f}s", file=sys.stderr,
+                  flush=True)
+    finally:
+        await models.close()
+    return rows
+
+
 def _pct(a: float, b: float) -> str:
     return f"{100 * a / b:5.1f}%" if b else "   n/a"
 
 
-def report(rows: list[Row], model: str) -> None:
+def report(rows: list[Row], model: str, what: str = "standard-library functions") -> None:
     n = len(rows)
     params = sum(r.params for r in rows)
-    print(f"\nGenerate documentation on {n} standard-library functions (model: {model})\n")
+    print(f"\nGenerate documentation on {n} {what} (model: {model})\n")
     head = f"{'arm':<22} {'coverage':>9} {'phantom':>8} {'described':>10}"
     print(head)
     print("-" * len(head))
@@ -197,10 +299,24 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--style", default=GOOGLE, choices=["google", "numpy", "rest"])
     parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--lang", default="python",
+                        choices=["python", "javascript", "typescript", "rust", "go", "java", "c",
+                                 "cpp"], help="python: docstrings; the others: doc comments")
+    parser.add_argument("--corpus", type=Path, default=REPO / "editor-client" / "node_modules",
+                        help="where the doc-commented files are read (not for python)")
     args = parser.parse_args()
     settings, _ = load_settings()
-    rows = asyncio.run(run(args.limit, args.style))
-    report(rows, settings.chat_model or settings.model or "embedded default")
+    model = settings.chat_model or settings.model or "embedded default"
+    if args.lang == "python":
+        rows = asyncio.run(run(args.limit, args.style))
+        report(rows, model)
+    else:
+        if not args.corpus.is_dir():
+            print(f"no corpus at {args.corpus} (run `npm ci` in editor-client/)",
+                  file=sys.stderr)
+            return 2
+        rows = asyncio.run(run_comments(args.lang, args.corpus, args.limit))
+        report(rows, model, f"{args.lang} functions from {args.corpus}")
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=1),
                                    encoding="utf-8")

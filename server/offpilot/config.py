@@ -123,10 +123,11 @@ class Settings:
     test_timeout: float = _setting(30.0, "Seconds one sandboxed test run may take.",
                                    minimum=1.0, maximum=3600.0)
     doc_diagnostics: bool = _setting(
-        True, "Report Python docstrings whose documented parameters differ from the signature.")
+        True, "Report docstrings and doc comments whose documented parameters differ from the "
+        "signature.")
     doc_style: str = _setting(
-        "auto", "Docstring style for Generate documentation: auto (the style the file or "
-        "project already uses), google, numpy or rest.",
+        "auto", "Python docstring style for Generate documentation: auto (the style the file "
+        "or project already uses), google, numpy or rest. Other languages have one style each.",
         choices=("auto", "google", "numpy", "rest"))
     index_enabled: bool = _setting(True, "Index the workspace for cross-file context.")
     max_file_size: int = _setting(1_000_000, "Files larger than this (bytes) are not indexed.",

@@ -153,6 +153,12 @@ def test_three_servers_share_one_model_worker_and_outlive_each_other(shared: Env
         assert c["requests"] >= 1 and c["prompt_tokens"] > 0
         assert c["cache_hit_rate"] is not None
 
+    # The editor's status menu asks a server for the same status.
+    report = servers[2].call("offpilot/modelService")
+    assert report["running"] is True and report["status"]["pid"] == service
+    assert {c["pid"] for c in report["status"]["clients"]} == set(clients)
+    assert report["status"]["models"][0]["loaded"] is True
+
     # Typing on in one window: its own slot still holds the prompt before the cursor.
     uri = (shared.tmp / "w0" / "a.py").as_uri()
     servers[0].notify("textDocument/didChange", {
@@ -323,6 +329,8 @@ def test_setting_off_and_unusable_service_dir_use_the_in_server_worker(shared: E
     assert len(model_worker_pids(off.proc.pid)) == 1
     assert service_pids(shared.run_dir) == []
     assert "service" not in off.call("offpilot/stats")["models"]["completion"]
+    report = off.call("offpilot/modelService")
+    assert report["running"] is False and "no shared model service" in report["message"]
 
     (shared.run_dir / "offpilot").write_text("not a directory")
     fallback = shared.start("fb")

@@ -1,10 +1,12 @@
 """``offpilot docs FILE[:SYMBOL] [--style S] [--dry-run] [--json]``: Generate documentation from
 the command line, as the server does it.
 
-``FILE`` alone documents every function, method and class of a Python file that has no
-docstring; ``FILE:SYMBOL`` one of them (``Class.method`` for a method). The file is rewritten in
-place (only docstrings are added) unless ``--dry-run``; ``--json`` prints one object per
-docstring. Exit status: 0 done, 1 the model failed, 2 bad input.
+``FILE`` alone documents every function, method and class of a file that has no
+documentation; ``FILE:SYMBOL`` one of them (``Class.method`` for a method). Python gets
+docstrings; JavaScript and TypeScript JSDoc, Rust ``///`` comments, Go doc comments, Java
+Javadoc, C and C++ Doxygen comments. The file is rewritten in place (only documentation is
+added) unless ``--dry-run``; ``--json`` prints one object per docstring or comment. Exit
+status: 0 done, 1 the model failed, 2 bad input.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from offpilot.config import load_settings
+from offpilot.context.languages import LanguageSpec, for_path
 from offpilot.engine.backend import ModelError
 from offpilot.engine.manager import CHAT, ModelManager
+from offpilot.features.docs import comments
+from offpilot.features.docs.declarations import LANGUAGES as COMMENT_LANGUAGES
+from offpilot.features.docs.declarations import Declaration, declarations
 from offpilot.features.docs.generate import (
     DocResult,
     DocsError,
@@ -56,7 +62,16 @@ def _targets(source: str, symbol: str) -> list[Definition]:
         c.start_byte < d.start_byte <= c.end_byte for c in classes))]
 
 
-def _as_json(path: Path, result: DocResult) -> dict[str, Any]:
+def _comment_targets(source: str, spec: LanguageSpec, symbol: str) -> list[Declaration]:
+    if symbol:
+        decl = comments.find_symbol(source, spec, symbol)
+        if decl.comment is not None:
+            raise DocsError(f"{symbol} already has a doc comment")
+        return [decl]
+    return [d for d in declarations(source, spec) if d.comment is None]
+
+
+def _as_json(path: Path, result: DocResult | comments.CommentResult) -> dict[str, Any]:
     return {"file": str(path), "symbol": result.definition.name, "line": result.insertion.line + 1,
             "style": result.style, "docstring": result.insertion.text,
             "parameters": [p[0] for p in result.parts.params], "described": result.described,
@@ -66,22 +81,36 @@ def _as_json(path: Path, result: DocResult) -> dict[str, Any]:
 async def document_file(path: Path, symbol: str, *, style: str, dry_run: bool, as_json: bool,
                         out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     source = path.read_text(encoding="utf-8")
-    targets = _targets(source, symbol)
+    spec = for_path(path, source)
+    commented = spec is not None and spec.name in COMMENT_LANGUAGES
+    targets: list[Any] = _comment_targets(source, spec, symbol) \
+        if commented and spec is not None else _targets(source, symbol)
+    if commented and spec is not None and style not in ("auto", comments.STYLE_OF[spec.name]):
+        raise DocsError(f"{spec.name} is documented in the {comments.STYLE_OF[spec.name]} "
+                        f"style, not {style}")
+    if not commented and style in comments.COMMENT_STYLES:
+        raise DocsError(f"Python is documented with docstrings, not {style}")
     if not targets:
-        print(f"offpilot docs: every definition in {path} has a docstring", file=err)
+        print(f"offpilot docs: every definition in {path} is documented", file=err)
         return 0
     settings, problems = load_settings()
     for p in problems:
         print(f"offpilot: {p}", file=err)
-    chosen = project_style(source, path.resolve(), find_root(path.resolve()),
-                           style if style != "auto" else settings.doc_style)
+    if commented and spec is not None:
+        chosen = comments.STYLE_OF[spec.name]
+    else:
+        chosen = project_style(source, path.resolve(), find_root(path.resolve()),
+                               style if style != "auto" else settings.doc_style)
     models = ModelManager(settings)
-    results: list[DocResult] = []
+    results: list[DocResult | comments.CommentResult] = []
     try:
         backend = await models.backend(CHAT)
         for defn in targets:
             print(f"[offpilot] documenting {defn.name} ({chosen} style)", file=err, flush=True)
-            results.append(await document(backend, source, defn, chosen))
+            if commented:
+                results.append(await comments.document(backend, source, defn, chosen))
+            else:
+                results.append(await document(backend, source, defn, chosen))
     except ModelError as exc:
         print(f"offpilot docs: {exc}", file=err)
         return 1
@@ -109,9 +138,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"offpilot docs: {path}: no such file", file=sys.stderr)
         return 2
-    if path.suffix not in (".py", ".pyi"):
-        print(f"offpilot docs: {path}: documentation is generated for Python files",
-              file=sys.stderr)
+    spec = for_path(path)
+    if spec is None or (spec.name != "python" and spec.name not in COMMENT_LANGUAGES):
+        print(f"offpilot docs: {path}: documentation is generated for Python, JavaScript, "
+              "TypeScript, Rust, Go, Java, C and C++ files", file=sys.stderr)
         return 2
     try:
         return asyncio.run(document_file(path, symbol, style=args.style, dry_run=args.dry_run,
@@ -126,12 +156,15 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "docs", help="write docstrings for a Python file or one of its definitions",
+        "docs", help="write docstrings or doc comments for a file or one of its definitions",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", metavar="FILE[:SYMBOL]",
-                   help="a Python file; :SYMBOL for one function or class (Class.method)")
-    p.add_argument("--style", default="auto", choices=["auto", "google", "numpy", "rest"],
-                   help="docstring style (default: the one the file or project uses)")
+                   help="a source file; :SYMBOL for one function or class (Class.method)")
+    p.add_argument("--style", default="auto",
+                   choices=["auto", "google", "numpy", "rest", *comments.COMMENT_STYLES],
+                   help="docstring style for Python (default: the one the file or project "
+                   "uses); the other languages have one each: jsdoc (JavaScript, TypeScript), "
+                   "rustdoc, godoc, javadoc, doxygen (C, C++)")
     p.add_argument("--dry-run", action="store_true", help="print the docstrings; change nothing")
     p.add_argument("--json", action="store_true", help="one JSON object per docstring")
     p.add_argument("--log-level", default="warning",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import sys
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offpilot.engine import templates
+from offpilot.engine import templates, wire
 from offpilot.engine.backend import (
     BackendState,
     ChatRequest,
@@ -38,9 +37,9 @@ from offpilot.engine.modelfile import check_model_file
 
 log = logging.getLogger(__name__)
 
-PRIORITY_COMPLETION = 1
-PRIORITY_CHAT = 5
-PRIORITY_WARM = 9
+PRIORITY_COMPLETION = wire.PRIORITY_COMPLETION
+PRIORITY_CHAT = wire.PRIORITY_CHAT
+PRIORITY_WARM = wire.PRIORITY_WARM
 SEQ_COMPLETION = 0
 SEQ_CHAT = 1
 RETRY_AFTER = 2.0  # seconds between attempts to bring a failed model back
@@ -158,10 +157,9 @@ class LocalBackend:
             try:
                 check_model_file(self.model_path)
                 await self._spawn()
-                desc = await self._call({"op": "load", "path": self.model_path,
-                                         "n_ctx": self.n_ctx, "n_threads": self.n_threads,
-                                         "n_gpu_layers": self.n_gpu_layers,
-                                         "n_batch": self.n_batch, "n_seq": 2})
+                desc = await self._call(wire.Load(
+                    path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                    n_gpu_layers=self.n_gpu_layers, n_batch=self.n_batch, n_seq=2))
             except ModelError as exc:
                 await self._kill()
                 self._load_failed = True
@@ -217,7 +215,7 @@ class LocalBackend:
         self._stopping = proc  # its exit is what was asked for, not a fault to report
         if proc is not None and proc.returncode is None and proc.stdin is not None:
             with contextlib.suppress(Exception):
-                proc.stdin.write(b'{"op": "shutdown"}\n')
+                proc.stdin.write(wire.encode(wire.Shutdown()))
                 await proc.stdin.drain()
                 await asyncio.wait_for(proc.wait(), timeout=3)
         await self._kill()
@@ -239,11 +237,11 @@ class LocalBackend:
                 if not line:
                     break
                 try:
-                    msg = json.loads(line)
-                except ValueError:
-                    log.warning("model worker: unreadable line %r", line[:200])
+                    msg = wire.decode_event(line)
+                except wire.ProtocolError as exc:
+                    log.warning("model worker: unreadable line %r: %s", line[:200], exc)
                     continue
-                if msg.get("event") == "ready":
+                if isinstance(msg, wire.Ready):
                     if not ready.done():
                         ready.set_result(None)
                     continue
@@ -265,25 +263,32 @@ class LocalBackend:
                     self._last_error = reason
                     self._set_state(BackendState.ERROR, reason)
 
-    def _dispatch(self, msg: dict[str, Any]) -> None:
+    def _dispatch(self, msg: wire.Event) -> None:
         """Hand one worker event (text, done, error) to the request it belongs to."""
-        pending = self._pending.get(msg.get("id"))
+        if isinstance(msg, wire.Ready):
+            return
+        if isinstance(msg, wire.Error) and msg.id is None:
+            log.warning("model worker: %s", msg.message)  # a line it could not read
+            return
+        if not isinstance(msg.id, int):
+            return
+        pending = self._pending.get(msg.id)
         if pending is None:
             return
-        event = msg.get("event")
-        if event == "text" and pending.on_text is not None:
-            try:
-                pending.on_text(msg.get("text", ""))
-            except Exception:
-                log.exception("on_text callback failed")
-        elif event == "done":
-            self._pending.pop(msg["id"], None)
+        if isinstance(msg, wire.Text):
+            if pending.on_text is not None:
+                try:
+                    pending.on_text(msg.text)
+                except Exception:
+                    log.exception("on_text callback failed")
+        elif isinstance(msg, wire.Done):
+            self._pending.pop(msg.id, None)
             if not pending.future.done():
-                pending.future.set_result(msg.get("result") or {})
-        elif event == "error":
-            self._pending.pop(msg["id"], None)
+                pending.future.set_result(msg.result)
+        else:
+            self._pending.pop(msg.id, None)
             if not pending.future.done():
-                pending.future.set_exception(ModelError(msg.get("message", "error")))
+                pending.future.set_exception(ModelError(msg.message))
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
@@ -295,7 +300,8 @@ class LocalBackend:
             if text:
                 log.info("model: %s", text)
 
-    async def _call(self, msg: dict[str, Any], on_text: OnText | None = None) -> dict[str, Any]:
+    async def _call(self, msg: wire.Load | wire.Generate | wire.Tokenize,
+                    on_text: OnText | None = None) -> dict[str, Any]:
         proc = self._proc
         if proc is None or proc.returncode is not None or proc.stdin is None:
             raise ModelError(self._last_error or "the model worker is not running")
@@ -303,7 +309,8 @@ class LocalBackend:
         pending = _Pending(on_text)
         self._pending[req_id] = pending
         self.queued_max = max(self.queued_max, len(self._pending))
-        data = json.dumps({**msg, "id": req_id}, ensure_ascii=True).encode() + b"\n"
+        msg.id = req_id
+        data = wire.encode(msg)
         try:
             proc.stdin.write(data)
             await proc.stdin.drain()
@@ -313,7 +320,7 @@ class LocalBackend:
             self._pending.pop(req_id, None)
             if proc.returncode is None and proc.stdin is not None:
                 with contextlib.suppress(Exception):
-                    proc.stdin.write(json.dumps({"op": "cancel", "id": req_id}).encode() + b"\n")
+                    proc.stdin.write(wire.encode(wire.Cancel(req_id)))
             raise
         except (BrokenPipeError, ConnectionResetError) as exc:
             self._pending.pop(req_id, None)
@@ -329,17 +336,15 @@ class LocalBackend:
         self._active += 1
         if self._active == 1:
             self._set_state(BackendState.GENERATING)
-        reuse = {} if self.cache_reuse is None else {"cache_reuse": self.cache_reuse}
         try:
-            res = await self._call({
-                "op": "generate", "priority": priority, "seq": seq, **reuse,
-                "segments": templates.strip_markers(segments),
-                "add_bos": templates.wants_bos(self._info_or_raise(), segments, self._add_bos),
-                "max_tokens": max_tokens, "temperature": temperature, "stop": stop,
-                "time_limit": time_limit, "stop_at_newline": stop_at_newline,
-                "warm_only": warm_only, "infill_sampler": infill_sampler,
-                "stream": on_text is not None,
-            }, on_text)
+            res = await self._call(wire.Generate(
+                priority=priority, seq=seq, cache_reuse=self.cache_reuse,
+                segments=templates.strip_markers(segments),
+                add_bos=templates.wants_bos(self._info_or_raise(), segments, self._add_bos),
+                max_tokens=max_tokens, temperature=temperature, stop=stop,
+                time_limit=time_limit, stop_at_newline=stop_at_newline,
+                warm_only=warm_only, infill_sampler=infill_sampler,
+                stream=on_text is not None), on_text)
         finally:
             self._active -= 1
             if self._active == 0 and self._state is BackendState.GENERATING:
@@ -396,12 +401,12 @@ class LocalBackend:
 
     async def count_tokens(self, text: str) -> int:
         await self.start()
-        res = await self._call({"op": "tokenize", "text": text})
+        res = await self._call(wire.Tokenize(text=text))
         return int(res.get("tokens", 0))
 
     async def crash_for_test(self) -> None:
         """Make the worker abort as native code would (used by the reliability tests)."""
         proc = self._proc
         if proc is not None and proc.stdin is not None:
-            proc.stdin.write(b'{"op": "crash", "id": 0}\n')
+            proc.stdin.write(wire.encode(wire.Crash(0)))
             await proc.stdin.drain()

@@ -19,7 +19,7 @@ import ctypes
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -452,7 +452,8 @@ class LlamaRuntime:
             llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(p.seed))
         return chain
 
-    def generate(self, p: GenerateParams, cancelled: Callable[[], bool]) -> Iterator[Step]:
+    def generate(self, p: GenerateParams, cancelled: Callable[[], bool]
+                 ) -> Generator[Step, None, None]:
         """Evaluate the prompt (reusing the cache) and generate; yields once per token.
 
         ``cancelled()`` is polled between prefill chunks and between tokens.

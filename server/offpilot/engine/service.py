@@ -4,8 +4,8 @@
 (0600, in a 0700 directory; see :mod:`offpilot.engine.shared`), forks into a session of its
 own and serves every Offpilot server of the user. It does not load llama.cpp itself: for each
 distinct (model file, context size, threads, GPU layers, batch) it runs one
-``offpilot.engine.worker`` child and relays the worker protocol (JSON lines) between the
-clients and that worker:
+``offpilot.engine.worker`` child and relays the worker protocol (the typed messages of
+:mod:`offpilot.engine.wire`) between the clients and that worker:
 
 - request ids are renumbered per worker, so one client's ``cancel`` reaches only its own
   requests, and a client that disconnects has its requests cancelled;
@@ -13,7 +13,12 @@ clients and that worker:
   sequences ``2 * slot`` and ``2 * slot + 1``, so windows typing at once keep their own cached
   prefixes; prompt tokens and those evaluated are counted per client (its cache hit rate);
 - the worker's priorities order the work of every client: completions before chat and
-  warm-ups, each stepped one token at a time;
+  warm-ups, each stepped one token at a time, and among waiting completions the newest first
+  (the window typed in last);
+- a line that is not a request is answered with an ``error`` event that says why;
+- what waits to be sent to a client is bounded (``--client-buffer``): a client that stops
+  reading is disconnected and its requests cancelled, rather than held in memory without end
+  (nothing waits on a client: events are queued to it, never awaited, so others go on);
 - a worker that dies fails its requests and closes its clients' connections (they reconnect,
   and the next load starts a new worker); a client that dies changes nothing for the others;
 - with no client connected for ``--idle-exit`` seconds, the service exits.
@@ -26,8 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
-import json
 import logging
 import os
 import signal
@@ -39,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from offpilot.engine import wire
 from offpilot.shared.nodump import forbid_dumps
 
 log = logging.getLogger("offpilot.service")
@@ -46,6 +52,7 @@ log = logging.getLogger("offpilot.service")
 SLOTS = 4  # clients with a KV-cache slot of their own per model; more share slots
 STREAMS = 2  # sequences per slot: completion (0) and chat (1)
 STREAM_LIMIT = 1 << 24
+CLIENT_BUFFER = 1 << 20  # bytes waiting for one client before it counts as not reading
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -74,20 +81,30 @@ class Client:
     cid: int
     writer: asyncio.StreamWriter
     pid: int | None
+    limit: int = CLIENT_BUFFER
     connected: float = field(default_factory=time.time)
     host: Host | None = None
     slot: int = -1
-    pending: dict[Any, int] = field(default_factory=dict)  # client id -> worker id
+    pending: dict[wire.Id, int] = field(default_factory=dict)  # client id -> worker id
     requests: int = 0
     prompt_tokens: int = 0
     evaluated: int = 0
     shifted: int = 0
 
-    def send(self, msg: dict[str, Any]) -> None:
+    def send(self, msg: wire.Event) -> None:
         if self.writer.is_closing():
             return
-        with contextlib.suppress(Exception):
-            self.writer.write(json.dumps(msg, ensure_ascii=True).encode() + b"\n")
+        try:
+            self.writer.write(wire.encode(msg))
+        except (ConnectionError, RuntimeError) as exc:
+            log.info("client %d: %s", self.cid, exc)
+            return
+        waiting = self.writer.transport.get_write_buffer_size()
+        if waiting > self.limit:
+            # It stopped reading. Drop it (and what it has not read); its server reconnects.
+            log.warning("client %d (pid %s) stopped reading: %d bytes wait for it; "
+                        "disconnecting it", self.cid, self.pid, waiting)
+            self.writer.transport.abort()
 
     def describe(self) -> dict[str, Any]:
         hit = (1.0 - self.evaluated / self.prompt_tokens) if self.prompt_tokens else None
@@ -144,35 +161,33 @@ class Host:
         load_id = next(self.ids)
         self.pending[load_id] = (_LOADER, ready, "load")
         self.service.spawn(self._read(self.proc))
-        self.write({"op": "load", "id": load_id, "path": path, "n_ctx": n_ctx,
-                    "n_threads": threads, "n_gpu_layers": gpu_layers, "n_batch": n_batch,
-                    "n_seq": SLOTS * STREAMS})
+        self.write(wire.Load(id=load_id, path=path, n_ctx=n_ctx, n_threads=threads,
+                             n_gpu_layers=gpu_layers, n_batch=n_batch, n_seq=SLOTS * STREAMS))
 
-    def write(self, msg: dict[str, Any]) -> None:
+    def write(self, msg: wire.Request) -> None:
         proc = self.proc
         if proc is None or proc.returncode is not None or proc.stdin is None:
             raise RuntimeError(self.error or "the model worker is not running")
-        proc.stdin.write(json.dumps(msg, ensure_ascii=True).encode() + b"\n")
+        proc.stdin.write(wire.encode(msg))
 
-    def forward(self, client: Client, msg: dict[str, Any]) -> None:
+    def forward(self, client: Client, msg: wire.Generate | wire.Tokenize | wire.Crash) -> None:
         wid = next(self.ids)
-        op = str(msg.get("op"))
-        out = {**msg, "id": wid}
-        if op == "generate":
-            stream = min(max(int(msg.get("seq", 0)), 0), STREAMS - 1)
-            out["seq"] = client.slot * STREAMS + stream
-        client.pending[msg.get("id")] = wid
-        self.pending[wid] = (client, msg.get("id"), op)
+        out = dataclasses.replace(msg, id=wid)
+        if isinstance(out, wire.Generate):
+            stream = min(max(out.seq, 0), STREAMS - 1)
+            out.seq = client.slot * STREAMS + stream
+        client.pending[msg.id] = wid
+        self.pending[wid] = (client, msg.id, msg.OP)
         try:
             self.write(out)
         except (RuntimeError, ConnectionError) as exc:
             self.pending.pop(wid, None)
-            client.pending.pop(msg.get("id"), None)
-            client.send({"id": msg.get("id"), "event": "error", "message": str(exc)})
+            client.pending.pop(msg.id, None)
+            client.send(wire.Error(msg.id, str(exc)))
 
     def cancel(self, wid: int) -> None:
         with contextlib.suppress(RuntimeError, ConnectionError):
-            self.write({"op": "cancel", "id": wid})
+            self.write(wire.Cancel(wid))
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -182,34 +197,40 @@ class Host:
                 if not line:
                     break
                 try:
-                    msg = json.loads(line)
-                except ValueError:
+                    msg = wire.decode_event(line)
+                except wire.ProtocolError as exc:
+                    log.warning("%s: unreadable worker line: %s", self.key[0], exc)
                     continue
-                entry = self.pending.get(msg.get("id"))
-                if entry is None:
+                if isinstance(msg, wire.Ready):
+                    continue
+                if isinstance(msg, wire.Error) and msg.id is None:
+                    log.warning("%s: the worker says %s", self.key[0], msg.message)
+                    continue
+                mid = msg.id
+                entry = self.pending.get(mid) if isinstance(mid, int) else None
+                if entry is None or not isinstance(mid, int):
                     continue
                 client, cid, op = entry
-                event = msg.get("event")
-                final = event in ("done", "error")
+                final = isinstance(msg, (wire.Done, wire.Error))
                 if final:
-                    self.pending.pop(msg["id"], None)
+                    self.pending.pop(mid, None)
                 if client is _LOADER:
                     if final and not cid.done():
-                        if event == "done":
-                            self.desc = {**(msg.get("result") or {}), "worker_pid": proc.pid}
+                        if isinstance(msg, wire.Done):
+                            self.desc = {**msg.result, "worker_pid": proc.pid}
                             cid.set_result(self.desc)
-                        else:
-                            cid.set_exception(RuntimeError(msg.get("message", "load failed")))
+                        elif isinstance(msg, wire.Error):
+                            cid.set_exception(RuntimeError(msg.message))
                     continue
                 if final:
                     client.pending.pop(cid, None)
-                if event == "done" and op == "generate":
-                    res = msg.get("result") or {}
+                if isinstance(msg, wire.Done) and op == wire.Generate.OP:
+                    res = msg.result
                     client.requests += 1
-                    client.prompt_tokens += int(res.get("prompt_tokens", 0))
-                    client.evaluated += int(res.get("prompt_tokens_evaluated", 0))
-                    client.shifted += int(res.get("prompt_tokens_shifted", 0))
-                client.send({**msg, "id": cid})
+                    client.prompt_tokens += _count(res, "prompt_tokens")
+                    client.evaluated += _count(res, "prompt_tokens_evaluated")
+                    client.shifted += _count(res, "prompt_tokens_shifted")
+                client.send(dataclasses.replace(msg, id=cid))
         finally:
             code = await proc.wait()
             self.error = f"the model worker stopped (exit code {code})"
@@ -223,7 +244,7 @@ class Host:
                         cid.set_exception(RuntimeError(self.error))
                 else:
                     client.pending.pop(cid, None)
-                    client.send({"id": cid, "event": "error", "message": self.error})
+                    client.send(wire.Error(cid, self.error))
             # Its clients reconnect and load again, which starts a new worker.
             for client in list(self.service.clients.values()):
                 if client.host is self:
@@ -243,14 +264,14 @@ class Host:
         proc = self.proc
         if proc is not None and proc.returncode is None and proc.stdin is not None:
             with contextlib.suppress(Exception):
-                proc.stdin.write(b'{"op": "shutdown"}\n')
+                proc.stdin.write(wire.encode(wire.Shutdown()))
                 proc.stdin.close()
 
     def describe(self) -> dict[str, Any]:
         path, n_ctx, threads, gpu_layers, n_batch = self.key
         pid = self.proc.pid if self.alive() and self.proc else None
         queued = sum(1 for c, _i, op in self.pending.values() if c is not _LOADER
-                     and op == "generate")
+                     and op == wire.Generate.OP)
         return {"path": path, "n_ctx": n_ctx, "threads": threads, "gpu_layers": gpu_layers,
                 "n_batch": n_batch, "loaded": self.desc is not None and pid is not None,
                 "worker_pid": pid, "rss": rss_bytes(pid) if pid else None,
@@ -262,12 +283,19 @@ class _Loader:
     """Marks the load request a host sends itself."""
 
 
+def _count(result: dict[str, Any], name: str) -> int:
+    value = result.get(name, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 _LOADER: Any = _Loader()
 
 
 class Service:
-    def __init__(self, sock: socket.socket, path: Path, idle_exit: float) -> None:
+    def __init__(self, sock: socket.socket, path: Path, idle_exit: float,
+                 client_buffer: int = CLIENT_BUFFER) -> None:
         self.sock = sock
+        self.client_buffer = client_buffer
         self.path = path
         self.inode = os.stat(path).st_ino
         self.idle_exit = idle_exit
@@ -335,7 +363,8 @@ class Service:
             log.warning("refused a connection from uid %d (pid %d)", creds[1], creds[0])
             writer.close()
             return
-        client = Client(next(self.ids), writer, creds[0] if creds else None)
+        client = Client(next(self.ids), writer, creds[0] if creds else None,
+                        limit=self.client_buffer)
         self.clients[client.cid] = client
         self.idle_since = None
         try:
@@ -347,13 +376,11 @@ class Service:
                 if not line:
                     break
                 try:
-                    msg = json.loads(line)
-                except ValueError:
-                    client.send({"event": "error", "message": "unreadable message"})
+                    msg = wire.decode_request(line)
+                except wire.ProtocolError as exc:
+                    client.send(wire.Error(wire.request_id(line), f"bad request: {exc}"))
                     continue
-                if not isinstance(msg, dict):
-                    continue
-                if msg.get("op") == "shutdown":  # this client is leaving
+                if isinstance(msg, wire.Shutdown):  # this client is leaving
                     break
                 await self.dispatch(client, msg)
                 with contextlib.suppress(ConnectionError):
@@ -372,33 +399,30 @@ class Service:
         if not self.clients:
             self.idle_since = time.monotonic()
 
-    async def dispatch(self, client: Client, msg: dict[str, Any]) -> None:
-        op = msg.get("op")
-        mid = msg.get("id")
-        if op == "cancel":
-            wid = client.pending.get(mid)
+    async def dispatch(self, client: Client, msg: wire.Request) -> None:
+        if isinstance(msg, wire.Cancel):
+            wid = client.pending.get(msg.id)
             if wid is not None and client.host is not None:
                 client.host.cancel(wid)
-        elif op == "load":
+        elif isinstance(msg, wire.Load):
             self.spawn(self._load(client, msg))
-        elif op == "status":
-            client.send({"id": mid, "event": "done", "result": self.status()})
-        elif op in ("generate", "tokenize", "crash"):
+        elif isinstance(msg, wire.Status):
+            client.send(wire.Done(msg.id, self.status()))
+        elif isinstance(msg, (wire.Generate, wire.Tokenize, wire.Crash)):
             if client.host is None or not client.host.alive():
-                client.send({"id": mid, "event": "error", "message": "no model loaded"})
+                client.send(wire.Error(msg.id, "no model loaded"))
                 return
             client.host.forward(client, msg)
         else:
-            client.send({"id": mid, "event": "error", "message": f"unknown op {op!r}"})
+            client.send(wire.Error(None, f"the model service does not take {msg.OP!r}"))
 
-    async def _load(self, client: Client, msg: dict[str, Any]) -> None:
-        mid = msg.get("id")
+    async def _load(self, client: Client, msg: wire.Load) -> None:
+        mid = msg.id
         try:
-            key: Key = (os.path.realpath(str(msg["path"])), int(msg.get("n_ctx", 4096)),
-                        int(msg.get("n_threads", 0)), int(msg.get("n_gpu_layers", 0)),
-                        int(msg.get("n_batch", 512)))
-        except (KeyError, TypeError, ValueError) as exc:
-            client.send({"id": mid, "event": "error", "message": f"bad load request: {exc}"})
+            key: Key = (os.path.realpath(msg.path), msg.n_ctx, msg.n_threads,
+                        msg.n_gpu_layers, msg.n_batch)
+        except (OSError, ValueError) as exc:
+            client.send(wire.Error(mid, f"bad load request: {exc}"))
             return
         host = self.hosts.get(key)
         if host is None:
@@ -406,7 +430,7 @@ class Service:
         try:
             desc = await host.load()
         except Exception as exc:
-            client.send({"id": mid, "event": "error", "message": str(exc)})
+            client.send(wire.Error(mid, str(exc)))
             if self.hosts.get(key) is host and host.desc is None:
                 host.close()
                 self.hosts.pop(key, None)
@@ -416,8 +440,7 @@ class Service:
         if client.host is not host:
             client.host = host
             client.slot = host.take_slot()
-        client.send({"id": mid, "event": "done",
-                     "result": {**desc, "slot": client.slot, "service_pid": os.getpid()}})
+        client.send(wire.Done(mid, {**desc, "slot": client.slot, "service_pid": os.getpid()}))
         self._unload_unused()
 
     def _unload_unused(self) -> None:
@@ -468,6 +491,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="offpilot.engine.service")
     parser.add_argument("--socket", required=True)
     parser.add_argument("--idle-exit", type=float, default=600.0)
+    parser.add_argument("--client-buffer", type=int, default=CLIENT_BUFFER,
+                        help="bytes waiting for a client before it is disconnected as stuck")
     parser.add_argument("--foreground", action="store_true", help="do not fork (debugging)")
     args = parser.parse_args(argv)
     forbid_dumps()  # it holds the environment of the server that started it
@@ -479,7 +504,7 @@ def main(argv: list[str] | None = None) -> None:
         os._exit(0)  # the starter waits for this exit: the socket listens
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     log.info("listening on %s (idle exit %.0f s)", path, args.idle_exit)
-    service = Service(sock, path, max(args.idle_exit, 0.5))
+    service = Service(sock, path, max(args.idle_exit, 0.5), max(args.client_buffer, 4096))
     asyncio.run(service.run())
     log.info("exited")
 

@@ -7,8 +7,8 @@ model starts the service (under a lock file, so two servers starting at once sta
 the service dies, every connected server sees the socket close at once, fails its requests in
 flight, and reconnects, and the first to take the lock starts a new service.
 
-The wire protocol is the model worker's own (one JSON object per line, see
-:mod:`offpilot.engine.worker`), over an asyncio Unix stream: the same framing the in-server
+The wire protocol is the model worker's own (the typed messages of :mod:`offpilot.engine.wire`,
+one JSON object per line), over an asyncio Unix stream: the same framing the in-server
 worker's pipes use, and JSON rather than pickles, so nothing a peer sends is executed.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 import os
 import random
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from offpilot.engine import wire
 from offpilot.engine.backend import BackendState, ModelError, OnText
 from offpilot.engine.local import LocalBackend, _Pending
 
@@ -54,12 +54,16 @@ def runtime_dir() -> Path:
     ``platformdirs.user_runtime_dir`` ($XDG_RUNTIME_DIR on Linux); where its parent is missing
     (no login session), a per-user directory in the temporary directory.
     """
+    return private_dir(_runtime_base())
+
+
+def _runtime_base() -> Path:
     import platformdirs
 
     base = Path(platformdirs.user_runtime_dir("offpilot", appauthor=False))
     if not base.parent.is_dir():
         base = Path(tempfile.gettempdir()) / f"offpilot-{os.getuid()}"
-    return private_dir(base)
+    return base
 
 
 def private_dir(path: Path) -> Path:
@@ -156,7 +160,10 @@ async def connect(idle_exit: float) -> tuple[asyncio.StreamReader, asyncio.Strea
 
 
 def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
-    """The running service's status, or None when no service is running (never starts one)."""
+    """The running service's status, or None when no service is running (never starts one,
+    and creates nothing: with no runtime directory, no service has run)."""
+    if not _runtime_base().is_dir():
+        return None
     path = socket_path()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
@@ -164,13 +171,36 @@ def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
             s.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError):
             return None
-        s.sendall(b'{"op": "status", "id": 1}\n')
+        s.sendall(wire.encode(wire.Status(1)))
         with s.makefile("rb") as f:
             line = f.readline()
     if not line:
         return None
-    msg = json.loads(line)
-    return msg.get("result") if msg.get("event") == "done" else None
+    try:
+        msg = wire.decode_event(line)
+    except wire.ProtocolError as exc:
+        raise ModelError(f"the model service answered something unreadable: {exc}") from None
+    return msg.result if isinstance(msg, wire.Done) else None
+
+
+def service_report() -> dict[str, Any]:
+    """What ``offpilot models status`` shows, for the editor: never raises, never starts one.
+
+    ``{"running": True, "status": {...}}`` (see ``Service.status``) or ``{"running": False,
+    "message": why}``.
+    """
+    if not available():
+        return {"running": False,
+                "message": "the shared model service is not available on this platform"}
+    try:
+        status = request_status()
+    except (OSError, ModelError, ValueError) as exc:
+        return {"running": False, "message": f"the model service did not answer: {exc}"}
+    if status is None:
+        return {"running": False,
+                "message": "no shared model service is running (it starts with the first server "
+                           "that needs a model when offpilot.sharedModel is on)"}
+    return {"running": True, "status": status}
 
 
 class SharedBackend(LocalBackend):
@@ -271,9 +301,9 @@ class SharedBackend(LocalBackend):
                 if not line:
                     break
                 try:
-                    msg = json.loads(line)
-                except ValueError:
-                    log.warning("model service: unreadable line %r", line[:200])
+                    msg = wire.decode_event(line)
+                except wire.ProtocolError as exc:
+                    log.warning("model service: unreadable line %r: %s", line[:200], exc)
                     continue
                 self._dispatch(msg)
         finally:
@@ -302,7 +332,8 @@ class SharedBackend(LocalBackend):
             await self.start()
 
     # ------------------------------------------------------------- requests
-    async def _call(self, msg: dict[str, Any], on_text: OnText | None = None) -> dict[str, Any]:
+    async def _call(self, msg: wire.Load | wire.Generate | wire.Tokenize,
+                    on_text: OnText | None = None) -> dict[str, Any]:
         if self.fallback:
             return await super()._call(msg, on_text)
         writer = self._writer
@@ -312,7 +343,8 @@ class SharedBackend(LocalBackend):
         pending = _Pending(on_text)
         self._pending[req_id] = pending
         self.queued_max = max(self.queued_max, len(self._pending))
-        data = json.dumps({**msg, "id": req_id}, ensure_ascii=True).encode() + b"\n"
+        msg.id = req_id
+        data = wire.encode(msg)
         try:
             writer.write(data)
             await writer.drain()
@@ -321,12 +353,12 @@ class SharedBackend(LocalBackend):
             self._pending.pop(req_id, None)
             if not writer.is_closing():
                 with contextlib.suppress(Exception):
-                    writer.write(json.dumps({"op": "cancel", "id": req_id}).encode() + b"\n")
+                    writer.write(wire.encode(wire.Cancel(req_id)))
             raise
         except (BrokenPipeError, ConnectionResetError) as exc:
             self._pending.pop(req_id, None)
             raise ModelError(f"the shared model service stopped: {exc}") from None
-        if msg.get("op") == "load":
+        if isinstance(msg, wire.Load):
             self._worker_pid = result.get("worker_pid")
             self.service_pid = result.get("service_pid")
             self.slot = result.get("slot")
@@ -336,5 +368,5 @@ class SharedBackend(LocalBackend):
         if self.fallback:
             await super().crash_for_test()
         elif self._writer is not None:
-            self._writer.write(b'{"op": "crash", "id": 0}\n')
+            self._writer.write(wire.encode(wire.Crash(0)))
             await self._writer.drain()

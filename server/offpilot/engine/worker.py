@@ -1,20 +1,19 @@
 """The model worker: a child process that owns the llama.cpp model and runs generation jobs.
 
-Protocol: one JSON object per line. Requests arrive on stdin; events leave on the process's
-original stdout (fd 1 is then pointed at stderr, so nothing llama.cpp prints can corrupt the
-protocol). A reader thread takes ``cancel`` messages the moment they arrive (llama.cpp releases
-the GIL while it computes), and the main thread runs jobs one token at a time, always advancing
-the most urgent one, so a completion typed during a long Explain is not kept waiting and a
-superseded request stops within one token.
+Protocol: the typed messages of :mod:`offpilot.engine.wire`, one JSON object per line. Requests
+arrive on stdin; events leave on the process's original stdout (fd 1 is then pointed at stderr,
+so nothing llama.cpp prints can corrupt the protocol). A reader thread takes ``cancel`` messages
+the moment they arrive (llama.cpp releases the GIL while it computes), and the main thread runs
+jobs one token at a time, always advancing the most urgent one, so a completion typed during a
+long Explain is not kept waiting and a superseded request stops within one token. A line that is
+not a request is answered with an ``error`` event saying why, and the worker reads on.
 
-Requests: ``{"op": "load", "id", "path", "n_ctx", "n_threads", "n_gpu_layers", "n_batch"}``,
-``{"op": "generate", "id", "priority", ...GenerateParams}``, ``{"op": "tokenize", "id", "text"}``,
-``{"op": "cancel", "id"}``, ``{"op": "shutdown"}``.
-Events: ``{"id", "event": "text", "text"}``, ``{"id", "event": "done", "result"}``,
-``{"id", "event": "error", "message"}``. A generate result counts the prompt tokens evaluated
-(``prompt_tokens_evaluated``) and the cached ones moved to new positions
-(``prompt_tokens_shifted``); a load result says whether the model's cache moves chunks
-(``shift_reuse``).
+Scheduling: completions before chat before warm-ups; a started job is never preempted by one of
+equal priority; among waiting completions the newest runs first (with the shared service, the
+window typed in last is served first; within one window, older ones are superseded anyway).
+A generate result counts the prompt tokens evaluated (``prompt_tokens_evaluated``) and the
+cached ones moved to new positions (``prompt_tokens_shifted``); a load result says whether the
+model's cache moves chunks (``shift_reuse``).
 
 The worker never outlives the server that started it (``--parent PID``): on Linux it asks the
 kernel to SIGKILL it when the parent dies (``PR_SET_PDEATHSIG``, checked against a parent that
@@ -26,19 +25,36 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import heapq
 import itertools
-import json
 import os
 import queue
 import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator
+from dataclasses import dataclass, field
 from typing import IO, Any
 
+from offpilot.engine import wire
 from offpilot.shared.nodump import forbid_dumps
+
+
+@dataclass
+class Job:
+    priority: int
+    order: int  # arrival: higher is newer
+    id: wire.Id
+    gen: Generator[Any, None, None] = field(repr=False)
+    started: bool = False
+
+    def rank(self) -> tuple[int, int, int]:
+        """Lower runs first: priority; then a job already started (never preempted by an equal
+        one, so its cache and logits stay its own); then, among completions, the newest (the
+        window typed last), and among other work, the oldest."""
+        newest_first = self.priority <= wire.PRIORITY_COMPLETION
+        return (self.priority, 0 if self.started else 1,
+                -self.order if newest_first else self.order)
 
 
 class Worker:
@@ -47,18 +63,17 @@ class Worker:
 
         self.runtime = LlamaRuntime()
         self.out = out
-        self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.cancelled: set[Any] = set()
+        self.inbox: queue.Queue[wire.Request] = queue.Queue()
+        self.cancelled: set[wire.Id] = set()
         self.lock = threading.Lock()
         self.running = True
-        # (priority, order, id, generator); lower priority value runs first
-        self.jobs: list[tuple[int, int, Any, Iterator[Any]]] = []
+        self.jobs: list[Job] = []
         self.order = itertools.count()
 
-    def send(self, msg: dict[str, Any]) -> None:
-        line = json.dumps(msg, ensure_ascii=True)
+    def send(self, msg: wire.Event) -> None:
+        line = wire.encode(msg).decode("ascii")
         with self.lock:
-            self.out.write(line + "\n")
+            self.out.write(line)
             self.out.flush()
 
     # ------------------------------------------------------------------ input
@@ -69,14 +84,13 @@ class Worker:
                 if not line:
                     continue
                 try:
-                    msg = json.loads(line)
-                except ValueError:
+                    msg = wire.decode_request(line)
+                except wire.ProtocolError as exc:
+                    self.send(wire.Error(wire.request_id(line), f"bad request: {exc}"))
                     continue
-                if not isinstance(msg, dict):
-                    continue
-                if msg.get("op") == "cancel":
+                if isinstance(msg, wire.Cancel):
                     with self.lock:
-                        self.cancelled.add(msg.get("id"))
+                        self.cancelled.add(msg.id)
                     continue
                 self.inbox.put(msg)
         except (OSError, ValueError):  # a closed or undecodable stream ends the input too
@@ -85,76 +99,75 @@ class Worker:
         # thread is doing (a load of several seconds, a long generation).
         os._exit(0)
 
-    def is_cancelled(self, job_id: Any) -> bool:
+    def is_cancelled(self, job_id: wire.Id) -> bool:
         with self.lock:
             return job_id in self.cancelled
 
     # ------------------------------------------------------------------- jobs
-    def handle(self, msg: dict[str, Any]) -> None:
+    def handle(self, msg: wire.Request) -> None:
         from offpilot.engine.runtime import GenerateParams, RuntimeError_
 
-        op = msg.get("op")
-        job_id = msg.get("id")
+        job_id = getattr(msg, "id", None)
         try:
-            if op == "shutdown":
+            if isinstance(msg, wire.Shutdown):
                 self.running = False
-            elif op == "load":
-                info = self.runtime.load(
-                    msg["path"], n_ctx=int(msg.get("n_ctx", 4096)),
-                    n_threads=int(msg.get("n_threads", 0)),
-                    n_gpu_layers=int(msg.get("n_gpu_layers", 0)),
-                    n_batch=int(msg.get("n_batch", 512)), n_seq=int(msg.get("n_seq", 2)))
-                self.send({"id": job_id, "event": "done", "result": info})
-            elif op == "tokenize":
-                toks = self.runtime.tokenize(msg.get("text", ""))
-                self.send({"id": job_id, "event": "done", "result": {"tokens": len(toks)}})
-            elif op == "generate":
-                fields = GenerateParams.__dataclass_fields__
-                params = GenerateParams(**{k: v for k, v in msg.items() if k in fields})
-                gen = self.runtime.generate(params, lambda: self.is_cancelled(job_id))
-                heapq.heappush(self.jobs, (int(msg.get("priority", 5)), next(self.order),
-                                           job_id, gen))
-            elif op == "crash":  # used by tests: a native-level abort, as llama.cpp may do
+            elif isinstance(msg, wire.Load):
+                info = self.runtime.load(msg.path, n_ctx=msg.n_ctx, n_threads=msg.n_threads,
+                                         n_gpu_layers=msg.n_gpu_layers, n_batch=msg.n_batch,
+                                         n_seq=msg.n_seq)
+                self.send(wire.Done(job_id, info))
+            elif isinstance(msg, wire.Tokenize):
+                toks = self.runtime.tokenize(msg.text)
+                self.send(wire.Done(job_id, {"tokens": len(toks)}))
+            elif isinstance(msg, wire.Generate):
+                gen = self.runtime.generate(GenerateParams(**msg.params()),
+                                            lambda: self.is_cancelled(job_id))
+                self.jobs.append(Job(msg.priority, next(self.order), job_id, gen))
+            elif isinstance(msg, wire.Crash):  # a native-level abort, as llama.cpp may do
                 os.abort()
             else:
-                self.send({"id": job_id, "event": "error", "message": f"unknown op {op!r}"})
+                self.send(wire.Error(job_id, f"the model worker does not take {msg.OP!r}"))
         except RuntimeError_ as exc:
-            self.send({"id": job_id, "event": "error", "message": str(exc)})
+            self.send(wire.Error(job_id, str(exc)))
         except Exception as exc:  # report, keep serving
             traceback.print_exc(file=sys.stderr)
-            self.send({"id": job_id, "event": "error", "message": f"{type(exc).__name__}: {exc}"})
+            self.send(wire.Error(job_id, f"{type(exc).__name__}: {exc}"))
+
+    def next_job(self) -> Job:
+        return min(self.jobs, key=Job.rank)
 
     def step(self) -> None:
         """Advance the most urgent job by one token (or one prefill chunk)."""
         from offpilot.engine.runtime import RuntimeError_
 
-        _prio, _order, job_id, gen = self.jobs[0]
+        job = self.next_job()
+        job.started = True
         try:
-            step = next(gen)
+            step = next(job.gen)
         except StopIteration:
-            heapq.heappop(self.jobs)
+            self.jobs.remove(job)
             return
         except RuntimeError_ as exc:
-            heapq.heappop(self.jobs)
-            self.send({"id": job_id, "event": "error", "message": str(exc)})
+            self.jobs.remove(job)
+            self.send(wire.Error(job.id, str(exc)))
             return
         except Exception as exc:
-            heapq.heappop(self.jobs)
+            self.jobs.remove(job)
             traceback.print_exc(file=sys.stderr)
-            self.send({"id": job_id, "event": "error", "message": f"{type(exc).__name__}: {exc}"})
+            self.send(wire.Error(job.id, f"{type(exc).__name__}: {exc}"))
             return
         if step.text:
-            self.send({"id": job_id, "event": "text", "text": step.text})
+            self.send(wire.Text(job.id, step.text))
         if step.result is not None:
-            heapq.heappop(self.jobs)
-            gen.close()
+            self.jobs.remove(job)
+            job.gen.close()
             with self.lock:
-                self.cancelled.discard(job_id)
-            self.send({"id": job_id, "event": "done", "result": step.result})
+                self.cancelled.discard(job.id)
+            self.send(wire.Done(job.id, step.result))
 
     def run(self) -> None:
         while self.running:
-            # Take every waiting message first: new work can outrank the running job.
+            # Take every waiting message first: new work can outrank the waiting jobs.
             try:
                 while True:
                     msg = self.inbox.get(block=not self.jobs)
@@ -199,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     worker = Worker(proto)
     reader = threading.Thread(target=worker.read_loop, args=(sys.stdin,), daemon=True)
     reader.start()
-    worker.send({"event": "ready", "pid": os.getpid()})
+    worker.send(wire.Ready(os.getpid()))
     worker.run()
 
 

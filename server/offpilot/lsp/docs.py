@@ -1,8 +1,10 @@
 """Documentation in the editor: a diagnostic, its quick fix, and Generate documentation.
 
-- Diagnostics (``offpilot.docDiagnostics``): after a Python document opens or changes, every
-  docstring whose documented parameters differ from the signature gets an Information
-  diagnostic (source ``offpilot``, code ``doc-params``) on its first line. No model runs.
+- Diagnostics (``offpilot.docDiagnostics``): after a document opens or changes, every
+  docstring or doc comment whose documented parameters differ from the signature (a Go doc
+  comment: that starts with another identifier than the name) gets an Information diagnostic
+  (source ``offpilot``, code ``doc-params``) on its first line. No model runs. Python, and the
+  languages of :mod:`offpilot.features.docs.comments` (JSDoc, rustdoc, Go, Javadoc, Doxygen).
 - Code actions: ``Offpilot: Update documentation`` (``quickfix``), an edit that rewrites the
   parameter section to match the signature; ``Offpilot: Generate documentation``
   (``refactor.rewrite``) on a function, method or class without a docstring, which runs
@@ -30,7 +32,9 @@ from offpilot.config import Settings
 from offpilot.context.documents import Document, index_to_column
 from offpilot.engine.backend import ModelError
 from offpilot.engine.manager import CHAT
+from offpilot.features.docs import comments
 from offpilot.features.docs.checks import LineEdit, Mismatch, check_source, fix
+from offpilot.features.docs.declarations import LANGUAGES as COMMENT_LANGUAGES
 from offpilot.features.docs.generate import DocsError, document, project_style, undocumented_at
 from offpilot.lsp.actions import load_document, read_target_argument
 from offpilot.lsp.feature import Edit, Feature
@@ -103,6 +107,27 @@ def is_python(doc: Document) -> bool:
     return (doc.spec is not None and doc.spec.name == "python") or doc.language_id == "python"
 
 
+def has_comments(doc: Document) -> bool:
+    """A language documented with doc comments (JSDoc, rustdoc, ...), not docstrings."""
+    return doc.spec is not None and doc.spec.name in COMMENT_LANGUAGES and not is_python(doc)
+
+
+def documented(doc: Document) -> bool:
+    return is_python(doc) or has_comments(doc)
+
+
+def _undocumented_at(doc: Document, text: str, byte: int) -> Any:
+    if has_comments(doc) and doc.spec is not None:
+        return comments.undocumented_at(text, doc.spec, byte)
+    return undocumented_at(text, byte)
+
+
+def _fix(mismatch: Mismatch | comments.CommentMismatch) -> LineEdit | None:
+    if isinstance(mismatch, comments.CommentMismatch):
+        return comments.fix(mismatch)
+    return fix(mismatch)
+
+
 # ----------------------------------------------------------------------------- diagnostics
 def _line_range(doc: Document, line: int) -> types.Range:
     text = doc.line_text(line)
@@ -113,13 +138,16 @@ def _line_range(doc: Document, line: int) -> types.Range:
         end=types.Position(line=line, character=index_to_column(text, len(text), enc)))
 
 
-def mismatches(doc: Document) -> list[Mismatch]:
+def mismatches(doc: Document) -> list[Mismatch | comments.CommentMismatch]:
+    if has_comments(doc) and doc.spec is not None:
+        return list(comments.check_source(doc.text, doc.spec, doc.tree))
     if not is_python(doc):
         return []
-    return check_source(doc.text, doc.tree)
+    return list(check_source(doc.text, doc.tree))
 
 
-def diagnostic(doc: Document, mismatch: Mismatch) -> types.Diagnostic:
+def diagnostic(doc: Document, mismatch: Mismatch | comments.CommentMismatch
+               ) -> types.Diagnostic:
     line = mismatch.definition.docstring.start_line if mismatch.definition.docstring else \
         mismatch.definition.name_line
     return types.Diagnostic(range=_line_range(doc, line), message=mismatch.message,
@@ -160,21 +188,23 @@ def _text_edit(doc: Document, edit: LineEdit) -> types.TextEdit:
 
 def code_actions(ls: OffpilotServer, params: types.CodeActionParams, doc: Document
                  ) -> list[types.CodeAction]:
-    if not is_python(doc):
+    if not documented(doc):
         return []
     out: list[types.CodeAction] = []
     rng = params.range
     context = params.context.diagnostics if params.context is not None else []
     for m in mismatches(doc):
         d = m.definition
-        last = d.docstring.end_line if d.docstring else d.name_line
-        if not _overlaps(rng, d.name_line, last):
+        # a docstring follows its `def`, a doc comment comes before the declaration
+        first = min(d.name_line, d.docstring.start_line) if d.docstring else d.name_line
+        last = max(d.name_line, d.docstring.end_line) if d.docstring else d.name_line
+        if not _overlaps(rng, first, last):
             continue
-        edit = fix(m)
+        edit = _fix(m)
         if edit is None:
             continue
         ours = [x for x in context or [] if x.source == SOURCE and x.code == DIAGNOSTIC_CODE
-                and _overlaps(x.range, d.name_line, last)]
+                and _overlaps(x.range, first, last)]
         out.append(types.CodeAction(
             title=UPDATE_TITLE, kind=types.CodeActionKind.QuickFix,
             diagnostics=ours or [diagnostic(doc, m)], is_preferred=True,
@@ -183,7 +213,7 @@ def code_actions(ls: OffpilotServer, params: types.CodeActionParams, doc: Docume
                     uri=doc.uri, version=doc.version),
                 edits=[_text_edit(doc, edit)])])))
     offset = doc.offset_at(rng.start.line, rng.start.character)
-    target = undocumented_at(doc.text, doc.byte_offset(offset))
+    target = _undocumented_at(doc, doc.text, doc.byte_offset(offset))
     if target is not None and GENERATE_DOCS in ls.protocol.fm.commands:
         arg = {"uri": doc.uri, "position": {"line": rng.start.line,
                                             "character": rng.start.character}}
@@ -208,8 +238,9 @@ def _read_args(args: Any) -> tuple[str, types.Position, str]:
     if rng is None:
         raise ValueError('"position" or "range" is required')
     style = args[0].get("style", "auto")
-    if style not in ("auto", "google", "numpy", "rest"):
-        raise ValueError('"style" must be auto, google, numpy or rest')
+    if style not in ("auto", "google", "numpy", "rest", *comments.COMMENT_STYLES):
+        raise ValueError('"style" must be auto, google, numpy, rest, '
+                         + ", ".join(comments.COMMENT_STYLES))
     return uri, rng.start, str(style)
 
 
@@ -223,25 +254,37 @@ async def run_generate_docs(ls: OffpilotServer, args: Any) -> dict[str, Any]:
     doc = load_document(ls, uri)
     if doc is None:
         raise _invalid(f"cannot read {uri}: it is not open in the editor and not a readable file")
-    if not is_python(doc):
-        raise _invalid("documentation is generated for Python files")
+    if not documented(doc):
+        raise _invalid("documentation is generated for Python, JavaScript, TypeScript, Rust, "
+                       "Go, Java, C and C++ files")
     text, version = doc.text, doc.version
     offset = doc.offset_at(position.line, position.character)
-    target = undocumented_at(text, doc.byte_offset(offset))
+    target = _undocumented_at(doc, text, doc.byte_offset(offset))
     if target is None:
-        raise _invalid("there is no function, method or class without a docstring here")
-    fs = to_fs_path(uri)
-    path = Path(fs) if fs else None
-    root = next((r for r in ls.roots if path is not None and r in path.parents), None)
-    chosen = await asyncio.to_thread(project_style, text, path, root,
-                                     style if style != "auto" else ls.settings.doc_style)
+        raise _invalid("there is no function, method or class without documentation here")
+    if has_comments(doc) and doc.spec is not None:
+        chosen = comments.STYLE_OF[doc.spec.name]  # each of these languages has one style
+        if style not in ("auto", chosen):
+            raise _invalid(f"{doc.spec.name} is documented in the {chosen} style, not {style}")
+    else:
+        if style in comments.COMMENT_STYLES:
+            raise _invalid(f"Python is documented with docstrings, not {style}")
+        fs = to_fs_path(uri)
+        path = Path(fs) if fs else None
+        root = next((r for r in ls.roots if path is not None and r in path.parents), None)
+        chosen = await asyncio.to_thread(project_style, text, path, root,
+                                         style if style != "auto" else ls.settings.doc_style)
     with CommandProgress(ls, "Offpilot: Generate documentation") as progress:
         ls.set_status("generating", f"documenting {target.name}")
         try:
             progress.report("loading the model")
             backend = await ls.models.backend(CHAT)
             progress.report(f"writing the docstring of {target.name} ({chosen} style)")
-            result = await document(backend, text, target, chosen, on_text=progress.stream)
+            if has_comments(doc):
+                result: Any = await comments.document(backend, text, target, chosen,
+                                                      on_text=progress.stream)
+            else:
+                result = await document(backend, text, target, chosen, on_text=progress.stream)
         except ModelError as exc:
             raise JsonRpcException(message=f"Offpilot cannot write documentation: the chat "
                                    f"model is unavailable ({exc})", code=REQUEST_FAILED) from None

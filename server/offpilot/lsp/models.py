@@ -25,6 +25,7 @@ from offpilot.lsp.server import OffpilotServer  # (a runtime name: pygls reads t
 log = logging.getLogger(__name__)
 
 PULL_MODEL = "offpilot.pullModel"
+MODEL_SERVICE_REQUEST = "offpilot/modelService"  # what `offpilot models status` shows
 REPORT_EVERY = 0.25  # seconds between progress reports
 
 
@@ -41,7 +42,8 @@ def read_name(args: tuple[Any, ...]) -> str:
 
 
 class ModelsFeature(Feature):
-    """``offpilot.pullModel`` (the model manager itself is the server's)."""
+    """``offpilot.pullModel`` and ``offpilot/modelService`` (the model manager itself is the
+    server's)."""
 
     name = "models"
 
@@ -51,6 +53,12 @@ class ModelsFeature(Feature):
 
 
 def _register(server: OffpilotServer) -> None:
+    @server.feature(MODEL_SERVICE_REQUEST)
+    async def model_service(ls: OffpilotServer, params: Any = None) -> dict[str, Any]:
+        from offpilot.engine import shared
+
+        return await asyncio.to_thread(shared.service_report)
+
     @server.command(PULL_MODEL)
     async def pull_model(ls: OffpilotServer, *args: Any) -> dict[str, Any]:
         follow_request_cancellation(ls)

@@ -66,10 +66,21 @@ def test_a_client_without_literals_gets_the_command_but_no_edit_only_fix():
     assert any(isinstance(c, types.Command) and c.command == GENERATE_DOCS for c in commands)
 
 
-def test_other_languages_and_turned_off_checks_get_no_diagnostics():
+def test_doc_comment_languages_get_the_same_actions_and_text_gets_none():
     server = server_for(literal_support())
     server.documents.open("file:///work/a.js", "javascript", 1, "function f(a) { return a }\n")
     doc = server.documents.get("file:///work/a.js")
     assert doc is not None and mismatches(doc) == []
     assert [a.title for a in code_actions(server, params("file:///work/a.js", 0, 12))
+            if a.title in (UPDATE_TITLE, GENERATE_TITLE)] == [GENERATE_TITLE]
+    stale = "/**\n * F.\n * @param b - Gone.\n */\nfunction f(a) { return a }\n"
+    server.documents.open("file:///work/b.js", "javascript", 1, stale)
+    doc = server.documents.get("file:///work/b.js")
+    assert doc is not None and [m.definition.name for m in mismatches(doc)] == ["f"]
+    assert [a.title for a in code_actions(server, params("file:///work/b.js", 2, 3))
+            if a.title in (UPDATE_TITLE, GENERATE_TITLE)] == [UPDATE_TITLE]
+    server.documents.open("file:///work/n.txt", "plaintext", 1, "function f(a) {}\n")
+    doc = server.documents.get("file:///work/n.txt")
+    assert doc is not None and mismatches(doc) == []
+    assert [a.title for a in code_actions(server, params("file:///work/n.txt", 0, 3))
             if a.title in (UPDATE_TITLE, GENERATE_TITLE)] == []

@@ -233,6 +233,8 @@ def definitions(source: str | bytes, tree: tree_sitter.Tree | None = None
     data = source.encode("utf-8") if isinstance(source, str) else source
     if tree is None:
         tree = parse(data, python_spec())
+    if tree is None:  # took too long to parse: nothing is read from it
+        return []
     out: list[Definition] = []
     stack: list[tuple[tree_sitter.Node, bool]] = [(tree.root_node, False)]
     while stack:

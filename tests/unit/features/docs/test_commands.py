@@ -49,9 +49,27 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     notes = tmp_path / "notes.txt"
     notes.write_text("x", encoding="utf-8")
     assert cmd_docs(parser.parse_args(["docs", str(notes)])) == 2
-    assert "Python files" in capsys.readouterr().err
+    assert "generated for Python" in capsys.readouterr().err
     f = tmp_path / "m.py"
     f.write_text(SOURCE, encoding="utf-8")
     assert cmd_docs(parser.parse_args(["docs", f"{f}:Box.grow", "--dry-run"])) == 2
     assert "already has a docstring" in capsys.readouterr().err
     assert f.read_text(encoding="utf-8") == SOURCE
+
+
+def test_targets_in_other_languages(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from offpilot.cli.docs import _comment_targets
+    from offpilot.context.languages import by_name
+
+    rust = by_name("rust")
+    assert rust is not None
+    src = "/// Documented.\nfn a(x: u8) {}\n\nfn b(y: u8) -> u8 { y }\n"
+    assert [d.name for d in _comment_targets(src, rust, "")] == ["b"]
+    with pytest.raises(DocsError, match="already has a doc comment"):
+        _comment_targets(src, rust, "a")
+    f = tmp_path / "m.rs"
+    f.write_text(src, encoding="utf-8")
+    parser = build_parser()
+    assert cmd_docs(parser.parse_args(["docs", str(f), "--style", "google"])) == 2
+    assert "rustdoc style, not google" in capsys.readouterr().err
+    assert f.read_text(encoding="utf-8") == src
