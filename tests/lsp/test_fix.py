@@ -178,6 +178,7 @@ async def check_fix(session: Session, uri: str, source: str, text: str,
     answer = await run(session, fix.command)
     assert Path(source).read_bytes() == on_disk  # the server never writes the file
     assert answer["status"] in ("verified", "no_verified_fix")
+    print(f"{diag.source} {diag.message!r}: {answer['status']} ({answer['reason']})")
     if answer["status"] == "verified":
         assert answer["applied"] is True and len(session.edits) == 1
         params = session.edits[0]
@@ -263,7 +264,7 @@ async def test_no_actions_without_diagnostics_and_for_own_diagnostics(tmp_path: 
 
 
 async def test_explain_error_streams_a_real_traceback(tmp_path: Path):
-    root, source = workspace(tmp_path, "stats.py", TOTAL.replace("reslt", "result"))
+    root, _source = workspace(tmp_path, "stats.py", TOTAL.replace("reslt", "result"))
     run_py = root / "run.py"
     run_py.write_text("from stats import mean\n\nprint(mean([]))\n")
     proc = subprocess.run([sys.executable, "run.py"], cwd=root, capture_output=True, text=True,
