@@ -322,3 +322,39 @@ async def test_untrusted_workspace_runs_nothing(tmp_path: Path):
         assert not canary.exists()
     finally:
         await stop(session)
+
+
+async def test_fix_test_runs_the_failing_test_and_offers_only_a_verified_fix(tmp_path: Path):
+    from offpilot.features.testgen.core.sandbox import filesystem_isolation
+
+    from tests.unit.features.fix.projects import CALC, calc_project
+
+    if not filesystem_isolation().available:
+        pytest.skip("no bubblewrap sandbox on this machine")
+    root = calc_project(tmp_path)
+    calc = root / "calc.py"
+    session = await start(root)
+    try:
+        result = await run(session, types.Command(
+            title="", command="offpilot.fixTest",
+            arguments=[{"testId": "tests/test_calc.py::test_add"}]))
+        print(f"fixTest: {result['status']} ({result['reason']})")
+        assert calc.read_text(encoding="utf-8") == CALC  # never written by the server
+        assert result["error"] is not None and result["function"]["name"] == "add"
+        assert "".join(session.streamed).strip()  # the explanation streamed
+        assert session.progress
+        assert result["status"] in ("verified", "no_verified_fix")
+        if result["status"] == "verified":
+            assert result["applied"] is True and len(session.edits) == 1
+            params = session.edits[0]
+            assert params.edit.change_annotations is not None
+            change = (params.edit.document_changes or [])[0]
+            assert isinstance(change, types.TextDocumentEdit)
+            assert change.text_document.uri == calc.as_uri()
+            fixed = apply_in_memory(CALC, params)
+            assert not syntax_problems(fixed) and "def mul(a, b):" in fixed
+        else:
+            assert session.edits == [] and result["applied"] is False
+            assert result["edit"] is None
+    finally:
+        await stop(session)
