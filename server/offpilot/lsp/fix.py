@@ -427,7 +427,11 @@ async def send_edit(ls: OffpilotServer, uri: str, version: int | None, text_befo
     """Ask the editor to apply ``edit``; (applied, why not). Refused when the document changed
     since the fix was made (the edit would land on other lines)."""
     doc = ls.documents.get(uri)
-    if doc is not None and doc.text != text_before:
+    try:
+        current = doc.text if doc is not None else edit.path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return False, f"the fix was not applied: cannot read {edit.path} ({exc})"
+    if current != text_before:
         return False, "the fix was not applied: the document changed while it was made"
     try:
         result = await apply_edit(ls, workspace_edit(ls, uri, version, edit, reason),
