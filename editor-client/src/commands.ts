@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { LanguageClient } from 'vscode-languageclient/node';
 import { Configuration } from './configuration';
 import { ExplainController } from './explain';
+import { EXPLAIN_ERROR, EXPLAIN_ERROR_SELECTION, EXPLAIN_PROBLEM, FIX_PROBLEM, isProblemArgument, problemLabel, readErrorSelection } from './errorText';
 import { downloadModel } from './modelDownload';
 import { parseModelsTable } from './modelList';
 import { cliInvocation } from './serverCommand';
@@ -45,6 +46,7 @@ export class Commands {
       reg('offpilot.explainSelection', () => this.fromEditor(EXPLAIN)),
       reg('offpilot.generateTestsForSelection', () => this.fromEditor(GENERATE_TESTS, 'symbol')),
       reg('offpilot.generateTestsForFile', () => this.fromEditor(GENERATE_TESTS, 'file')),
+      reg(EXPLAIN_ERROR_SELECTION, () => this.explainSelectedError()),
     ];
   }
 
@@ -58,6 +60,10 @@ export class Commands {
     if (client !== undefined && isCodeTarget(target) && (command === EXPLAIN || command === GENERATE_TESTS)) {
       return this.runServerCommand(client, command, target);
     }
+    if (client !== undefined && isProblemArgument(target) && (command === EXPLAIN_PROBLEM || command === FIX_PROBLEM)) {
+      const what = command === FIX_PROBLEM ? 'Fix' : 'Explain';
+      return this.explainer.runCommand(client, command, [target], `${what} ${problemLabel(target)}`);
+    }
     return next(command, args);
   }
 
@@ -66,6 +72,24 @@ export class Commands {
       return this.explainer.run(client, target);
     }
     return this.testGenerator.run(client, target);
+  }
+
+  /** "Explain This Error": the selected traceback or panic, explained in the Explain panel. */
+  private async explainSelectedError(): Promise<unknown> {
+    const selected = await readErrorSelection();
+    if (selected === undefined) {
+      void vscode.window.showWarningMessage('Offpilot: select a traceback or panic in a terminal or an editor first.');
+      return undefined;
+    }
+    const client = await this.readyClient();
+    if (client === undefined) {
+      return undefined;
+    }
+    if (!advertises(client, EXPLAIN_ERROR)) {
+      void vscode.window.showWarningMessage('Offpilot: this server version does not offer Explain This Error. Update the offpilot package.');
+      return undefined;
+    }
+    return this.explainer.runCommand(client, EXPLAIN_ERROR, [selected], 'Explain this error');
   }
 
   private async fromEditor(command: string, scope?: 'symbol' | 'file'): Promise<unknown> {

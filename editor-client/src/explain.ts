@@ -13,9 +13,15 @@ export class ExplainController {
   constructor(private readonly extensionUri: vscode.Uri, private readonly streams: StreamRouter) {}
 
   async run(client: LanguageClient, target: CodeTarget): Promise<void> {
+    return this.runCommand(client, EXPLAIN, [target], `Explain ${targetLabel(target)}`);
+  }
+
+  /** Any of the server's streaming commands (Explain, Explain/Fix this problem, Explain this
+   *  error), shown in the Explain panel. */
+  async runCommand(client: LanguageClient, command: string, args: unknown[], title: string): Promise<void> {
     const token = newToken('offpilot-explain');
     const cancel = new vscode.CancellationTokenSource();
-    const model = new ExplainModel(`Explain ${targetLabel(target)}`);
+    const model = new ExplainModel(title);
     const panel = ExplainPanel.show(this.extensionUri, model, () => {
       // Stop showing text at once; the server's late pieces are dropped.
       cancel.cancel();
@@ -37,7 +43,7 @@ export class ExplainController {
     });
     try {
       const result: unknown = await client.sendRequest(ExecuteCommandRequest.type,
-        { command: EXPLAIN, arguments: [target], workDoneToken: token }, cancel.token);
+        { command, arguments: args, workDoneToken: token }, cancel.token);
       if (cancel.token.isCancellationRequested) {
         model.cancel();
       } else {
