@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = (
     "offpilot.features.evaluate",  # eval
     "offpilot.cli.tests",  # tests
     "offpilot.cli.docs",  # docs
+    "offpilot.cli.fix",  # fix, explain-error
 )
 
 

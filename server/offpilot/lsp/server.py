@@ -51,6 +51,7 @@ FEATURES = (
     "offpilot.lsp.testgen:TestgenFeature",  # offpilot.generateTests
     "offpilot.lsp.models:ModelsFeature",  # offpilot.pullModel
     "offpilot.lsp.docs:DocsFeature",  # documentation: diagnostics, quick fix, generateDocs
+    "offpilot.lsp.fix:FixFeature",  # quick fixes on diagnostics, explainError, fixTest
     "offpilot.lsp.context:ContextFeature",  # workspace index, offpilot/context
 )
 

@@ -1,0 +1,255 @@
+"""A fix as an edit: the enclosing function replaced, never the whole file.
+
+:func:`function_span` finds the function or method around a line with tree-sitter;
+:func:`replace_span` builds the :class:`FixEdit` that puts a candidate in its place (re-indented,
+with the file's line endings). :func:`check_edit` is the static half of verification: the
+edited file parses (tree-sitter, and Python's compiler for Python), and the edit is minimal: the
+candidate is one definition of the same name and kind, nothing around it changes.
+Nothing here writes a file; :func:`apply_edit` does, for a caller that was asked to.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import os
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import tree_sitter
+
+from offpilot.context.extract import parse, to_bytes
+from offpilot.context.languages import LanguageSpec, for_path
+from offpilot.context.symbols import enclosing_definition
+
+
+class EditConflict(Exception):
+    """The file changed since the edit was made; the edit was not applied."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Whole lines of a file: ``start_line`` to ``end_line``, 1-based, inclusive."""
+
+    path: Path
+    start_line: int
+    end_line: int
+    name: str = ""  # the function's name ("" for a region that is not a definition)
+    kind: str = ""  # function | method | region
+    text: str = ""  # those lines, as in the file
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.name}:{self.start_line}-{self.end_line}"
+
+
+@dataclass(frozen=True)
+class FixEdit:
+    """Replace whole lines ``start_line``..``end_line`` (1-based, inclusive) of ``path``.
+
+    ``old_text`` is what those lines hold now and ``new_text`` what replaces them; both end
+    with the line's break where the file has one. An LSP client applies it as one
+    ``TextEdit`` over :meth:`lsp_range`; :func:`apply_edit` applies it to the file.
+    """
+
+    path: Path
+    start_line: int
+    end_line: int
+    old_text: str
+    new_text: str
+    diff: str  # unified diff of the file, labelled with the workspace-relative path
+    file_sha256: str  # of the file's text the edit was made against
+
+    def lsp_range(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((line, character), (line, character)), 0-based, end exclusive, in UTF-16 units
+        as LSP counts them: the replaced lines, their line break included."""
+        if self.old_text.endswith("\n"):
+            return (self.start_line - 1, 0), (self.end_line, 0)
+        last = self.old_text.rsplit("\n", 1)[-1]
+        return (self.start_line - 1, 0), (self.end_line - 1, len(last.encode("utf-16-le")) // 2)
+
+    def to_json(self) -> dict[str, object]:
+        (sl, sc), (el, ec) = self.lsp_range()
+        return {"path": str(self.path), "uri": self.path.as_uri(), "startLine": self.start_line,
+                "endLine": self.end_line, "oldText": self.old_text, "newText": self.new_text,
+                "range": {"start": {"line": sl, "character": sc},
+                          "end": {"line": el, "character": ec}},
+                "diff": self.diff, "fileSha256": self.file_sha256}
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def function_span(path: Path, text: str, line: int, *, spec: LanguageSpec | None = None
+                  ) -> Span | None:
+    """The function or method around 1-based ``line`` of ``text`` (its ``def`` line to its
+    last line, decorators excluded), or None at top level or in a class body."""
+    spec = spec or for_path(path, text)
+    if spec is None:
+        return None
+    lines = _lines(text)
+    if not 1 <= line <= len(lines):
+        return None
+    data = to_bytes(text)
+    tree = parse(data, spec)
+    if tree is None:
+        return None
+    row = lines[line - 1]
+    col = len(row) - len(row.lstrip())
+    offset = len(to_bytes("".join(lines[:line - 1]) + row[:col]))
+    try:
+        d = enclosing_definition(tree, spec, data, offset)
+    except Exception:  # a query that does not fit this grammar version: no definition
+        return None
+    if d is None or d.kind not in ("function", "method"):
+        return None
+    start, end = d.start_line, min(d.end_line, len(lines))
+    while start < end and lines[start - 1].lstrip().startswith("@"):
+        start += 1  # a decorated definition's node starts at its decorators: keep them
+    return Span(path, start, end, d.name, d.kind, "".join(lines[start - 1:end]))
+
+
+def line_span(path: Path, text: str, start_line: int, end_line: int, *, around: int = 0
+              ) -> Span:
+    """Lines ``start_line``..``end_line`` (1-based), widened by ``around`` on each side."""
+    lines = _lines(text)
+    first = max(1, start_line - around)
+    last = min(max(len(lines), 1), end_line + around)
+    return Span(path, first, last, "", "region", "".join(lines[first - 1:last]))
+
+
+def indent_of(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line[:len(line) - len(line.lstrip())]
+    return ""
+
+
+def reindent(code: str, indent: str) -> str:
+    """``code`` dedented, then indented by ``indent`` (blank lines stay blank)."""
+    body = textwrap.dedent(code.replace("\t", "    ") if "\t" in code and " " in indent
+                           else code)
+    return "".join((indent + ln if ln.strip() else ln.lstrip(" \t"))
+                   for ln in body.splitlines(keepends=True))
+
+
+def replace_span(text: str, span: Span, candidate: str, *, rel_label: str = "") -> FixEdit:
+    """The edit that replaces ``span`` in ``text`` with ``candidate`` (re-indented to the
+    span's indentation, with the file's line endings and a final line break where the span
+    had one)."""
+    newline = "\r\n" if "\r\n" in span.text else "\n"
+    new = reindent(candidate.replace("\r\n", "\n").strip("\n") + "\n", indent_of(span.text))
+    if newline != "\n":
+        new = new.replace("\n", newline)
+    if not span.text.endswith(("\n", "\r")):
+        new = new.rstrip("\r\n")
+    lines = _lines(text)
+    before = "".join(lines[:span.start_line - 1])
+    after = "".join(lines[span.end_line:])
+    label = rel_label or span.path.name
+    diff = "".join(difflib.unified_diff(_lines(text), _lines(before + new + after),
+                                        f"a/{label}", f"b/{label}"))
+    return FixEdit(span.path, span.start_line, span.end_line, span.text, new, diff,
+                   sha256_text(text))
+
+
+def edited_text(text: str, edit: FixEdit) -> str:
+    lines = _lines(text)
+    return "".join(lines[:edit.start_line - 1]) + edit.new_text + "".join(lines[edit.end_line:])
+
+
+def parse_problem(path: Path, text: str) -> str:
+    """Why ``text`` does not parse as ``path``'s language ("" when it does): tree-sitter's
+    error nodes, and for Python the compiler too (tree-sitter accepts some invalid code)."""
+    spec = for_path(path, text)
+    if spec is not None:
+        tree = parse(text, spec)
+        if tree is None:
+            return "the file took too long to parse"
+        if tree.root_node.has_error:
+            node = _first_error(tree.root_node)
+            where = f" at line {node.start_point[0] + 1}" if node is not None else ""
+            return f"the edited file does not parse{where}"
+    if path.suffix in (".py", ".pyi"):
+        try:
+            compile(text, str(path), "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            return f"the edited file does not compile: {exc.msg} (line {exc.lineno})"
+        except ValueError as exc:
+            return f"the edited file does not compile: {exc}"
+    return ""
+
+
+def _first_error(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type == "ERROR" or n.is_missing:
+            return n
+        stack.extend(reversed(n.children))
+    return None
+
+
+def minimality_problem(span: Span, candidate: str) -> str:
+    """Why ``candidate`` is not a minimal replacement of ``span`` ("" when it is): for a
+    Python function, it must be one definition with the same name (nothing else added, the
+    rest of the file untouched by construction); and it must change something."""
+    if candidate.strip() == textwrap.dedent(span.text).strip():
+        return "the candidate is the code as it is"
+    if span.kind in ("function", "method") and span.path.suffix in (".py", ".pyi"):
+        try:
+            tree = ast.parse(textwrap.dedent(candidate))
+        except SyntaxError as exc:
+            return f"the candidate does not parse: {exc.msg} (line {exc.lineno})"
+        defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        if len(tree.body) != 1 or len(defs) != 1:
+            return "the candidate is not one function definition (the edit must replace the " \
+                   "enclosing function only)"
+        if defs[0].name != span.name:
+            return f"the candidate defines {defs[0].name!r}, not {span.name!r}"
+    return ""
+
+
+def check_edit(path: Path, text: str, span: Span, candidate: str, *, rel_label: str = ""
+               ) -> tuple[FixEdit | None, str]:
+    """The edit for ``candidate`` and "" when it passes the static checks, else (None, why)."""
+    problem = minimality_problem(span, candidate)
+    if problem:
+        return None, problem
+    edit = replace_span(text, span, candidate, rel_label=rel_label)
+    problem = parse_problem(path, edited_text(text, edit))
+    return (None, problem) if problem else (edit, "")
+
+
+def read_source(path: Path) -> str:
+    """A file's text exactly as stored (line endings kept); UnicodeDecodeError when it is
+    not UTF-8."""
+    return path.read_bytes().decode("utf-8")
+
+
+def apply_edit(edit: FixEdit) -> None:
+    """Write ``edit`` into its file, unless the file changed since the edit was made
+    (:class:`EditConflict`). The file is replaced in one step."""
+    try:
+        current = read_source(edit.path)
+    except UnicodeDecodeError:
+        raise EditConflict(f"{edit.path.name} is not UTF-8; not applied") from None
+    if sha256_text(current) != edit.file_sha256:
+        raise EditConflict(f"{edit.path.name} changed since the fix was made; not applied")
+    fd, tmp = tempfile.mkstemp(prefix=f".{edit.path.name}.", suffix=".tmp", dir=edit.path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(edited_text(current, edit).encode("utf-8"))
+        os.chmod(tmp, edit.path.stat().st_mode & 0o7777)
+        os.replace(tmp, edit.path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

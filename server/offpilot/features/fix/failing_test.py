@@ -1,0 +1,480 @@
+"""Fix a failing test: run it in the sandbox, find the function at fault, explain, and offer
+only a verified edit.
+
+:func:`fix_failing_test` runs the project's tests once in a :class:`TestSandbox` copy (so it
+knows which pass), maps the failing test's traceback to workspace files, streams an explanation
+of the failure, then asks the model for candidate replacements of the function at fault, within
+a time budget. :class:`TestFixVerifier` checks each candidate in the same sandbox: the edited
+file parses, the edit replaces the enclosing function only, the failing test passes and every
+test that passed before still passes, in each of three runs. The first candidate that passes
+is offered as a :class:`~offpilot.features.fix.edits.FixEdit`; when none does, the result says
+so and shows the model's idea as clearly marked text. The user's file is never written here.
+An untrusted workspace (:func:`~offpilot.features.trust.not_run_reason`) runs nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from offpilot.config import Settings
+from offpilot.engine.backend import Backend
+from offpilot.features.fix.edits import (
+    FixEdit,
+    Span,
+    check_edit,
+    edited_text,
+    function_span,
+    read_source,
+)
+from offpilot.features.fix.frames import (
+    Frame,
+    ParsedError,
+    innermost_code_frame,
+    is_test_file,
+    map_frames,
+    parse_error_text,
+)
+from offpilot.features.fix.model import Prompt, code_prompt, fix_candidate, stream_answer
+from offpilot.features.fix.pytest_runs import PytestRun, normalise_node_id, run_pytest
+from offpilot.features.testgen.core.sandbox import (
+    IGNORED_DIRS,
+    IsolationUnavailable,
+    TestSandbox,
+    workspace_python,
+)
+from offpilot.features.trust import not_run_reason
+
+OnText = Callable[[str], None]
+OnProgress = Callable[[str], None]
+TEMPERATURES = (0.0, 0.7, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0)
+MAX_SCANNED_FILES = 3000
+
+VERIFIED = "verified"
+NO_VERIFIED_FIX = "no_verified_fix"
+NOT_RUN = "not_run"
+PASSES = "passes"  # the test does not fail: nothing to fix
+ERROR = "error"  # the test could not be run or found
+
+
+@dataclass
+class Verdict:
+    verified: bool
+    reason: str
+    stage: str  # static | target | regression | verified
+
+
+@dataclass
+class Candidate:
+    """One candidate the model proposed, and what verification made of it."""
+
+    code: str
+    temperature: float
+    verified: bool
+    reason: str
+    stage: str
+    seconds: float  # generating and checking it
+
+    def to_json(self) -> dict[str, object]:
+        return {"code": self.code, "temperature": self.temperature, "verified": self.verified,
+                "reason": self.reason, "stage": self.stage, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class FixRequest:
+    """Fix the failing pytest test ``test_id`` (``tests/test_x.py::test_y``) of ``root``."""
+
+    root: Path
+    test_id: str
+    max_candidates: int = 4
+    budget_s: float = 120.0  # for the candidates: none starts after this
+    runs: int = 3  # verification runs of the failing test and the tests that passed
+    explain: bool = True
+    explain_max_tokens: int = 200
+
+
+@dataclass
+class FixResult:
+    """What :func:`fix_failing_test` found. ``edit`` is set only when ``status`` is
+    ``verified``; ``unverified_idea`` is text for the user, never to be applied."""
+
+    status: str  # verified | no_verified_fix | not_run | passes | error
+    test_id: str
+    reason: str = ""
+    edit: FixEdit | None = None
+    explanation: str = ""  # Markdown, as streamed
+    unverified_idea: str = ""
+    error: ParsedError | None = None
+    span: Span | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    passed_before: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    seconds_to_fix: float | None = None  # from the start to the verified edit
+    explanation_seconds: float | None = None
+    explanation_first_text_seconds: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "status": self.status, "testId": self.test_id, "reason": self.reason,
+            "edit": self.edit.to_json() if self.edit else None,
+            "explanation": self.explanation, "unverifiedIdea": self.unverified_idea,
+            "error": None if self.error is None else {
+                "type": self.error.error_type, "message": self.error.message,
+                "frames": [f.to_json() for f in self.error.frames]},
+            "function": None if self.span is None else {
+                "path": str(self.span.path), "name": self.span.name,
+                "startLine": self.span.start_line, "endLine": self.span.end_line},
+            "candidates": [c.to_json() for c in self.candidates],
+            "passedBefore": self.passed_before, "seconds": round(self.seconds, 3),
+            "secondsToFix": None if self.seconds_to_fix is None else round(self.seconds_to_fix, 3),
+            "explanationSeconds": None if self.explanation_seconds is None
+            else round(self.explanation_seconds, 3),
+        }
+
+
+# ----------------------------------------------------------------------------- verifier
+class TestFixVerifier:
+    """Checks candidate replacements of ``span`` against a failing test, in one sandbox.
+
+    A candidate is verified when the edited file parses, the edit replaces the enclosing
+    function only, and in each of ``runs`` runs the failing test and every test that passed
+    before pass. The sandbox's copy of the file is put back after each check.
+    """
+
+    __test__ = False
+
+    def __init__(self, sandbox: TestSandbox, *, rel_path: str, text: str, span: Span,
+                 target_id: str, passed_before: list[str], runs: int = 3,
+                 timeout: float = 30.0) -> None:
+        self.sandbox = sandbox
+        self.rel_path = rel_path
+        self.text = text
+        self.span = span
+        self.target_id = target_id
+        self.passed_before = [t for t in passed_before if t != target_id]
+        self.runs = runs
+        self.timeout = timeout
+
+    async def check(self, candidate: str) -> tuple[FixEdit | None, Verdict]:
+        edit, problem = check_edit(self.span.path, self.text, self.span, candidate,
+                                   rel_label=self.rel_path)
+        if edit is None:
+            return None, Verdict(False, problem, "static")
+        self.sandbox.write(self.rel_path, edited_text(self.text, edit))
+        try:
+            first = await run_pytest(self.sandbox, [self.target_id], timeout=self.timeout)
+            if first.outcomes.get(self.target_id) != "passed":
+                return None, Verdict(False, "the failing test still fails"
+                                     + _why(first, self.target_id), "target")
+            everyone = [self.target_id, *self.passed_before]
+            for i in range(self.runs):
+                run = await run_pytest(self.sandbox, everyone, timeout=self.timeout,
+                                       name=f"report-{i}.json")
+                broken = [t for t in everyone if run.outcomes.get(t) != "passed"]
+                if broken:
+                    which = "the failing test" if broken[0] == self.target_id \
+                        else f"{broken[0]}, which passed before,"
+                    return None, Verdict(False, f"run {i + 1} of {self.runs}: {which} does not "
+                                         f"pass" + _why(run, broken[0]), "regression")
+            return edit, Verdict(True, f"the failing test and the {len(self.passed_before)} "
+                                 f"test(s) that passed before pass in {self.runs} runs",
+                                 "verified")
+        finally:
+            self.sandbox.write(self.rel_path, self.text)
+
+
+def _why(run: PytestRun, node_id: str) -> str:
+    message = run.messages.get(node_id, "")
+    if not message and run.errors:
+        message = run.errors[0]
+    last = [ln for ln in message.strip().splitlines() if ln.strip()][-1:] if message else []
+    return f" ({last[0].strip()[:200]})" if last else ""
+
+
+# ----------------------------------------------------------------------------- locating
+def resolve_test_id(root: Path, test_id: str, cwd: Path | None = None) -> str:
+    """``test_id`` with its path relative to ``root`` (given relative to ``cwd`` or absolute);
+    ValueError for a file outside the workspace or not there."""
+    path, sep, rest = test_id.partition("::")
+    p = Path(path)
+    absolute = p if p.is_absolute() else (cwd or Path.cwd()) / p
+    if not absolute.is_file():
+        absolute = root / p
+    try:
+        rel = absolute.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise ValueError(f"{path} is not a file of the workspace {root}") from None
+    if not (root / rel).is_file():
+        raise ValueError(f"{path}: no such test file")
+    return normalise_node_id(rel + sep + rest)
+
+
+def _called_names(line: str) -> list[str]:
+    try:
+        tree = ast.parse(line.strip().removeprefix("assert ").strip() or "None")
+    except SyntaxError:
+        return re.findall(r"([A-Za-z_]\w*)\s*\(", line)
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Name):
+                names.append(f.id)
+            elif isinstance(f, ast.Attribute):
+                names.append(f.attr)
+    return names
+
+
+def _python_files(root: Path) -> list[Path]:
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+        out += [Path(dirpath) / n for n in sorted(filenames) if n.endswith(".py")]
+        if len(out) > MAX_SCANNED_FILES:
+            break
+    return out
+
+
+def called_function(root: Path, test_frame: Frame) -> Span | None:
+    """The workspace function that the failing test line calls (an assertion that fails in
+    the test itself points at what it called), searched outside the tests."""
+    aliases: dict[str, str] = {}  # ``from solution import add as candidate``
+    if test_frame.workspace_path is not None:
+        try:
+            tree = ast.parse(read_source(test_frame.workspace_path))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            tree = None
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.ImportFrom):
+                aliases.update({a.asname: a.name for a in node.names if a.asname})
+    names = [aliases.get(n, n) for n in _called_names(test_frame.source_line)
+             if not n.startswith(("assert", "_"))]
+    if not names:
+        return None
+    for path in _python_files(root):
+        if is_test_file(path):
+            continue
+        try:
+            text = read_source(path)
+        except (OSError, UnicodeDecodeError):
+            continue
+        for name in names:
+            m = re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", text,
+                          re.MULTILINE)
+            if m is not None:
+                line = text.count("\n", 0, m.start()) + 1
+                span = function_span(path, text, line)
+                if span is not None:
+                    return span
+    return None
+
+
+def suspect_span(root: Path, error: ParsedError) -> Span | None:
+    """The function a fix should replace: the innermost workspace frame outside the tests,
+    else the function the failing test line calls."""
+    frame = innermost_code_frame(error.frames)
+    if frame is not None and frame.workspace_path is not None:
+        try:
+            text = read_source(frame.workspace_path)
+        except (OSError, UnicodeDecodeError):
+            return None
+        return function_span(frame.workspace_path, text, frame.line)
+    tests = [f for f in error.frames if f.workspace_path is not None]
+    return called_function(root, tests[-1]) if tests else None
+
+
+# ----------------------------------------------------------------------------- prompts
+def _test_code(error: ParsedError) -> str:
+    tests = [f for f in error.frames if f.workspace_path is not None
+             and is_test_file(f.workspace_path)]
+    if not tests or tests[-1].workspace_path is None:
+        return ""
+    try:
+        text = read_source(tests[-1].workspace_path)
+    except (OSError, UnicodeDecodeError):
+        return ""
+    span = function_span(tests[-1].workspace_path, text, tests[-1].line)
+    return span.text if span is not None else tests[-1].source_line
+
+
+def evidence_text(test_id: str, error: ParsedError, test_code: str) -> str:
+    parts = [f"The test `{test_id}` fails."]
+    if test_code:
+        parts.append(f"The test:\n\n```python\n{test_code.strip()}\n```")
+    parts.append(f"The error:\n\n```\n{error.summary[:1500]}\n```")
+    return "\n\n".join(parts)
+
+
+def explain_prompt(test_id: str, error: ParsedError, span: Span | None, test_code: str
+                   ) -> Prompt:
+    code = f"\n\nThe function under test (`{span.label}`):\n\n```python\n{span.text.rstrip()}\n" \
+           f"```" if span is not None else ""
+    evidence = evidence_text(test_id, error, test_code) + code
+    user = (f"{evidence}\n\nExplain in a few sentences why the test fails: what the code does, "
+            "what the test expects, and which line is wrong. Do not rewrite the code.")
+    document = f"{evidence}\n\n## Why the test fails\n\n"
+    return Prompt("You are an expert programmer who explains why tests fail. Be accurate and "
+                  "brief; say so when unsure.", user, document, "The test fails because")
+
+
+def _seed(span: Span) -> str:
+    """The candidate's beginning, written for the model: the ``def`` line, and the docstring
+    (not part of a fix; a small model otherwise spends its tokens copying it)."""
+    code = textwrap.dedent(span.text).strip("\n")
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        tree = None
+    func = tree.body[0] if tree is not None and tree.body else None
+    if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef) and func.body:
+        first = func.body[0]
+        head = first.end_lineno if isinstance(first, ast.Expr) and isinstance(
+            first.value, ast.Constant) and isinstance(first.value.value, str) \
+            and len(func.body) > 1 else first.lineno - 1
+        if head and head >= func.lineno:
+            return "\n".join(code.split("\n")[:head]) + "\n"
+    first_line = code.split("\n", 1)[0].strip()
+    return first_line + "\n" if first_line.endswith(":") else ""
+
+
+def candidate_tokens(span: Span, seed: str) -> int:
+    """Tokens a candidate may take: the rest of the function, with room to change it."""
+    rest = max(0, len(span.text) - len(seed))
+    return max(64, min(400, rest // 2 + 48))
+
+
+def unverified_text(code: str, why: str) -> str:
+    """An idea that could not be verified, marked so that nobody takes it for a fix."""
+    return ("**UNVERIFIED idea, not applied** (" + why + "):\n\n```python\n"
+            + code.strip("\n") + "\n```\n")
+
+
+# ----------------------------------------------------------------------------- pipeline
+async def fix_failing_test(request: FixRequest, *, backend: Backend | None, settings: Settings,
+                           on_text: OnText | None = None, on_progress: OnProgress | None = None
+                           ) -> FixResult:
+    """Run, explain and fix the failing test of ``request``; never writes the user's files.
+
+    ``on_text`` receives the Markdown (the explanation, then the outcome) as it is written;
+    ``on_progress`` short progress messages. Cancelling the awaiting task stops the model and
+    kills the sandboxed runs. Raises ModelError when the model cannot run.
+    """
+    t0 = time.perf_counter()
+    root = request.root.resolve()
+    emit: OnText = on_text or (lambda _t: None)
+    say: OnProgress = on_progress or (lambda _m: None)
+    test_id = request.test_id
+    result = FixResult(ERROR, test_id)
+    reason = not_run_reason(settings)
+    if reason:
+        result.status, result.reason = NOT_RUN, reason
+        return result
+    python = workspace_python(root, settings.python_path)
+    say("copying the project into a sandbox")
+    try:
+        async with TestSandbox(root, python=python, timeout=settings.test_timeout,
+                               allow_unisolated=settings.allow_unisolated_runs) as sandbox:
+            await _fix_in(sandbox, request, result, backend, settings, emit, say, t0)
+    except IsolationUnavailable as exc:
+        result.status, result.reason = NOT_RUN, str(exc)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+async def _fix_in(sandbox: TestSandbox, request: FixRequest, result: FixResult,
+                  backend: Backend | None, settings: Settings, emit: OnText, say: OnProgress,
+                  t0: float) -> None:
+    root = request.root.resolve()
+    test_id = result.test_id
+    timeout = settings.test_timeout
+    say("running the tests")
+    before = await run_pytest(sandbox, timeout=timeout * 4)
+    if test_id not in before.outcomes:  # deselected, or a collection error elsewhere
+        alone = await run_pytest(sandbox, [test_id], timeout=timeout)
+        before.outcomes.update(alone.outcomes)
+        before.messages.update(alone.messages)
+        before.errors += alone.errors
+    outcome = before.outcomes.get(test_id)
+    if outcome is None:
+        result.reason = "the test was not found or could not be run: " + (
+            before.errors[0][-600:] if before.errors else before.output[-600:])
+        return
+    if outcome == "passed":
+        result.status, result.reason = PASSES, "the test passes: nothing to fix"
+        return
+    if outcome == "skipped":
+        result.reason = "the test is skipped"
+        return
+    result.passed_before = sorted(before.passed())
+    error = map_frames(parse_error_text(before.messages.get(test_id, "")), root,
+                       sandbox_project=sandbox.project_dir)
+    result.error = error
+    span = suspect_span(root, error)
+    result.span = span
+    test_code = _test_code(error)
+    if backend is not None and request.explain:
+        say("explaining the failure")
+        answer = await stream_answer(backend, explain_prompt(test_id, error, span, test_code),
+                                     f"## Why `{test_id}` fails", on_text=emit,
+                                     max_tokens=request.explain_max_tokens)
+        result.explanation = answer.markdown
+        result.explanation_seconds = answer.seconds
+        result.explanation_first_text_seconds = answer.first_text_seconds
+    result.status = NO_VERIFIED_FIX
+    if span is None:
+        result.reason = "no workspace function to fix was found in the traceback"
+        emit(f"\n**No verified fix**: {result.reason}.\n")
+        return
+    if backend is None:
+        result.reason = "no model to propose a fix"
+        emit(f"\n**No verified fix**: {result.reason}.\n")
+        return
+    text = read_source(span.path)
+    rel = span.path.relative_to(root).as_posix()
+    verifier = TestFixVerifier(sandbox, rel_path=rel, text=text, span=span, target_id=test_id,
+                               passed_before=result.passed_before, runs=request.runs,
+                               timeout=timeout)
+    prompt = code_prompt(language="python", task="Fix the bug in this function.",
+                         code=span.text, evidence=evidence_text(test_id, error, test_code),
+                         seed=_seed(span))
+    seen: set[str] = set()
+    started = time.perf_counter()
+    for i in range(request.max_candidates):
+        if time.perf_counter() - started > request.budget_s:
+            break
+        temperature = TEMPERATURES[min(i, len(TEMPERATURES) - 1)]
+        say(f"candidate {i + 1} of {request.max_candidates}")
+        c0 = time.perf_counter()
+        code, _ = await fix_candidate(backend, prompt, temperature=temperature,
+                                      max_tokens=candidate_tokens(span, prompt.seed))
+        key = "\n".join(ln.rstrip() for ln in code.strip().splitlines())
+        if not key or key in seen:
+            result.candidates.append(Candidate(code, temperature, False,
+                                               "empty" if not key else "a repeat", "static",
+                                               time.perf_counter() - c0))
+            continue
+        seen.add(key)
+        edit, verdict = await verifier.check(code)
+        result.candidates.append(Candidate(code, temperature, verdict.verified, verdict.reason,
+                                           verdict.stage, time.perf_counter() - c0))
+        if edit is not None:
+            result.status, result.edit, result.reason = VERIFIED, edit, verdict.reason
+            result.seconds_to_fix = time.perf_counter() - t0
+            emit(f"\n### Verified fix of `{span.name}` ({span.label})\n\n{verdict.reason}.\n\n"
+                 f"```diff\n{edit.diff}```\n")
+            return
+    tried = [c for c in result.candidates if c.stage != "static" or c.reason not in (
+        "empty", "a repeat", "the candidate is the code as it is")]
+    result.reason = (f"none of {len(result.candidates)} candidate(s) passed verification"
+                     if result.candidates else "no candidate within the time budget")
+    emit(f"\n**No verified fix**: {result.reason}.\n")
+    idea = next((c for c in tried if c.stage != "static"), tried[0] if tried else None)
+    if idea is not None:
+        result.unverified_idea = unverified_text(idea.code, idea.reason)
+        emit("\n" + result.unverified_idea)
