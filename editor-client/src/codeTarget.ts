@@ -2,6 +2,7 @@
 
 export const EXPLAIN = 'offpilot.explain';
 export const GENERATE_TESTS = 'offpilot.generateTests';
+export const EXPLAIN_PROBLEM = 'offpilot.explainProblem';
 
 export interface LspPosition { line: number; character: number }
 export interface LspRange { start: LspPosition; end: LspPosition }
@@ -32,4 +33,15 @@ export function targetLabel(target: CodeTarget): string {
   const a = target.range.start.line + 1;
   const b = target.range.end.line + 1;
   return a === b ? `${file}:${a}` : `${file}:${a}-${b}`;
+}
+
+/** Where the problem of `offpilot.explainProblem`'s argument `{uri, diagnostic: {range, ...}}` is. */
+export function problemTarget(value: unknown): CodeTarget | undefined {
+  if (value === null || typeof value !== 'object') {
+    return undefined;
+  }
+  const v = value as Record<string, unknown>;
+  const d = v.diagnostic as Record<string, unknown> | null | undefined;
+  const place = { uri: v.uri, range: d !== null && typeof d === 'object' ? d.range : undefined };
+  return isCodeTarget(place) ? place : undefined;
 }

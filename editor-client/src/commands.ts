@@ -7,7 +7,7 @@ import { ExplainController } from './explain';
 import { downloadModel } from './modelDownload';
 import { parseModelsTable } from './modelList';
 import { cliInvocation } from './serverCommand';
-import { advertises, CodeTarget, EXPLAIN, GENERATE_TESTS, isCodeTarget, targetOf } from './serverCommands';
+import { advertises, CodeTarget, EXPLAIN, EXPLAIN_PROBLEM, GENERATE_TESTS, isCodeTarget, problemTarget, targetLabel, targetOf } from './serverCommands';
 import { ServerProcess } from './serverProcess';
 import { MODEL_SERVICE_REQUEST, serviceStatusLines } from './serviceStatus';
 import { REINSTALL_COMMAND } from './serverInstall';
@@ -57,6 +57,11 @@ export class Commands {
     const target = args[0];
     if (client !== undefined && isCodeTarget(target) && (command === EXPLAIN || command === GENERATE_TESTS)) {
       return this.runServerCommand(client, command, target);
+    }
+    // "Explain this problem" (a quick fix on a diagnostic) streams into the same Explain panel.
+    const problem = problemTarget(target);
+    if (client !== undefined && command === EXPLAIN_PROBLEM && problem !== undefined) {
+      return this.explainer.run(client, problem, command, args, `Explain the problem at ${targetLabel(problem)}`);
     }
     return next(command, args);
   }

@@ -12,10 +12,12 @@ import { errorMessage, isCancellation } from './errors';
 export class ExplainController {
   constructor(private readonly extensionUri: vscode.Uri, private readonly streams: StreamRouter) {}
 
-  async run(client: LanguageClient, target: CodeTarget): Promise<void> {
+  /** `command` and `args`: another explaining command of the server (Explain this problem). */
+  async run(client: LanguageClient, target: CodeTarget, command = EXPLAIN, args: unknown[] = [target],
+    title = `Explain ${targetLabel(target)}`): Promise<void> {
     const token = newToken('offpilot-explain');
     const cancel = new vscode.CancellationTokenSource();
-    const model = new ExplainModel(`Explain ${targetLabel(target)}`);
+    const model = new ExplainModel(title);
     const panel = ExplainPanel.show(this.extensionUri, model, () => {
       // Stop showing text at once; the server's late pieces are dropped.
       cancel.cancel();
@@ -37,7 +39,7 @@ export class ExplainController {
     });
     try {
       const result: unknown = await client.sendRequest(ExecuteCommandRequest.type,
-        { command: EXPLAIN, arguments: [target], workDoneToken: token }, cancel.token);
+        { command, arguments: args, workDoneToken: token }, cancel.token);
       if (cancel.token.isCancellationRequested) {
         model.cancel();
       } else {

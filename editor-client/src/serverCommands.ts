@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { CodeTarget } from './codeTarget';
 
-export { CodeTarget, EXPLAIN, GENERATE_TESTS, isCodeTarget, targetLabel } from './codeTarget';
+export { CodeTarget, EXPLAIN, EXPLAIN_PROBLEM, GENERATE_TESTS, isCodeTarget, problemTarget, targetLabel } from './codeTarget';
 
 export function advertises(client: LanguageClient, command: string): boolean {
   const commands = client.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];

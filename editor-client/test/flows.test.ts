@@ -9,7 +9,7 @@ import { ExplainController } from '../src/explain';
 import { TestGenerator } from '../src/testGeneration';
 import { downloadModel } from '../src/modelDownload';
 import { StreamRouter } from '../src/streams';
-import type { CodeTarget } from '../src/codeTarget';
+import { problemTarget, type CodeTarget } from '../src/codeTarget';
 
 type Progress = { kind: string; message?: string; percentage?: number };
 
@@ -81,6 +81,24 @@ describe('ExplainController (mocked vscode, scripted client)', () => {
     expect(lastView().status).toBe('cancelled');
     expect(lastView().html).toContain('first part.');
     expect(lastView().html).not.toContain('late part');
+  });
+
+  it('runs offpilot.explainProblem with its own argument into the same panel', async () => {
+    const streams = new StreamRouter();
+    const diagnostic = { range: { start: { line: 3, character: 4 }, end: { line: 3, character: 9 } }, message: "Cannot find name 'totl'.", source: 'ts', code: '2304' };
+    const arg = { uri: 'file:///ws/web/cart.ts', diagnostic };
+    const client = scriptedClient(streams, async ({ stream }) => {
+      stream('`totl` is not declared');
+      await tick();
+      return { markdown: '`totl` is not declared; `total` is.', path: '' };
+    });
+    const place = problemTarget(arg)!;
+    await new ExplainController(vscode.Uri.file('/ext') as any, streams).run(client as any, place, 'offpilot.explainProblem', [arg], 'Explain the problem at cart.ts:4');
+    expect(client.sent[0]).toMatchObject({ command: 'offpilot.explainProblem', arguments: [arg] });
+    expect(lastView()).toMatchObject({ status: 'done', title: 'Explain the problem at cart.ts:4' });
+    expect(lastView().html).toContain('<code>total</code> is.');
+    expect(problemTarget({ uri: 'file:///ws/a.ts', diagnostic: { message: 'no range' } })).toBeUndefined();
+    expect(problemTarget({ uri: 'file:///ws/a.ts' })).toBeUndefined();
   });
 
   it('shows a server error in the panel', async () => {

@@ -4,7 +4,7 @@
 //   WORKSPACE   the workspace folder (a copy of examples/demo-project)
 //   LOGS_DIR    code-server's user-data dir (the Offpilot output channel is logged below it)
 //   PLAYWRIGHT  folder with node_modules/playwright-core;  ARTIFACTS  screenshots go here
-//   E2E_EXPLAIN / E2E_TESTS / E2E_DOCS  "0" to skip those parts
+//   E2E_EXPLAIN / E2E_TESTS / E2E_DOCS / E2E_FIX  "0" to skip those parts
 //   E2E_MODE    "real" (offpilot serve: the model's text is unpredictable) or "fake"
 //   E2E_BUNDLED "1": no server is configured or on PATH; the platform .vsix installs its own on
 //               first use (the setup is checked in the log, the status bar says "starter" model)
@@ -37,6 +37,20 @@ const DOCS_SOURCE = [
   '',
 ].join('\n');
 fs.writeFileSync(path.join(workspace, DOCS_FILE), DOCS_SOURCE);
+// A TypeScript error (VS Code's built-in TypeScript reports it): Explain / Fix this problem.
+const FIX_FILE = 'web/cart.ts';
+const FIX_LINE = 6;  // `return totl;`
+fs.mkdirSync(path.join(workspace, 'web'), { recursive: true });
+fs.writeFileSync(path.join(workspace, FIX_FILE), [
+  'export function cartTotal(prices: number[]): number {',
+  '  let total = 0;',
+  '  for (const price of prices) {',
+  '    total += price;',
+  '  }',
+  '  return totl;',
+  '}',
+  '',
+].join('\n'));
 const t0 = Date.now();
 const timings = {};
 const log = (...a) => console.log(`[e2e +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
@@ -421,6 +435,64 @@ try {
     }
   } else {
     log('generate tests: skipped (not advertised by the server or E2E_TESTS=0)');
+  }
+
+  if (process.env.E2E_FIX !== '0' && advertised.includes('"offpilot.explainProblem"')) {
+    // A diagnostic of another source (VS Code's own TypeScript: an undeclared name): the quick
+    // fix menu lists the server's Explain / Fix this problem; Explain fills the Explain panel.
+    const fixEditor = await openFile(FIX_FILE);
+    log('opened', FIX_FILE);
+    await waitFor('the TypeScript error squiggle', () => page.evaluate(() =>
+      document.querySelectorAll('.editor-instance .monaco-editor .squiggly-error').length), 90000, 500);
+    mark('fix-diagnostic');
+    await fixEditor.locator('.view-lines').click();
+    await goToLine(FIX_LINE);
+    const rowsNow = () => page.evaluate(() => [...document.querySelectorAll('.action-widget .monaco-list-row')]
+      .map((e) => (e.textContent ?? '').trim()));
+    let fixMenu = [];
+    for (let attempt = 1; ; attempt++) {
+      await sleep(800);
+      await page.keyboard.press('Control+Period');  // editor.action.quickFix
+      try {
+        fixMenu = await waitFor('Explain / Fix this problem in the quick fix menu', async () => {
+          const rows = await rowsNow();
+          return rows.some((r) => r.startsWith('Offpilot: Explain this problem')) &&
+            rows.some((r) => r.startsWith('Offpilot: Fix this problem')) ? rows : undefined;
+        }, 5000, 250);
+        break;
+      } catch (e) {
+        if (attempt === 3) throw e;
+        log('quick fix menu without the Offpilot problem actions, retrying:', JSON.stringify(await rowsNow()));
+        await page.keyboard.press('Escape');
+      }
+    }
+    log('quick fix menu:', JSON.stringify(fixMenu));
+    results.fixQuickFixMenu = fixMenu;
+    await shot('fix-quick-fix');
+    const focused = () => page.evaluate(() =>
+      (document.querySelector('.action-widget .monaco-list-row.focused')?.textContent ?? '').trim());
+    for (let i = 0; !(await focused()).startsWith('Offpilot: Explain this problem'); i++) {
+      if (i > fixMenu.length) throw new Error(`cannot focus "Offpilot: Explain this problem" in ${JSON.stringify(fixMenu)}`);
+      await page.keyboard.press('ArrowDown');
+      await sleep(100);
+    }
+    await page.keyboard.press('Enter');
+    log('explain this problem started');
+    const explained = await waitFor('the explanation of the problem in the Explain panel', async () => {
+      const r = await panelState();
+      return r && r.title.includes('problem') && r.state !== 'running' ? r : undefined;
+    }, 300000, 500);
+    mark('fix-explain-done');
+    await shot('fix-explain');
+    log('explain this problem:', explained.state, JSON.stringify(explained.title), JSON.stringify(explained.text.slice(0, 160)));
+    // The panel starts with the diagnostic's message; the model's explanation follows it.
+    const ownText = explained.text.replace(/^.*Cannot find name 'totl'.*$/m, '').trim();
+    if (explained.state !== 'done' || ownText.length < 20) {
+      throw new Error(`Explain this problem ended as ${explained.state}: ${explained.status} ${JSON.stringify(explained.text.slice(0, 200))}`);
+    }
+    results.fixExplain = explained.text.slice(0, 300);
+  } else {
+    log('explain/fix this problem: skipped (not offered by the server or E2E_FIX=0)');
   }
 
   if (fake) {
