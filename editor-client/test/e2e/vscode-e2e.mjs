@@ -298,6 +298,7 @@ try {
     mark('docs-diagnostic-cleared');
     log('documented parameters after the quick fix:', JSON.stringify(args), '; diagnostic cleared');
     await shot('docs-fixed');
+    await openFile(file);  // the scenarios below start from pricing.py
   } else {
     log('docs: skipped (not offered by the server or E2E_DOCS=0)');
   }
