@@ -62,7 +62,7 @@ export class Commands {
     }
     if (client !== undefined && isProblemArgument(target) && (command === EXPLAIN_PROBLEM || command === FIX_PROBLEM)) {
       const what = command === FIX_PROBLEM ? 'Fix' : 'Explain';
-      return this.explainer.runCommand(client, command, [target], `${what} ${problemLabel(target)}`);
+      return this.explainer.runCommand(client, command, [target], `${what} the problem at ${problemLabel(target)}`);
     }
     return next(command, args);
   }

@@ -9,7 +9,7 @@ import { ExplainController } from '../src/explain';
 import { TestGenerator } from '../src/testGeneration';
 import { downloadModel } from '../src/modelDownload';
 import { StreamRouter } from '../src/streams';
-import type { CodeTarget } from '../src/codeTarget';
+import { type CodeTarget } from '../src/codeTarget';
 
 type Progress = { kind: string; message?: string; percentage?: number };
 
@@ -81,6 +81,21 @@ describe('ExplainController (mocked vscode, scripted client)', () => {
     expect(lastView().status).toBe('cancelled');
     expect(lastView().html).toContain('first part.');
     expect(lastView().html).not.toContain('late part');
+  });
+
+  it('runs offpilot.explainProblem with its own argument into the same panel', async () => {
+    const streams = new StreamRouter();
+    const diagnostic = { range: { start: { line: 3, character: 4 }, end: { line: 3, character: 9 } }, message: "Cannot find name 'totl'.", source: 'ts', code: '2304' };
+    const arg = { uri: 'file:///ws/web/cart.ts', diagnostic };
+    const client = scriptedClient(streams, async ({ stream }) => {
+      stream('`totl` is not declared');
+      await tick();
+      return { markdown: '`totl` is not declared; `total` is.', path: '' };
+    });
+    await new ExplainController(vscode.Uri.file('/ext') as any, streams).runCommand(client as any, 'offpilot.explainProblem', [arg], 'Explain the problem at cart.ts:4');
+    expect(client.sent[0]).toMatchObject({ command: 'offpilot.explainProblem', arguments: [arg] });
+    expect(lastView()).toMatchObject({ status: 'done', title: 'Explain the problem at cart.ts:4' });
+    expect(lastView().html).toContain('<code>total</code> is.');
   });
 
   it('shows a server error in the panel', async () => {

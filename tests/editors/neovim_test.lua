@@ -1,11 +1,21 @@
 -- Headless Neovim test of Offpilot (run by test_neovim.sh with nvim_init.lua loaded):
 -- the client attaches, the server answers offpilot/stats and textDocument/inlineCompletion,
--- and, when the server offers them, code actions and offpilot.explain.
+-- and, when the server offers them, code actions, offpilot.explain, and the documentation
+-- diagnostic with its quick fix (requested with the diagnostic in the context, then applied),
+-- and Explain / Fix this problem on another server's diagnostic.
 local out = {}
 local function log(...) io.stderr:write('[neovim] ' .. table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n') end
 local function fail(msg)
   log('FAIL: ' .. msg)
   vim.cmd('cquit 1')
+end
+
+-- the diagnostics as the server published them (LSP form, to send back in a code action context)
+local published = {}
+local publish_diagnostics = vim.lsp.handlers['textDocument/publishDiagnostics']
+vim.lsp.handlers['textDocument/publishDiagnostics'] = function(err, result, ctx, config)
+  if result then published[result.uri] = result.diagnostics end
+  return publish_diagnostics(err, result, ctx, config)
 end
 
 local ok, err = pcall(function()
@@ -52,6 +62,116 @@ local ok, err = pcall(function()
 
   local commands = (client.server_capabilities.executeCommandProvider or {}).commands or {}
   log('server commands: ' .. vim.inspect(commands))
+  if vim.tbl_contains(commands, 'offpilot.generateDocs') then
+    -- A docstring that documents `discount`, which is no longer a parameter (and not `rate`):
+    -- the server publishes an `offpilot` diagnostic; the code action request carrying it gets
+    -- "Offpilot: Update documentation" with an edit, which Neovim applies.
+    local docs_file = vim.fn.fnamemodify(file, ':h') .. '/billing.py'
+    local source = {
+      'def total_cents(prices: list[int], rate: float) -> int:',
+      '    """Add up the prices and the tax on them.',
+      '',
+      '    Args:',
+      '        prices: the prices in cents.',
+      '        discount: a discount in percent.',
+      '    """',
+      '    return round(sum(prices) * (1 + rate))',
+    }
+    vim.fn.writefile(source, docs_file)
+    vim.cmd('hide edit ' .. vim.fn.fnameescape(docs_file))
+    local dbuf = vim.api.nvim_get_current_buf()
+    local uri = vim.uri_from_bufnr(dbuf)
+    if not vim.wait(15000, function() return vim.lsp.buf_is_attached(dbuf, client.id) end, 100) then
+      fail('the offpilot client did not attach to ' .. docs_file) return
+    end
+    local diag
+    if not vim.wait(30000, function()
+      for _, d in ipairs(published[uri] or {}) do
+        if d.source == 'offpilot' and d.code == 'doc-params' then diag = d return true end
+      end
+      return false
+    end, 100) then fail('no offpilot documentation diagnostic for ' .. docs_file .. ': ' .. vim.inspect(published[uri])) return end
+    log('diagnostic: line ' .. diag.range.start.line .. ', severity ' .. diag.severity .. ': ' .. diag.message)
+    if diag.severity ~= 3 or not diag.message:find('discount', 1, true) then fail('unexpected diagnostic ' .. vim.inspect(diag)) return end
+    local answer = client.request_sync('textDocument/codeAction', {
+      textDocument = { uri = uri }, range = diag.range, context = { diagnostics = { diag } },
+    }, 10000, dbuf)
+    if not answer or answer.err then fail('codeAction failed: ' .. vim.inspect(answer)) return end
+    local update
+    for _, a in ipairs(answer.result or {}) do
+      if a.title == 'Offpilot: Update documentation' then update = a end
+    end
+    log('code actions on the diagnostic: ' .. vim.inspect(vim.tbl_map(function(a) return a.title end, answer.result or {})))
+    if not update or update.kind ~= 'quickfix' or type(update.edit) ~= 'table' then
+      fail('no "Offpilot: Update documentation" quick fix with an edit: ' .. vim.inspect(answer.result)) return
+    end
+    if not (update.diagnostics and update.diagnostics[1] and update.diagnostics[1].message == diag.message) then
+      fail('the quick fix does not name the diagnostic it fixes: ' .. vim.inspect(update.diagnostics)) return
+    end
+    vim.lsp.util.apply_workspace_edit(update.edit, client.offset_encoding)
+    local lines = vim.api.nvim_buf_get_lines(dbuf, 0, -1, false)
+    local args, in_args = {}, false
+    for _, l in ipairs(lines) do
+      if l == '    Args:' then in_args = true
+      elseif in_args and l == '    """' then break
+      elseif in_args then table.insert(args, vim.trim(l):match('^([%w_]+):')) end
+    end
+    log('buffer after the quick fix: ' .. vim.inspect(lines))
+    if table.concat(args, ',') ~= 'prices,rate' or lines[1] ~= source[1] or lines[#lines] ~= source[#source]
+      or not vim.tbl_contains(lines, '        prices: the prices in cents.') then
+      fail('the quick fix did not update the docstring as expected') return
+    end
+    -- the server sees the edited buffer (didChange) and withdraws its diagnostic
+    if not vim.wait(15000, function()
+      for _, d in ipairs(published[uri] or {}) do if d.source == 'offpilot' then return false end end
+      return true
+    end, 100) then fail('the documentation diagnostic stayed after the fix: ' .. vim.inspect(published[uri])) return end
+    log('docs: quick fix applied, documented parameters ' .. table.concat(args, ', ') .. '; diagnostic withdrawn')
+    out.docs = lines
+  else
+    log('offpilot.generateDocs not offered by this server: documentation skipped')
+  end
+  if vim.tbl_contains(commands, 'offpilot.explainProblem') then
+    -- Another server's diagnostic, as Neovim sends it back in the code action context (here one
+    -- as Pyright publishes it for an undefined name): Explain / Fix this problem are offered.
+    local fix_file = vim.fn.fnamemodify(file, ':h') .. '/cart.py'
+    vim.fn.writefile({
+      'def cart_total(prices):',
+      '    total = 0',
+      '    for price in prices:',
+      '        total += price',
+      '    return totl',
+    }, fix_file)
+    vim.cmd('hide edit ' .. vim.fn.fnameescape(fix_file))
+    local fbuf = vim.api.nvim_get_current_buf()
+    if not vim.wait(15000, function() return vim.lsp.buf_is_attached(fbuf, client.id) end, 100) then
+      fail('the offpilot client did not attach to ' .. fix_file) return
+    end
+    local problem = {
+      range = { start = { line = 4, character = 11 }, ['end'] = { line = 4, character = 15 } },
+      message = '"totl" is not defined', severity = 1, source = 'Pyright', code = 'reportUndefinedVariable',
+    }
+    local answer = client.request_sync('textDocument/codeAction', {
+      textDocument = { uri = vim.uri_from_bufnr(fbuf) }, range = problem.range,
+      context = { diagnostics = { problem } },
+    }, 10000, fbuf)
+    if not answer or answer.err then fail('codeAction failed: ' .. vim.inspect(answer)) return end
+    local found = {}
+    for _, a in ipairs(answer.result or {}) do
+      local arg = a.command and a.command.arguments and a.command.arguments[1]
+      if a.kind == 'quickfix' and arg and arg.diagnostic and arg.diagnostic.message == problem.message then
+        found[a.title] = a.command.command
+      end
+    end
+    log('code actions on the Pyright diagnostic: ' .. vim.inspect(vim.tbl_map(function(a) return a.title end, answer.result or {})))
+    if found['Offpilot: Explain this problem'] ~= 'offpilot.explainProblem' or found['Offpilot: Fix this problem'] ~= 'offpilot.fixProblem' then
+      fail('Explain / Fix this problem not offered on the diagnostic: ' .. vim.inspect(answer.result)) return
+    end
+    log('fix: Explain this problem and Fix this problem offered on the diagnostic')
+    out.fix = found
+  else
+    log('offpilot.explainProblem not offered by this server: Explain / Fix this problem skipped')
+  end
   if vim.tbl_contains(commands, 'offpilot.explain') then
     -- the code actions on apply_discount, then the Explain command as a code action would run it
     local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)

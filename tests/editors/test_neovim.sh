@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Neovim end-to-end test: a headless Neovim with tests/editors/nvim_init.lua opens
 # shop/pricing.py in a copy of examples/demo-project; neovim_test.lua checks attach,
-# inline completion, offpilot/stats, and Explain when the server offers it.
+# inline completion, offpilot/stats, and, when the server offers them, Explain, the documentation
+# quick fix (applied) and Explain / Fix this problem on a diagnostic.
 # Installs Debian's neovim when missing and running as root; skips (exit 0) otherwise.
 # --scripted: run against editor-client/test/e2e/fake_server.py (which always offers Explain).
 set -euo pipefail

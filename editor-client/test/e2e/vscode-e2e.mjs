@@ -4,7 +4,7 @@
 //   WORKSPACE   the workspace folder (a copy of examples/demo-project)
 //   LOGS_DIR    code-server's user-data dir (the Offpilot output channel is logged below it)
 //   PLAYWRIGHT  folder with node_modules/playwright-core;  ARTIFACTS  screenshots go here
-//   E2E_EXPLAIN / E2E_TESTS  "0" to skip those parts
+//   E2E_EXPLAIN / E2E_TESTS / E2E_DOCS / E2E_FIX  "0" to skip those parts
 //   E2E_MODE    "real" (offpilot serve: the model's text is unpredictable) or "fake"
 //   E2E_BUNDLED "1": no server is configured or on PATH; the platform .vsix installs its own on
 //               first use (the setup is checked in the log, the status bar says "starter" model)
@@ -22,6 +22,35 @@ const workspace = process.env.WORKSPACE;
 const fake = process.env.E2E_MODE === 'fake';
 const bundled = process.env.E2E_BUNDLED === '1';
 const artifacts = process.env.ARTIFACTS;
+// Documentation whose parameters no longer match the signature (`discount` is gone, `rate` is
+// new): the server's `offpilot` diagnostic and its quick fix "Offpilot: Update documentation".
+const DOCS_FILE = 'shop/billing.py';
+const DOCS_SOURCE = [
+  'def total_cents(prices: list[int], rate: float) -> int:',
+  '    """Add up the prices and the tax on them.',
+  '',
+  '    Args:',
+  '        prices: the prices in cents.',
+  '        discount: a discount in percent.',
+  '    """',
+  '    return round(sum(prices) * (1 + rate))',
+  '',
+].join('\n');
+fs.writeFileSync(path.join(workspace, DOCS_FILE), DOCS_SOURCE);
+// A TypeScript error (VS Code's built-in TypeScript reports it): Explain / Fix this problem.
+const FIX_FILE = 'web/cart.ts';
+const FIX_LINE = 6;  // `return totl;`
+fs.mkdirSync(path.join(workspace, 'web'), { recursive: true });
+fs.writeFileSync(path.join(workspace, FIX_FILE), [
+  'export function cartTotal(prices: number[]): number {',
+  '  let total = 0;',
+  '  for (const price of prices) {',
+  '    total += price;',
+  '  }',
+  '  return totl;',
+  '}',
+  '',
+].join('\n'));
 const t0 = Date.now();
 const timings = {};
 const log = (...a) => console.log(`[e2e +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
@@ -194,6 +223,86 @@ try {
   if (!/Received response 'initialize/.test(advertised)) {
     throw new Error('no traced initialize response in the Offpilot output: cannot tell which commands the server offers');
   }
+  if (process.env.E2E_DOCS !== '0' && advertised.includes('"offpilot.generateDocs"')) {
+    // The scripted server has no documentation feature (it does not advertise generateDocs).
+    const docsEditor = await openFile(DOCS_FILE);
+    log('opened', DOCS_FILE);
+    const squiggles = () => page.evaluate(() =>
+      document.querySelectorAll('.editor-instance .monaco-editor .squiggly-info').length);
+    await waitFor('the Information squiggle of the documentation diagnostic', squiggles, 30000, 300);
+    // The Problems panel lists it, from the source "offpilot".
+    await page.keyboard.press('Control+Shift+M');  // workbench.actions.view.problems
+    const problem = await waitFor('the diagnostic in the Problems panel', () => page.evaluate(() =>
+      [...document.querySelectorAll('.markers-panel .monaco-list-row')]
+        .map((e) => `${e.getAttribute('aria-label') ?? ''} ${e.textContent ?? ''}`)
+        .find((t) => t.includes('discount') && t.includes('offpilot'))), 15000, 300);
+    mark('docs-diagnostic');
+    await shot('docs-diagnostic');
+    log('problems panel:', JSON.stringify(problem.slice(0, 200)));
+    results.docsDiagnostic = problem;
+    await page.keyboard.press('Control+J');  // workbench.action.togglePanel: closes it again
+    // Quick Fix (Ctrl+.) on the docstring's first line lists the server's fix; choose it.
+    await docsEditor.locator('.view-lines').click();
+    await goToLine(2);
+    const fixRow = page.locator('.action-widget .monaco-list-row', { hasText: 'Offpilot: Update documentation' });
+    for (let attempt = 1; ; attempt++) {
+      await sleep(800);
+      await page.keyboard.press('Control+Period');  // editor.action.quickFix
+      try { await fixRow.first().waitFor({ timeout: 5000 }); break; } catch (e) {
+        if (attempt === 3) throw e;
+        log('quick fix menu without "Offpilot: Update documentation", retrying');
+        await page.keyboard.press('Escape');
+      }
+    }
+    const menu = await page.evaluate(() => [...document.querySelectorAll('.action-widget .monaco-list-row')]
+      .map((e) => (e.textContent ?? '').trim()));
+    log('quick fix menu:', JSON.stringify(menu));
+    results.docsQuickFixMenu = menu;
+    await shot('docs-quick-fix');
+    // Choose it from the keyboard, as the action list does not take synthetic clicks reliably.
+    const focusedRow = () => page.evaluate(() =>
+      (document.querySelector('.action-widget .monaco-list-row.focused')?.textContent ?? '').trim());
+    for (let i = 0; !(await focusedRow()).includes('Offpilot: Update documentation'); i++) {
+      if (i === menu.length) throw new Error(`cannot focus "Offpilot: Update documentation" in ${JSON.stringify(menu)}`);
+      await page.keyboard.press('ArrowDown');
+      await sleep(100);
+    }
+    await page.keyboard.press('Enter');
+    // The editor's text: the Args section now matches the signature; the code is unchanged.
+    const viewText = () => page.evaluate(() => [...document.querySelectorAll(
+      '.editor-instance .monaco-editor .view-lines .view-line')]
+      .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
+      .map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ')).join('\n'));
+    const edited = await waitFor('the docstring to be updated in the editor', async () => {
+      const t = await viewText();
+      return /^\s+rate:/m.test(t) && !t.includes('discount') ? t : undefined;
+    }, 15000, 250);
+    mark('docs-quick-fix-applied');
+    log('editor after the quick fix:', JSON.stringify(edited));
+    await page.keyboard.press('Control+S');
+    const saved = await waitFor('the updated docstring on disk', () => {
+      const t = fs.readFileSync(path.join(workspace, DOCS_FILE), 'utf8');
+      return t !== DOCS_SOURCE ? t : undefined;
+    }, 10000, 250);
+    const lines = saved.split('\n');
+    const argsAt = lines.indexOf('    Args:');
+    const args = lines.slice(argsAt + 1, lines.indexOf('    """', argsAt)).map((l) => l.trim().split(':')[0]);
+    if (JSON.stringify(args) !== JSON.stringify(['prices', 'rate']) ||
+        lines[0] !== DOCS_SOURCE.split('\n')[0] || !saved.includes('        prices: the prices in cents.') ||
+        !saved.includes('    return round(sum(prices) * (1 + rate))')) {
+      throw new Error(`the quick fix did not update the docstring as expected:\n${saved}`);
+    }
+    results.docsFixed = saved;
+    // Once the docstring matches, the server withdraws the diagnostic.
+    await waitFor('the documentation diagnostic to go away', async () => (await squiggles()) === 0, 15000, 300);
+    mark('docs-diagnostic-cleared');
+    log('documented parameters after the quick fix:', JSON.stringify(args), '; diagnostic cleared');
+    await shot('docs-fixed');
+    await openFile(file);  // the scenarios below start from pricing.py
+  } else {
+    log('docs: skipped (not offered by the server or E2E_DOCS=0)');
+  }
+
   const pricing = fs.readFileSync(path.join(workspace, file), 'utf8').split('\n');
   const bodyLine = pricing.findIndex((l) => l.startsWith('def apply_discount')) + 2;  // 1-based, inside
 
@@ -327,6 +436,64 @@ try {
     }
   } else {
     log('generate tests: skipped (not advertised by the server or E2E_TESTS=0)');
+  }
+
+  if (process.env.E2E_FIX !== '0' && advertised.includes('"offpilot.explainProblem"')) {
+    // A diagnostic of another source (VS Code's own TypeScript: an undeclared name): the quick
+    // fix menu lists the server's Explain / Fix this problem; Explain fills the Explain panel.
+    const fixEditor = await openFile(FIX_FILE);
+    log('opened', FIX_FILE);
+    await waitFor('the TypeScript error squiggle', () => page.evaluate(() =>
+      document.querySelectorAll('.editor-instance .monaco-editor .squiggly-error').length), 90000, 500);
+    mark('fix-diagnostic');
+    await fixEditor.locator('.view-lines').click();
+    await goToLine(FIX_LINE);
+    const rowsNow = () => page.evaluate(() => [...document.querySelectorAll('.action-widget .monaco-list-row')]
+      .map((e) => (e.textContent ?? '').trim()));
+    let fixMenu = [];
+    for (let attempt = 1; ; attempt++) {
+      await sleep(800);
+      await page.keyboard.press('Control+Period');  // editor.action.quickFix
+      try {
+        fixMenu = await waitFor('Explain / Fix this problem in the quick fix menu', async () => {
+          const rows = await rowsNow();
+          return rows.some((r) => r.startsWith('Offpilot: Explain this problem')) &&
+            rows.some((r) => r.startsWith('Offpilot: Fix this problem')) ? rows : undefined;
+        }, 5000, 250);
+        break;
+      } catch (e) {
+        if (attempt === 3) throw e;
+        log('quick fix menu without the Offpilot problem actions, retrying:', JSON.stringify(await rowsNow()));
+        await page.keyboard.press('Escape');
+      }
+    }
+    log('quick fix menu:', JSON.stringify(fixMenu));
+    results.fixQuickFixMenu = fixMenu;
+    await shot('fix-quick-fix');
+    const focused = () => page.evaluate(() =>
+      (document.querySelector('.action-widget .monaco-list-row.focused')?.textContent ?? '').trim());
+    for (let i = 0; !(await focused()).startsWith('Offpilot: Explain this problem'); i++) {
+      if (i > fixMenu.length) throw new Error(`cannot focus "Offpilot: Explain this problem" in ${JSON.stringify(fixMenu)}`);
+      await page.keyboard.press('ArrowDown');
+      await sleep(100);
+    }
+    await page.keyboard.press('Enter');
+    log('explain this problem started');
+    const explained = await waitFor('the explanation of the problem in the Explain panel', async () => {
+      const r = await panelState();
+      return r && r.title.includes('problem') && r.state !== 'running' ? r : undefined;
+    }, 300000, 500);
+    mark('fix-explain-done');
+    await shot('fix-explain');
+    log('explain this problem:', explained.state, JSON.stringify(explained.title), JSON.stringify(explained.text.slice(0, 160)));
+    // The panel starts with the diagnostic's message; the model's explanation follows it.
+    const ownText = explained.text.replace(/^.*Cannot find name 'totl'.*$/m, '').trim();
+    if (explained.state !== 'done' || ownText.length < 20) {
+      throw new Error(`Explain this problem ended as ${explained.state}: ${explained.status} ${JSON.stringify(explained.text.slice(0, 200))}`);
+    }
+    results.fixExplain = explained.text.slice(0, 300);
+  } else {
+    log('explain/fix this problem: skipped (not offered by the server or E2E_FIX=0)');
   }
 
   if (fake) {
