@@ -1,10 +1,11 @@
 """Attacks on Fix this problem: a candidate fix (what a model could answer) that deletes and
-writes files outside the workspace, reads the server's secrets, or lies its way through.
+writes files outside the workspace or reads the server's secrets, wrapped in a right answer.
 
-The candidates are written here, not by a model: the attack is on the verifier and its sandbox,
-which run whatever a model proposes. Every candidate runs only in the sandbox's copy; the
-canaries (a temp dir, hidden from the sandbox, and a folder it sees read-only) must be unchanged
-and the user's file never written.
+The candidates are written here, not by a model: the attack is on the verifier and its sandbox.
+A candidate that reaches further than the code it fixes is refused before it runs (once applied,
+it would run outside any sandbox whenever the user runs the code); the same payloads run as test
+code in the sandbox change nothing outside (the canaries: a temp dir, hidden from the sandbox,
+and a folder it sees read-only); the user's file is never written.
 """
 
 from __future__ import annotations
@@ -74,7 +75,17 @@ async def test_candidate_fixes_cannot_reach_outside_the_sandbox(tmp_path: Path,
                                    target_id=TARGET, passed_before=sorted(before.passed()),
                                    runs=3, timeout=60)
         for candidate in hostile(canaries):
-            await verifier.check(candidate)
+            edit, verdict = await verifier.check(candidate)
+            # The payload would run unsandboxed once the fix is in the user's code: never
+            # verified, and refused before it runs.
+            assert edit is None and verdict.stage == "static", (candidate, verdict)
+            canaries.assert_untouched()
+        # The same payloads, run in the sandbox (as code under test would run them): nothing
+        # outside changes and the secret does not leak.
+        for candidate in hostile(canaries):
+            payload = candidate.replace("def add(a, b):", "def test_payload():", 1)
+            (sandbox.project_dir / "tests" / "test_payload.py").write_text(payload)
+            await run_pytest(sandbox, timeout=60)
             canaries.assert_untouched()
         leak = sandbox.project_dir.parent / "leak.txt"
         assert not leak.exists() or canaries.secret not in leak.read_text()

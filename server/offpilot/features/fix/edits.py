@@ -4,8 +4,10 @@
 :func:`replace_span` builds the :class:`FixEdit` that puts a candidate in its place (re-indented,
 with the file's line endings). :func:`check_edit` is the static half of verification: the
 edited file parses (tree-sitter, and Python's compiler for Python), and the edit is minimal: the
-candidate is one definition of the same name and kind, nothing around it changes.
-Nothing here writes a file; :func:`apply_edit` does, for a caller that was asked to.
+candidate is one definition of the same name and kind, nothing around it changes; and it reaches
+no further than the code it fixes (:func:`reach_problem`: no new imports but modules that only
+compute, no new use of the file's imports, ``open``, ``exec`` and the like), because a verified
+fix later runs outside the sandbox that verified it. Nothing here writes a file; :func:`apply_edit` does, for a caller that was asked to.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ast
 import difflib
 import hashlib
 import os
+import re
 import tempfile
 import textwrap
 from dataclasses import dataclass
@@ -218,10 +221,104 @@ def minimality_problem(span: Span, candidate: str) -> str:
     return ""
 
 
+# Builtins a fix has no business starting to use: files, code execution, the interpreter's
+# namespaces. A function that already used one may keep using it.
+_RISKY_BUILTINS = frozenset({
+    "open", "exec", "eval", "compile", "__import__", "breakpoint", "input", "globals", "locals",
+    "vars", "setattr", "delattr", "exit", "quit", "memoryview"})
+# Modules a fix may import: computation only, no files, processes, network or interpreter.
+_PURE_MODULES = frozenset({
+    "math", "cmath", "re", "itertools", "functools", "collections", "string", "decimal",
+    "fractions", "statistics", "operator", "datetime", "json", "typing", "dataclasses", "enum",
+    "heapq", "bisect", "copy", "textwrap", "unicodedata", "random", "hashlib", "numbers"})
+_IMPORT_LINE = re.compile(r"^\s*(?:from\s+[\w.]+\s+)?import\s+(.+)$", re.M)
+
+
+def _loaded_names(tree: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def _imports_of(tree: ast.AST) -> set[str]:
+    out: set[str] = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import):
+            out |= {a.asname or a.name.split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ImportFrom):
+            out |= {a.asname or a.name for a in n.names}
+    return out
+
+
+def _modules_of(tree: ast.AST) -> set[str]:
+    out: set[str] = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import):
+            out |= {a.name for a in n.names}
+        elif isinstance(n, ast.ImportFrom):
+            out.add("." * n.level + (n.module or ""))
+    return out
+
+
+def _file_imports(text: str) -> set[str]:
+    """The names the file binds by import (read line by line when it does not parse: a fix
+    of a syntax error)."""
+    try:
+        return _imports_of(ast.parse(text))
+    except SyntaxError:
+        names: set[str] = set()
+        for m in _IMPORT_LINE.finditer(text):
+            for part in m.group(1).strip("() \\").split(","):
+                words = part.split()
+                if words:
+                    names.add(words[-1] if len(words) == 3 else words[0].split(".")[0])
+        return names
+
+
+def reach_problem(span: Span, candidate: str, text: str) -> str:
+    """Why a Python candidate reaches further than the code it fixes ("" when it does not).
+
+    A verified fix is applied to the user's code and runs, unsandboxed, whenever the user runs
+    it; the sandbox that verified it hides what a payload would do outside. So a fix may not
+    import anything, and may not start using a module the file imports, a risky builtin
+    (``open``, ``exec``, ``__import__`` ...) or a dunder attribute that the function did not
+    use before.
+    """
+    if span.path.suffix not in (".py", ".pyi"):
+        return ""
+    try:
+        new = ast.parse(textwrap.dedent(candidate))
+    except SyntaxError:
+        return ""  # the parse check says so
+    try:
+        old = ast.parse(textwrap.dedent(span.text))
+        before = _loaded_names(old) | _imports_of(old)
+        old_attrs = {n.attr for n in ast.walk(old) if isinstance(n, ast.Attribute)}
+        old_modules = _modules_of(old)
+    except SyntaxError:  # a fix of a syntax error: the words of the code as it is
+        before = set(re.findall(r"[A-Za-z_]\w*", span.text))
+        old_attrs = set(re.findall(r"\.\s*([A-Za-z_]\w*)", span.text))
+        old_modules = {a or b for a, b in re.findall(
+            r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", span.text, re.M)}
+    modules = _modules_of(new) - old_modules
+    risky = sorted(m for m in modules if m.split(".")[0] not in _PURE_MODULES)
+    if risky:
+        return f"the candidate imports {', '.join(risky)}: a fix may import only modules that " \
+               "compute (math, re, collections ...)"
+    added = _loaded_names(new) - before - _imports_of(new)
+    reach = sorted(added & (_RISKY_BUILTINS | _file_imports(text)))
+    if reach:
+        return (f"the candidate starts using {', '.join(reach)}, which the function did not "
+                "use: a fix may not reach further than the code it fixes")
+    dunders = sorted({n.attr for n in ast.walk(new) if isinstance(n, ast.Attribute)
+                      and n.attr.startswith("__") and n.attr not in old_attrs})
+    if dunders:
+        return f"the candidate uses {', '.join(dunders)}, which the function did not"
+    return ""
+
+
 def check_edit(path: Path, text: str, span: Span, candidate: str, *, rel_label: str = ""
                ) -> tuple[FixEdit | None, str]:
     """The edit for ``candidate`` and "" when it passes the static checks, else (None, why)."""
-    problem = minimality_problem(span, candidate)
+    problem = minimality_problem(span, candidate) or reach_problem(span, candidate, text)
     if problem:
         return None, problem
     edit = replace_span(text, span, candidate, rel_label=rel_label)

@@ -50,3 +50,62 @@ def test_a_candidate_that_rewrites_more_than_the_function_is_not_minimal():
     assert "not one function" in minimality_problem(
         span, "import os\n\ndef size(self):\n    return 0\n")
     assert minimality_problem(span, "def size(self):\n    return 0\n") == ""
+
+
+MODULE = '''\
+import os
+import subprocess
+
+LIMIT = 10
+
+
+def helper(x):
+    return x * 2
+
+
+def scale(path, x):
+    """The size of path, scaled."""
+    return os.path.getsize(path) * x - 1
+'''
+
+
+def _check(candidate: str, text: str = MODULE) -> str:
+    path = Path("mod.py")
+    span = function_span(path, text, text.count("\n"))
+    assert span is not None
+    return check_edit(path, text, span, candidate)[1]
+
+
+def test_a_fix_may_use_what_the_function_used_the_file_defines_and_modules_that_compute():
+    assert _check("def scale(path, x):\n    return os.path.getsize(path) * x\n") == ""
+    assert _check("def scale(path, x):\n    return helper(os.path.getsize(path)) + LIMIT\n") \
+        == ""
+    assert _check("def scale(path, x):\n    import math\n"
+                  "    return math.floor(os.path.getsize(path) * x)\n") == ""
+
+
+def test_a_fix_that_reaches_further_than_the_function_is_refused():
+    cases = {
+        "subprocess.run(['rm', '-rf', path])": "starts using subprocess",
+        "open(path, 'w').write('')": "starts using open",
+        "exec('import shutil')": "starts using exec",
+        "__import__('shutil').rmtree(path)": "starts using __import__",
+        "x.__class__.__subclasses__()": "uses __class__, __subclasses__",
+    }
+    for payload, why in cases.items():
+        problem = _check(f"def scale(path, x):\n    {payload}\n"
+                         "    return os.path.getsize(path) * x\n")
+        assert why in problem, (payload, problem)
+    problem = _check("def scale(path, x):\n    import shutil\n    shutil.rmtree(path)\n"
+                     "    return os.path.getsize(path) * x\n")
+    assert "imports shutil" in problem
+
+
+def test_a_syntax_fix_may_keep_what_the_broken_function_used():
+    broken = MODULE.replace("return os.path.getsize(path) * x - 1",
+                            "return os.path.getsize(path * x - 1")
+    assert _check("def scale(path, x):\n    return os.path.getsize(path) * x - 1\n",
+                  broken) == ""
+    assert "starts using subprocess" in _check(
+        "def scale(path, x):\n    subprocess.call('id')\n    return os.path.getsize(path)\n",
+        broken)

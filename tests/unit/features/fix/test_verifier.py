@@ -15,7 +15,9 @@ from offpilot.features.fix.failing_test import TestFixVerifier
 from offpilot.features.fix.pytest_runs import run_pytest
 from offpilot.features.testgen.core.sandbox import TestSandbox, filesystem_isolation
 
-from .projects import calc_project
+from .projects import CALC, calc_project
+
+CALC_REST = CALC[CALC.index("\n\n\ndef mul"):]
 
 pytestmark = pytest.mark.skipif(not filesystem_isolation().available,
                                 reason="no bubblewrap sandbox on this machine")
@@ -51,10 +53,20 @@ def add(a, b):
 def helper():
     return 1
 '''
-# right on the first two runs, wrong from the third: a counter file in the project copy
+# right on the first two runs, wrong from the third: a counter file in the project copy. (The
+# function already used pathlib, so the candidate may: the verifier refuses a fix that starts
+# using a module the function did not.)
+FLAKY_CALC = """\
+import pathlib
+
+
+def add(a, b):
+    \"\"\"The sum of a and b.\"\"\"
+    pathlib.Path(__file__)
+    return a - b
+"""
 FLAKY = '''\
 def add(a, b):
-    import pathlib
     counter = pathlib.Path(__file__).with_name("runs.txt")
     n = int(counter.read_text()) if counter.exists() else 0
     counter.write_text(str(n + 1))
@@ -114,7 +126,20 @@ async def test_static_checks_reject_without_running(verifier, candidate: str, wh
     assert why in verdict.reason
 
 
-async def test_a_fix_must_pass_all_three_runs(verifier):
-    edit, verdict = await verifier.check(FLAKY)
-    assert edit is None and verdict.stage == "regression"
+async def test_a_fix_must_pass_all_three_runs(tmp_path: Path):
+    root = calc_project(tmp_path)
+    path = root / "calc.py"
+    path.write_text(FLAKY_CALC + CALC_REST, encoding="utf-8")
+    text = read_source(path)
+    span = function_span(path, text, 6)
+    assert span is not None and span.name == "add"
+    async with TestSandbox(root, timeout=60) as sandbox:
+        before = await run_pytest(sandbox, timeout=60)
+        assert before.outcomes[TARGET] == "failed"
+        verifier = TestFixVerifier(sandbox, rel_path="calc.py", text=text, span=span,
+                                   target_id=TARGET, passed_before=sorted(before.passed()),
+                                   runs=3, timeout=60)
+        edit, verdict = await verifier.check(FLAKY)
+    assert edit is None and verdict.stage == "regression", verdict
     assert verdict.reason.startswith("run 2 of 3: the failing test does not pass")
+    assert read_source(path) == text
