@@ -83,3 +83,18 @@ def test_a_preempted_generate_keeps_its_own_tokens(fresh: Any):
     assert expected["generated_tokens"] > 4
     assert results["gen"]["text"] == expected["text"]
     assert results["gen"]["generated_tokens"] == expected["generated_tokens"]
+
+
+def test_background_work_runs_after_completions_and_before_chat(fresh: Any):
+    w = fresh()
+    w.worker.handle(generate(STORY, "chat", priority=wire.PRIORITY_CHAT, seq=1, max_tokens=8))
+    w.worker.step()  # the chat has started
+    w.worker.handle(generate(CODE, "warm-up", priority=wire.PRIORITY_BACKGROUND, seq=0,
+                             warm_only=True))
+    w.worker.handle(generate(CODE + "        return n\n", "prefetch",
+                             priority=wire.PRIORITY_BACKGROUND, seq=0, max_tokens=4))
+    w.worker.handle(generate(CODE, "completion", priority=wire.PRIORITY_COMPLETION, seq=0,
+                             max_tokens=4))
+    w.run()
+    done = [e.id for e in w.events() if isinstance(e, wire.Done)]
+    assert done == ["completion", "warm-up", "prefetch", "chat"]

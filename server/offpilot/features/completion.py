@@ -10,8 +10,9 @@ a token and answers with no items.
 
 Prefetch: once a suggestion is shown, the next one is computed in the background as if it had
 been accepted, and put in the cache under the accepted text. It never delays a real request: a
-request at any other place cancels it (its generation stops within a token), and a request at
-exactly the accepted place waits for it instead of starting a second generation.
+request at any other place cancels it (its generation stops within a token), a request at
+exactly the accepted place waits for it instead of starting a second generation, and the model
+runs it (like a warm-up) as background work, after the real completions of every window.
 
 A document that looks like it holds secrets (``excluded``, see :mod:`offpilot.context.exclude`)
 gets no completions, no prefetch and no warm-up: its text never reaches a model.
@@ -305,9 +306,11 @@ class Completer:
         return CompletionOutcome(items=[item] if item else [], result=result,
                                  context=context, ms=ms, request=request)
 
-    async def _generate(self, uri: str, text: str, offset: int, language: str, path: str
+    async def _generate(self, uri: str, text: str, offset: int, language: str, path: str,
+                        *, background: bool = False
                         ) -> tuple[str, GenerationResult, InfillRequest, tuple[Snippet, ...]]:
-        """One model call for the cursor at ``offset``; the item is cached under its position."""
+        """One model call for the cursor at ``offset``; the item is cached under its position.
+        ``background``: speculative (a prefetch), queued behind every real completion."""
         s = self.settings
         anchor = choose_anchor(text, offset, s.prefix_chars, self.anchors.get(uri))
         if anchor is not self.anchors.get(uri):
@@ -319,7 +322,7 @@ class Completer:
             suffix=suffix_window(text, offset, s.suffix_chars) if self.stages.suffix else "",
             language=language, path=path,
             context=anchor.context, max_tokens=s.max_tokens, temperature=s.temperature,
-            time_limit=s.time_limit, stop_at_newline=single_line)
+            time_limit=s.time_limit, stop_at_newline=single_line, background=background)
         backend = await self._backend()
         self.stats.model_calls += 1
         result = await backend.infill(request)
@@ -347,7 +350,7 @@ class Completer:
                 backend = await self._backend()
                 if getattr(backend, "queued", 0):
                     return  # the model is busy with other work: do not queue behind it
-                await self._generate(uri, accepted, at, language, path)
+                await self._generate(uri, accepted, at, language, path, background=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a prefetch failing is no one's problem
@@ -435,7 +438,7 @@ class Completer:
                                 suffix=(suffix_window(text, offset, s.suffix_chars)
                                         if self.stages.suffix else ""),
                                 language=language, path=path, context=anchor.context,
-                                warm_only=True)
+                                warm_only=True, background=True)
         backend = await self._backend()
         self.stats.warmups += 1
         result = await backend.infill(request)
