@@ -4,6 +4,11 @@ Also ``offpilot/cursor``, a notification an editor may send when the cursor sett
 (``{"textDocument": {"uri"}, "position": {line, character}}``): the prompt of that place is
 evaluated while the model is idle, so the first suggestion there costs only the cursor window.
 Without it the server warms at the place of the last edit.
+
+When a document is opened, once the completion model is loaded (the preload may still be under
+way), the prompt at its start, where editors put the cursor in a file they open, is warmed as
+background work: the first suggestion then finds the repository context fetched and the model
+past its first evaluation. A cursor report or an edit before that warms their place instead.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from lsprotocol import types
 from offpilot.config import Settings
 from offpilot.context.documents import Document
 from offpilot.engine.backend import ModelError
+from offpilot.engine.manager import COMPLETION
 from offpilot.lsp.feature import Edit, Feature
 from offpilot.lsp.protocol import arrival_text
 
@@ -44,6 +50,21 @@ class CompletionFeature(Feature):
 
     def initialized(self) -> None:
         self.server.spawn(self.server.preload())
+
+    def document_opened(self, doc: Document) -> None:
+        self.server.spawn(self._warm_opened(doc))
+
+    async def _warm_opened(self, doc: Document) -> None:
+        server = self.server
+        s = server.settings
+        if (not s.completions_enabled or not s.warmup or doc.language_id in s.disabled_languages
+                or server.documents.private(doc.uri)):
+            return  # never a model load, nor a word of a private file, for a warm-up
+        try:
+            await server.models.backend(COMPLETION)  # loaded (waits on the preload)
+        except ModelError:
+            return  # the user was told through the status
+        server.schedule_warmup(doc, 0, first=True)
 
     def document_changed(self, doc: Document, edit: Edit | None) -> None:
         if edit is not None:
