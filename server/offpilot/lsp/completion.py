@@ -13,6 +13,7 @@ past its first evaluation. A cursor report or an edit before that warms their pl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -48,23 +49,32 @@ class CompletionFeature(Feature):
         super().setup(server)
         _register(server)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._preload: asyncio.Task[Any] | None = None  # the latest load of the model
+        self._opened_early: list[Document] = []  # opened before the client was initialized
+
     def initialized(self) -> None:
-        self.server.spawn(self.server.preload())
+        self._preload = self.server.spawn(self.server.preload())
+        for doc in self._opened_early:
+            self.server.spawn(self._warm_opened(doc))
+        self._opened_early = []
 
     def document_opened(self, doc: Document) -> None:
-        self.server.spawn(self._warm_opened(doc))
+        if self._preload is None:  # the model loads once the client is initialized
+            self._opened_early.append(doc)
+        else:
+            self.server.spawn(self._warm_opened(doc))
 
     async def _warm_opened(self, doc: Document) -> None:
         server = self.server
         s = server.settings
-        if (not s.completions_enabled or not s.warmup or doc.language_id in s.disabled_languages
-                or server.documents.private(doc.uri)):
+        if (self._preload is None or not s.completions_enabled or not s.warmup
+                or doc.language_id in s.disabled_languages or server.documents.private(doc.uri)):
             return  # never a model load, nor a word of a private file, for a warm-up
-        try:
-            await server.models.backend(COMPLETION)  # loaded (waits on the preload)
-        except ModelError:
-            return  # the user was told through the status
-        server.schedule_warmup(doc, 0, first=True)
+        await asyncio.wait([self._preload])  # its failure is the preload's to report
+        if server.models.status().get(COMPLETION, {}).get("loaded"):
+            server.schedule_warmup(doc, 0, first=True)
 
     def document_changed(self, doc: Document, edit: Edit | None) -> None:
         if edit is not None:
@@ -78,7 +88,7 @@ class CompletionFeature(Feature):
                                                           new.prompt_mode):
             self.server.completer.anchors.clear()
             self.server.completer.cache.clear()
-            self.server.spawn(self.server.preload())
+            self._preload = self.server.spawn(self.server.preload())
 
 
 def _register(server: OffpilotServer) -> None:
