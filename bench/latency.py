@@ -14,6 +14,13 @@ input_prefix, prompt = current line, input_suffix, cache_prompt, n_cache_reuse 2
     python bench/latency.py --model fim          # Gemma copy with FIM ids: the FIM path
     python bench/latency.py --model shift        # tiny random Llama with FIM ids: its cache
                                                  # can shift, so chunks after the edit are moved
+    python bench/latency.py --first --baseline REV   # first suggestion after opening a file,
+                                                 # this tree against the server at git REV
+
+``--first``: the time from opening a file to its first suggestion, asked ``--think`` seconds
+after the open (a user's first keystroke): cold (a fresh server, the model loads) and warm (the
+same server, model loaded, a second file opened). With ``--baseline REV`` the server at that
+commit runs the same steps in the same invocation, so the two compare on one loaded machine.
 """
 
 from __future__ import annotations
@@ -168,6 +175,85 @@ async def replay_offpilot(session: Session, model: str, every: int, threads: int
         return run
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def first_suggestion(session: Session, model: str, threads: int, src: Path,
+                           think: float) -> dict[str, float]:
+    """Seconds from opening a file to its first suggestion: cold (a fresh server) and warm
+    (the same server, model loaded, another file opened)."""
+    work = Path(tempfile.mkdtemp(prefix="offpilot-bench-"))
+    out: dict[str, float] = {}
+    try:
+        path, other = work / session.path, work / session.extra_path
+        path.write_text(session.base, encoding="utf-8")
+        other.write_text(session.extra, encoding="utf-8")
+        client = make_client(work)
+        env = dict(os.environ, OFFPILOT_MODEL=model, OFFPILOT_THREADS=str(threads),
+                   PYTHONPATH=str(src))
+        await client.start_io(sys.executable, "-m", "offpilot", "serve", "--log-level",
+                              "warning", env=env)
+        t_start = time.perf_counter()
+        await client.initialize_async(types.InitializeParams(
+            process_id=os.getpid(), root_uri=work.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=work.as_uri(), name="bench")],
+            initialization_options={"debounceMs": 0, "maxTokens": 16},
+            capabilities=types.ClientCapabilities()))
+        client.initialized(types.InitializedParams())
+        middle = session.extra.index("\n", len(session.extra) // 2) + 1
+        for name, file, text, at in (("cold", path, session.base, session.insert_at),
+                                     ("warm", other, session.extra, middle)):
+            uri = file.as_uri()
+            t_open = time.perf_counter()
+            client.text_document_did_open(types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                                     text=text)))
+            await asyncio.sleep(think)
+            t_ask = time.perf_counter()
+            await client.text_document_inline_completion_async(types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), position=_position(text, at),
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+            t_done = time.perf_counter()
+            out[f"{name} open"] = t_done - t_open
+            out[f"{name} request"] = t_done - t_ask
+            if name == "cold":
+                out["cold start"] = t_done - t_start
+                await asyncio.sleep(2.0)  # the prefetch and warm-ups after it settle
+        await client.shutdown_async(None)
+        client.exit(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.stop(), timeout=10)
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def first_table(arms: dict[str, dict[str, float]]) -> str:
+    keys = ["cold start", "cold open", "cold request", "warm open", "warm request"]
+    names = list(arms)
+    rows = [("first suggestion, s", *names)]
+    if len(names) == 2:
+        rows[0] = (*rows[0], f"{names[1]}/{names[0]}")
+    for k in keys:
+        vals = [arms[n][k] for n in names]
+        row = (k, *(f"{v:.3f}" for v in vals))
+        if len(names) == 2:
+            row = (*row, f"{vals[1] / vals[0]:.2f}")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def baseline_source(rev: str) -> Path:
+    """The server package at git ``rev``, unpacked into a temporary folder (the repository is
+    only read)."""
+    dst = Path(tempfile.mkdtemp(prefix="offpilot-baseline-"))
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "server"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dst)], input=archive, check=True)
+    return dst / "server"
 
 
 def _get(obj, key):
@@ -360,9 +446,25 @@ def main() -> int:
     ap.add_argument("--llama-bench", default=os.environ.get("LLAMA_BENCH", ""),
                     help="llama.cpp's llama-bench (default: beside --llama-server): prints the "
                          "runtime's prefill/decode speed next to llama-bench's")
+    ap.add_argument("--first", action="store_true",
+                    help="time the first suggestion after opening a file, cold and warm")
+    ap.add_argument("--baseline", default="", help="with --first: also the server at this git rev")
+    ap.add_argument("--think", type=float, default=1.0,
+                    help="with --first: seconds between opening a file and the first request")
     args = ap.parse_args()
     model = model_path(args.model)
     session = pick_session(args.prefix_chars, args.suffix_chars, args.body_chars)
+    if args.first:
+        arms: dict[str, Path] = {}
+        if args.baseline:
+            arms[args.baseline] = baseline_source(args.baseline)
+        arms["this tree"] = REPO / "server"
+        got = {name: asyncio.run(first_suggestion(session, model, args.threads, src, args.think))
+               for name, src in arms.items()}
+        print(f"model {Path(model).name}, {args.threads} threads, first request "
+              f"{args.think:.1f} s after the open")
+        print(first_table(got))
+        return 0
     print(f"model {Path(model).name}, {args.threads} threads, a request every {args.every} "
           f"characters while typing {len(session.body)} characters", file=sys.stderr)
     runs = [asyncio.run(replay_offpilot(session, model, args.every, args.threads, {}))]

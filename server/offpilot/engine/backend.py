@@ -84,6 +84,9 @@ class InfillRequest:
     stop_at_newline: bool = False  # single-line completion
     warm_only: bool = False  # evaluate the prompt into the cache, generate nothing
     typed: str = ""
+    # Speculative work (a prefetch, a warm-up): runs after every waiting real completion,
+    # before chat. A warm_only request is background work whatever this says.
+    background: bool = False
 
 
 @dataclass(frozen=True)

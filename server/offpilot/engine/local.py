@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 PRIORITY_COMPLETION = wire.PRIORITY_COMPLETION
 PRIORITY_CHAT = wire.PRIORITY_CHAT
 PRIORITY_WARM = wire.PRIORITY_WARM
+PRIORITY_BACKGROUND = wire.PRIORITY_BACKGROUND
 SEQ_COMPLETION = 0
 SEQ_CHAT = 1
 RETRY_AFTER = 2.0  # seconds between attempts to bring a failed model back
@@ -373,7 +374,8 @@ class LocalBackend:
             stop.append(templates.FENCE)
         result = await self._run(
             segments, seq=SEQ_COMPLETION,
-            priority=PRIORITY_WARM if request.warm_only else PRIORITY_COMPLETION,
+            priority=(PRIORITY_BACKGROUND if request.background or request.warm_only
+                      else PRIORITY_COMPLETION),
             max_tokens=request.max_tokens, temperature=request.temperature, stop=stop,
             time_limit=request.time_limit, stop_at_newline=request.stop_at_newline,
             warm_only=request.warm_only,

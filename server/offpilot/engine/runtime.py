@@ -9,8 +9,10 @@ prompt is compared with the tokens already in that sequence: the common prefix i
 models whose cache can shift, runs of cached tokens that reappear further on (the suffix after
 an edit, context after a changed chunk) are moved to their new positions instead of being
 evaluated again (:func:`plan_reuse`, as llama.cpp's server does with ``--cache-reuse``).
-Generation is a Python generator that yields after every decoded token, so the worker can
-interleave streams, stop a superseded request within one token, and honour time limits.
+Generation is a Python generator that yields once per generated token, so the worker can
+interleave streams, stop a superseded request within one token, and honour time limits. It
+never yields between decoding a token and sampling from its logits: the context holds only the
+logits of its last decode, which may be another job's once this one has yielded.
 """
 
 from __future__ import annotations
@@ -563,12 +565,17 @@ class LlamaRuntime:
                 break
             if late_from is None and deadline is not None and time.perf_counter() > deadline:
                 late_from = len(text)
+            # The one place a job yields while sampling: before its token is decoded, never
+            # between that decode and the next sample. The context's logits are those of the
+            # last decode of whichever job ran, so sampling must follow this job's own decode.
             if p.stream:
                 safe = len(out) - hold
                 piece = bytes(out[emitted:max(emitted, safe)]).decode("utf-8", "ignore")
                 if piece and len(piece.encode()) == max(0, safe - emitted):
                     emitted = safe
                     yield Step(text=piece)
+            else:
+                yield Step()
             if cancelled():
                 reason = "cancelled"
                 break
@@ -578,8 +585,6 @@ class LlamaRuntime:
                 reason = "length"
                 break
             self._decode(seq, [tok], want_logits_last=True)
-            if not p.stream:
-                yield Step()
         text = out.decode("utf-8", "ignore")
         tail = text.encode()[emitted:].decode("utf-8", "ignore") if p.stream else ""
         yield Step(text=tail, result=self._result(text, reason, prompt, done, n_gen, t0, t1))

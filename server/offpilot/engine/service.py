@@ -12,9 +12,9 @@ distinct (model file, context size, threads, GPU layers, batch) it runs one
 - each client gets a slot: its completion and chat streams use the worker's KV-cache
   sequences ``2 * slot`` and ``2 * slot + 1``, so windows typing at once keep their own cached
   prefixes; prompt tokens and those evaluated are counted per client (its cache hit rate);
-- the worker's priorities order the work of every client: completions before chat and
-  warm-ups, each stepped one token at a time, and among waiting completions the newest first
-  (the window typed in last);
+- the worker's priorities order the work of every client: completions, then background
+  work (prefetch, warm-ups), then chat, each stepped one token at a time, and among waiting
+  completions the newest first (the window typed in last);
 - a line that is not a request is answered with an ``error`` event that says why;
 - what waits to be sent to a client is bounded (``--client-buffer``): a client that stops
   reading is disconnected and its requests cancelled, rather than held in memory without end

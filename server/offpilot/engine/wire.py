@@ -22,8 +22,9 @@ from typing import Any, ClassVar, Union
 
 # Priorities: a lower value runs first. Among waiting completions, the newest runs first.
 PRIORITY_COMPLETION = 1
+PRIORITY_BACKGROUND = 3  # speculative completion work (prefetch, warm-up): never before a real one
 PRIORITY_CHAT = 5
-PRIORITY_WARM = 9
+PRIORITY_WARM = PRIORITY_BACKGROUND
 
 Id = Union[int, str, None]  # noqa: UP007 (read by the validator at runtime)
 

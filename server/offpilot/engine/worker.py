@@ -8,9 +8,10 @@ jobs one token at a time, always advancing the most urgent one, so a completion 
 long Explain is not kept waiting and a superseded request stops within one token. A line that is
 not a request is answered with an ``error`` event saying why, and the worker reads on.
 
-Scheduling: completions before chat before warm-ups; a started job is never preempted by one of
-equal priority; among waiting completions the newest runs first (with the shared service, the
-window typed in last is served first; within one window, older ones are superseded anyway).
+Scheduling: completions before background work (prefetch, warm-ups) before chat; a started
+job is never preempted by one of equal priority; among waiting completions the newest runs
+first (with the shared service, the window typed in last is served first; within one window,
+older ones are superseded anyway).
 A generate result counts the prompt tokens evaluated (``prompt_tokens_evaluated``) and the
 cached ones moved to new positions (``prompt_tokens_shifted``); a load result says whether the
 model's cache moves chunks (``shift_reuse``).

@@ -10,8 +10,9 @@ a token and answers with no items.
 
 Prefetch: once a suggestion is shown, the next one is computed in the background as if it had
 been accepted, and put in the cache under the accepted text. It never delays a real request: a
-request at any other place cancels it (its generation stops within a token), and a request at
-exactly the accepted place waits for it instead of starting a second generation.
+request at any other place cancels it (its generation stops within a token), a request at
+exactly the accepted place waits for it instead of starting a second generation, and the model
+runs it (like a warm-up) as background work, after the real completions of every window.
 
 A document that looks like it holds secrets (``excluded``, see :mod:`offpilot.context.exclude`)
 gets no completions, no prefetch and no warm-up: its text never reaches a model.
@@ -308,9 +309,11 @@ class Completer:
         return CompletionOutcome(items=[item] if item else [], result=result,
                                  context=context, ms=ms, request=request)
 
-    async def _generate(self, uri: str, text: str, offset: int, language: str, path: str
+    async def _generate(self, uri: str, text: str, offset: int, language: str, path: str,
+                        *, background: bool = False
                         ) -> tuple[str, GenerationResult, InfillRequest, tuple[Snippet, ...]]:
-        """One model call for the cursor at ``offset``; the item is cached under its position."""
+        """One model call for the cursor at ``offset``; the item is cached under its position.
+        ``background``: speculative (a prefetch), queued behind every real completion."""
         s = self.settings
         anchor = choose_anchor(text, offset, s.prefix_chars, self.anchors.get(uri))
         if anchor is not self.anchors.get(uri):
@@ -322,7 +325,7 @@ class Completer:
             suffix=suffix_window(text, offset, s.suffix_chars) if self.stages.suffix else "",
             language=language, path=path,
             context=anchor.context, max_tokens=s.max_tokens, temperature=s.temperature,
-            time_limit=s.time_limit, stop_at_newline=single_line)
+            time_limit=s.time_limit, stop_at_newline=single_line, background=background)
         backend = await self._backend()
         self.stats.model_calls += 1
         result = await backend.infill(request)
@@ -350,7 +353,7 @@ class Completer:
                 backend = await self._backend()
                 if getattr(backend, "queued", 0):
                     return  # the model is busy with other work: do not queue behind it
-                await self._generate(uri, accepted, at, language, path)
+                await self._generate(uri, accepted, at, language, path, background=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a prefetch failing is no one's problem
@@ -384,18 +387,22 @@ class Completer:
 
     def schedule_warmup(self, uri: str, where: Callable[[], tuple[str, int] | None], *,
                         language: str = "", path: str = "",
-                        delay: float = WARMUP_DELAY) -> None:
+                        delay: float = WARMUP_DELAY, first: bool = False) -> None:
         """Warm the prompt of the place the user is at once they pause for ``delay`` seconds.
 
         ``where()`` gives the document's text and the cursor offset at that moment (None: the
         document is gone). Nothing happens when the place's prompt head is the one already
         evaluated (typing on in one scope), when a completion for the document is running, or
         when the model is busy: a warm-up only ever uses idle time, and a real request cancels
-        it.
+        it. ``first``: only when nothing happened in the document yet (no warm-up scheduled or
+        done, no completion asked for), as when it was just opened: never in place of a
+        warm-up at a place the user chose.
         """
         s = self.settings
         if not s.warmup or not s.completions_enabled or language in s.disabled_languages \
                 or self._excluded(uri):
+            return
+        if first and (uri in self._warmups or uri in self.anchors or uri in self._inflight):
             return
         self._cancel_warmup(uri)
 
@@ -438,7 +445,7 @@ class Completer:
                                 suffix=(suffix_window(text, offset, s.suffix_chars)
                                         if self.stages.suffix else ""),
                                 language=language, path=path, context=anchor.context,
-                                warm_only=True)
+                                warm_only=True, background=True)
         backend = await self._backend()
         self.stats.warmups += 1
         result = await backend.infill(request)
