@@ -116,39 +116,6 @@ async def test_the_cursor_settling_warms_the_prompt_so_the_completion_evaluates_
     assert warmed > 300 and evaluated <= 2, (warmed, evaluated)
 
 
-async def test_opening_a_file_warms_its_prompt_but_never_a_private_files(
-        client: LanguageClient):
-    root: Path = client.demo_project  # type: ignore[attr-defined]
-    secret = root / "secrets.py"  # looks like a file with secrets: never sent to a model
-    secret.write_text("".join(f"TOKEN_{i} = 'not-for-models-{i}'\n" for i in range(40)),
-                      encoding="utf-8")
-    path = root / "opened.py"
-    text = "".join(f"def helper_{i}(value: int) -> int:\n    return value * {i}\n\n\n"
-                   for i in range(30))
-    path.write_text(text, encoding="utf-8")
-    await open_document(client, secret)
-    uri = await open_document(client, path)
-    deadline = time.monotonic() + 120
-    while True:
-        completion = field(await stats(client), "completion")
-        if field(completion, "warmups") >= 1 and field(completion, "promptTokensWarmed"):
-            break
-        assert time.monotonic() < deadline, "opening the file warmed nothing"
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)  # a warm-up of the private file would have come by now
-    completion = field(await stats(client), "completion")
-    assert field(completion, "warmups") == 1
-    assert field(completion, "requests") == 0 and field(completion, "modelCalls") == 0
-    # The first suggestion, where the file was opened, evaluates only the prompt's last token.
-    result = await client.text_document_inline_completion_async(
-        completion_params(uri, types.Position(line=0, character=0)))
-    assert result is not None
-    completion = field(await stats(client), "completion")
-    warmed = field(completion, "promptTokensWarmed")[-1]
-    evaluated = field(completion, "promptTokensEvaluated")[-1]
-    assert warmed >= 20 and evaluated <= 2, (warmed, evaluated)
-
-
 async def test_cancelled_request_returns_promptly_and_the_next_one_works(
         client: LanguageClient):
     path: Path = client.demo_project / "cancel.py"  # type: ignore[attr-defined]

@@ -387,22 +387,18 @@ class Completer:
 
     def schedule_warmup(self, uri: str, where: Callable[[], tuple[str, int] | None], *,
                         language: str = "", path: str = "",
-                        delay: float = WARMUP_DELAY, first: bool = False) -> None:
+                        delay: float = WARMUP_DELAY) -> None:
         """Warm the prompt of the place the user is at once they pause for ``delay`` seconds.
 
         ``where()`` gives the document's text and the cursor offset at that moment (None: the
         document is gone). Nothing happens when the place's prompt head is the one already
         evaluated (typing on in one scope), when a completion for the document is running, or
         when the model is busy: a warm-up only ever uses idle time, and a real request cancels
-        it. ``first``: only when nothing happened in the document yet (no warm-up scheduled or
-        done, no completion asked for), as when it was just opened: never in place of a
-        warm-up at a place the user chose.
+        it.
         """
         s = self.settings
         if not s.warmup or not s.completions_enabled or language in s.disabled_languages \
                 or self._excluded(uri):
-            return
-        if first and (uri in self._warmups or uri in self.anchors or uri in self._inflight):
             return
         self._cancel_warmup(uri)
 

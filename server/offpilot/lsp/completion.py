@@ -4,16 +4,10 @@ Also ``offpilot/cursor``, a notification an editor may send when the cursor sett
 (``{"textDocument": {"uri"}, "position": {line, character}}``): the prompt of that place is
 evaluated while the model is idle, so the first suggestion there costs only the cursor window.
 Without it the server warms at the place of the last edit.
-
-When a document is opened, once the completion model is loaded (the preload may still be under
-way), the prompt at its start, where editors put the cursor in a file they open, is warmed as
-background work: the first suggestion then finds the repository context fetched and the model
-past its first evaluation. A cursor report or an edit before that warms their place instead.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +16,6 @@ from lsprotocol import types
 from offpilot.config import Settings
 from offpilot.context.documents import Document
 from offpilot.engine.backend import ModelError
-from offpilot.engine.manager import COMPLETION
 from offpilot.lsp.feature import Edit, Feature
 from offpilot.lsp.protocol import arrival_text
 
@@ -49,32 +42,8 @@ class CompletionFeature(Feature):
         super().setup(server)
         _register(server)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._preload: asyncio.Task[Any] | None = None  # the latest load of the model
-        self._opened_early: list[Document] = []  # opened before the client was initialized
-
     def initialized(self) -> None:
-        self._preload = self.server.spawn(self.server.preload())
-        for doc in self._opened_early:
-            self.server.spawn(self._warm_opened(doc))
-        self._opened_early = []
-
-    def document_opened(self, doc: Document) -> None:
-        if self._preload is None:  # the model loads once the client is initialized
-            self._opened_early.append(doc)
-        else:
-            self.server.spawn(self._warm_opened(doc))
-
-    async def _warm_opened(self, doc: Document) -> None:
-        server = self.server
-        s = server.settings
-        if (self._preload is None or not s.completions_enabled or not s.warmup
-                or doc.language_id in s.disabled_languages or server.documents.private(doc.uri)):
-            return  # never a model load, nor a word of a private file, for a warm-up
-        await asyncio.wait([self._preload])  # its failure is the preload's to report
-        if server.models.status().get(COMPLETION, {}).get("loaded"):
-            server.schedule_warmup(doc, 0, first=True)
+        self.server.spawn(self.server.preload())
 
     def document_changed(self, doc: Document, edit: Edit | None) -> None:
         if edit is not None:
@@ -88,7 +57,7 @@ class CompletionFeature(Feature):
                                                           new.prompt_mode):
             self.server.completer.anchors.clear()
             self.server.completer.cache.clear()
-            self._preload = self.server.spawn(self.server.preload())
+            self.server.spawn(self.server.preload())
 
 
 def _register(server: OffpilotServer) -> None:

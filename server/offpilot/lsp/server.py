@@ -136,9 +136,9 @@ class OffpilotServer(LanguageServer):
         log.error("server error (%s): %s", getattr(source, "__name__", source), error)
 
     # ------------------------------------------------------------- helpers
-    def schedule_warmup(self, doc: Document, offset: int, *, first: bool = False) -> None:
+    def schedule_warmup(self, doc: Document, offset: int) -> None:
         """Evaluate the prompt at ``offset`` of ``doc`` once the user pauses there, if the
-        document is still at this version then (``first``: see the completer's)."""
+        document is still at this version then."""
         version = doc.version
 
         def where() -> tuple[str, int] | None:
@@ -148,7 +148,7 @@ class OffpilotServer(LanguageServer):
             return current.text, offset
 
         self.completer.schedule_warmup(doc.uri, where, language=doc.language_id,
-                                       path=self.document_path(doc.uri), first=first)
+                                       path=self.document_path(doc.uri))
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background; keep a reference and log failures."""

@@ -276,19 +276,3 @@ async def test_only_real_requests_go_to_the_model_at_completion_priority():
     kinds = [("warm" if r.warm_only else "generate", r.background) for r in backend.requests]
     assert kinds == [("generate", False), ("generate", True), ("warm", True)]
     assert backend.requests[1].prefix + backend.requests[1].typed == "y = x + 1"  # the prefetch
-
-
-async def test_a_first_warmup_never_replaces_one_the_user_asked_for():
-    backend = ScriptedBackend()
-    c = completer(backend)
-    text = "a = 1\nb = 2\nc = "
-    c.schedule_warmup("file:///a.py", lambda: (text, len(text)), delay=0.01)  # the cursor
-    c.schedule_warmup("file:///a.py", lambda: (text, 0), delay=0.0, first=True)  # the open
-    await asyncio.sleep(0.05)
-    assert [r.prefix + r.typed for r in backend.requests] == ["a = 1\nb = 2\nc = "]
-    # nothing happened in b.py yet: its first warm-up runs; after it, another first one does not
-    c.schedule_warmup("file:///b.py", lambda: (text, 0), delay=0.0, first=True)
-    await asyncio.sleep(0.02)
-    c.schedule_warmup("file:///b.py", lambda: (text, len(text)), delay=0.0, first=True)
-    await asyncio.sleep(0.02)
-    assert [r.prefix + r.typed for r in backend.requests[1:]] == [""]
