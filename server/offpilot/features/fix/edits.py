@@ -7,7 +7,8 @@ edited file parses (tree-sitter, and Python's compiler for Python), and the edit
 candidate is one definition of the same name and kind, nothing around it changes; and it reaches
 no further than the code it fixes (:func:`reach_problem`: no new imports but modules that only
 compute, no new use of the file's imports, ``open``, ``exec`` and the like), because a verified
-fix later runs outside the sandbox that verified it. Nothing here writes a file; :func:`apply_edit` does, for a caller that was asked to.
+fix later runs outside the sandbox that verified it.
+Nothing here writes a file; :func:`apply_edit` does, for a caller that was asked to.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -27,6 +29,8 @@ import tree_sitter
 from offpilot.context.extract import parse, to_bytes
 from offpilot.context.languages import LanguageSpec, for_path
 from offpilot.context.symbols import enclosing_definition
+
+log = logging.getLogger(__name__)
 
 
 class EditConflict(Exception):
@@ -110,7 +114,8 @@ def function_span(path: Path, text: str, line: int, *, spec: LanguageSpec | None
     offset = len(to_bytes("".join(lines[:line - 1]) + row[:col]))
     try:
         d = enclosing_definition(tree, spec, data, offset)
-    except Exception:  # a query that does not fit this grammar version: no definition
+    except ValueError:  # a query that does not fit this grammar version: no definition
+        log.warning("cannot find definitions in %s", path, exc_info=True)
         return None
     if d is None or d.kind not in ("function", "method"):
         return None

@@ -14,7 +14,7 @@ Cancelling the awaiting task stops the generation within one token.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import re
 import textwrap
 import time
@@ -29,6 +29,8 @@ from offpilot.engine.backend import (
     TextRequest,
 )
 from offpilot.features.explain import STOP_SEQUENCES, AnswerCleaner, fence_for, prompt_prose
+
+log = logging.getLogger(__name__)
 
 OnText = Callable[[str], None]
 EXPLAIN_MAX_TOKENS = 200
@@ -90,8 +92,12 @@ async def _run(backend: Backend, prompt: Prompt, *, chat: bool, max_tokens: int,
         waiter.cancel()
         if not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # an abandoned generation: its failure no longer matters
+                log.debug("abandoned generation failed", exc_info=True)
 
 
 async def stream_answer(backend: Backend, prompt: Prompt, heading: str, *,
