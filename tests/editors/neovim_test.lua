@@ -2,7 +2,8 @@
 -- the client attaches, the server answers offpilot/stats and textDocument/inlineCompletion,
 -- and, when the server offers them, code actions, offpilot.explain, and the documentation
 -- diagnostic with its quick fix (requested with the diagnostic in the context, then applied),
--- and Explain / Fix this problem on another server's diagnostic.
+-- Explain / Fix this problem offered on another server's diagnostic, and Fix this problem run
+-- on a ruff syntax error (the verified edit applied by Neovim to the buffer, not to the disk).
 local out = {}
 local function log(...) io.stderr:write('[neovim] ' .. table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n') end
 local function fail(msg)
@@ -171,6 +172,100 @@ local ok, err = pcall(function()
     out.fix = found
   else
     log('offpilot.explainProblem not offered by this server: Explain / Fix this problem skipped')
+  end
+  if vim.tbl_contains(commands, 'offpilot.fixProblem') then
+    -- Fix this problem, end to end: a syntax error as ruff reports it; the action's command runs
+    -- through the client, the server sends workspace/applyEdit for a verified fix, and Neovim
+    -- applies it to the buffer. The server never writes the file on disk.
+    -- in a workspace of its own, as tests/lsp/test_fix.py has it (Neovim starts a server for it)
+    local ws = vim.fn.fnamemodify(file, ':h:h:h') .. '/ws'
+    vim.fn.mkdir(ws, 'p')
+    vim.fn.writefile({ '[project]', "name = 'ws'", "version = '0'" }, ws .. '/pyproject.toml')
+    local broken_file = ws .. '/shapes.py'
+    local broken = {
+      'def area(width, height:',
+      '    return width * height',
+      '',
+      '',
+      'def perimeter(width, height):',
+      '    return 2 * (width + height)',
+    }
+    vim.fn.writefile(broken, broken_file)
+    local function read_disk()
+      local f = assert(io.open(broken_file, 'rb'))
+      local bytes = f:read('*a')
+      f:close()
+      return bytes
+    end
+    local on_disk = read_disk()
+    vim.cmd('hide edit ' .. vim.fn.fnameescape(broken_file))
+    local sbuf = vim.api.nvim_get_current_buf()
+    local client = nil
+    if not vim.wait(60000, function()
+      for _, c in pairs(vim.lsp.get_active_clients()) do
+        if c.name == 'offpilot' and c.initialized and vim.lsp.buf_is_attached(sbuf, c.id) then client = c return true end
+      end
+      return false
+    end, 100) then fail('the offpilot client did not attach to ' .. broken_file) return end
+    local problem = {
+      range = { start = { line = 0, character = 22 }, ['end'] = { line = 0, character = 23 } },
+      message = "SyntaxError: Expected ')', found ':'", severity = 1, source = 'ruff', code = '',
+    }
+    local answer = client.request_sync('textDocument/codeAction', {
+      textDocument = { uri = vim.uri_from_bufnr(sbuf) }, range = problem.range,
+      context = { diagnostics = { problem } },
+    }, 10000, sbuf)
+    if not answer or answer.err then fail('codeAction failed: ' .. vim.inspect(answer)) return end
+    local action
+    for _, a in ipairs(answer.result or {}) do
+      if a.kind == 'quickfix' and a.title == 'Offpilot: Fix this problem' then action = a end
+    end
+    if not action or action.edit ~= nil or type(action.command) ~= 'table' or action.command.command ~= 'offpilot.fixProblem' then
+      fail('no "Offpilot: Fix this problem" command on the ruff diagnostic: ' .. vim.inspect(answer.result)) return
+    end
+    local t0 = vim.loop.hrtime()
+    local ran = client.request_sync('workspace/executeCommand', {
+      command = action.command.command, arguments = action.command.arguments,
+    }, 240000, sbuf)
+    local seconds = (vim.loop.hrtime() - t0) / 1e9
+    if not ran or ran.err or type(ran.result) ~= 'table' then
+      fail('offpilot.fixProblem failed: ' .. vim.inspect(ran)) return
+    end
+    local result = ran.result
+    local lines = vim.api.nvim_buf_get_lines(sbuf, 0, -1, false)
+    local text = table.concat(lines, '\n') .. '\n'
+    log(string.format('fix this problem: %s in %.0fs (%s); applied %s', tostring(result.status), seconds,
+      tostring(result.reason), tostring(result.applied)))
+    log('buffer after the fix: ' .. vim.inspect(lines))
+    if read_disk() ~= on_disk then fail('the server wrote ' .. broken_file .. ' on disk') return end
+    if result.status ~= 'verified' then
+      -- an honest no-fix leaves the buffer as it was; the real model verifies this one
+      if result.applied ~= false or not vim.deep_equal(lines, broken) then
+        fail('no verified fix, yet the buffer changed: ' .. vim.inspect(result)) return
+      end
+      fail('expected a verified fix; the answer was: ' .. tostring(result.markdown)) return
+    end
+    if result.applied ~= true or vim.deep_equal(lines, broken) or not vim.bo[sbuf].modified then
+      fail('a verified fix, but Neovim did not apply it to the buffer: ' .. vim.inspect(result)) return
+    end
+    if not (type(result.edit) == 'table' and text:find(result.edit.newText, 1, true)) then
+      fail('the buffer does not hold the verified edit: ' .. vim.inspect(result.edit)) return
+    end
+    local _, opened = text:gsub('%(', '')
+    local _, closed = text:gsub('%)', '')
+    if opened ~= closed or not vim.tbl_contains(lines, 'def perimeter(width, height):')
+      or not lines[1]:match('^def area%(') then
+      fail('the fixed buffer still has the syntax error: ' .. vim.inspect(lines)) return
+    end
+    local python = vim.fn.exepath('python3')
+    if python ~= '' then
+      vim.fn.system({ python, '-c', 'import ast, sys; ast.parse(sys.stdin.read())' }, text)
+      if vim.v.shell_error ~= 0 then fail('the fixed buffer is not valid Python: ' .. vim.inspect(lines)) return end
+    end
+    log('fix: verified fix applied by Neovim to the buffer; the file on disk unchanged')
+    out.fixed = lines
+  else
+    log('offpilot.fixProblem not offered by this server: Fix this problem skipped')
   end
   if vim.tbl_contains(commands, 'offpilot.explain') then
     -- the code actions on apply_discount, then the Explain command as a code action would run it

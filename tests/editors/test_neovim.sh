@@ -2,7 +2,8 @@
 # Neovim end-to-end test: a headless Neovim with tests/editors/nvim_init.lua opens
 # shop/pricing.py in a copy of examples/demo-project; neovim_test.lua checks attach,
 # inline completion, offpilot/stats, and, when the server offers them, Explain, the documentation
-# quick fix (applied) and Explain / Fix this problem on a diagnostic.
+# quick fix (applied), Explain / Fix this problem on a diagnostic and Fix this problem run on a
+# syntax error (the verified edit applied to the buffer).
 # Installs Debian's neovim when missing and running as root; skips (exit 0) otherwise.
 # --scripted: run against editor-client/test/e2e/fake_server.py (which always offers Explain).
 set -euo pipefail
@@ -29,5 +30,5 @@ fi
 export OFFPILOT_NVIM_FILE="$WORK/project/shop/pricing.py"
 export XDG_CONFIG_HOME="$WORK/config" XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" XDG_CACHE_HOME="$WORK/cache"
 start=$(date +%s)
-timeout 300 nvim --headless -n -i NONE -u "$HERE/nvim_init.lua" -c "luafile $HERE/neovim_test.lua"
+timeout 400 nvim --headless -n -i NONE -u "$HERE/nvim_init.lua" -c "luafile $HERE/neovim_test.lua"
 echo "[neovim] passed in $(( $(date +%s) - start ))s ($(nvim --version | head -1))" >&2
