@@ -473,7 +473,7 @@ def base_request(target: ExplainTarget, context: Sequence[Snippet], settings: Se
     return request, seed
 
 
-async def _has_chat_template(backend: Backend) -> bool:
+async def has_chat_template(backend: Backend) -> bool:
     """Whether the model has a chat template (a backend that cannot say is taken as chat)."""
     info = getattr(backend, "info", None)
     if info is None:
@@ -667,7 +667,7 @@ async def explain(backend: Backend, target: ExplainTarget, context: Sequence[Sni
     t0 = time.perf_counter()
     text_request: TextRequest | None = None
     seed = ""
-    if request is None and not await _has_chat_template(backend):
+    if request is None and not await has_chat_template(backend):
         text_request, seed = base_request(target, context, settings)
     request = request or chat_request(target, context, settings)
     emit: Callable[[str], None] = on_text or (lambda _text: None)

@@ -28,7 +28,13 @@ from offpilot.engine.backend import (
     GenerationResult,
     TextRequest,
 )
-from offpilot.features.explain import STOP_SEQUENCES, AnswerCleaner, fence_for, prompt_prose
+from offpilot.features.explain import (
+    STOP_SEQUENCES,
+    AnswerCleaner,
+    fence_for,
+    has_chat_template,
+    prompt_prose,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +44,6 @@ BASE_EXPLAIN_STOP = ("\n## ", "\n```", "```", "\n\n\n", "<end_of_turn>", "<eos>"
 FIX_STOP = ("```", "<end_of_turn>", "<eos>", "\n\n\n\n")
 NO_ANSWER = "_The model produced no explanation. A larger chat model explains far better: " \
             "set `offpilot.chatModel` (see `offpilot models list`)._"
-
-
-async def has_chat_template(backend: Backend) -> bool:
-    """Whether the model has a chat template (a backend that cannot say is taken as chat)."""
-    info = getattr(backend, "info", None)
-    if info is None:
-        return True
-    try:
-        return bool((await info()).chat_template)
-    except AttributeError:
-        return True
 
 
 @dataclass(frozen=True)
