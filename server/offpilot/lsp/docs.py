@@ -155,10 +155,16 @@ def diagnostic(doc: Document, mismatch: Mismatch | comments.CommentMismatch
                             code=DIAGNOSTIC_CODE)
 
 
+def checked(ls: OffpilotServer, doc: Document) -> bool:
+    """Whether ``doc`` gets documentation checks: not a file larger than ``maxFileSize`` (a
+    minified bundle), whose check would hold up the editing session for seconds."""
+    return documented(doc) and len(doc.text) <= ls.settings.max_file_size
+
+
 def publish(ls: OffpilotServer, uri: str, published: set[str]) -> None:
     doc = ls.documents.get(uri)
     found: list[types.Diagnostic] = []
-    if doc is not None and ls.settings.doc_diagnostics:
+    if doc is not None and ls.settings.doc_diagnostics and checked(ls, doc):
         try:
             found = [diagnostic(doc, m) for m in mismatches(doc)]
         except Exception:  # a check must never break the editing session
@@ -188,7 +194,7 @@ def _text_edit(doc: Document, edit: LineEdit) -> types.TextEdit:
 
 def code_actions(ls: OffpilotServer, params: types.CodeActionParams, doc: Document
                  ) -> list[types.CodeAction]:
-    if not documented(doc):
+    if not checked(ls, doc):
         return []
     out: list[types.CodeAction] = []
     rng = params.range
