@@ -14,6 +14,8 @@ Nested functions and closures belong to themselves, not to the declaration aroun
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass, field
 
 import tree_sitter
@@ -349,13 +351,14 @@ def _leading(lang: str, source: bytes, anchor: tree_sitter.Node
 
 
 def _declaration(lang: str, source: bytes, node: tree_sitter.Node, kind: str,
-                 lines: list[str]) -> Declaration | None:
+                 lines: list[str], newlines: list[int]) -> Declaration | None:
+    """``newlines``: the byte offsets of the source's line breaks, in order."""
     anchor = _anchor(node)
     start, comment = _leading(lang, source, anchor)
-    insert_line = source[:start].count(b"\n")
     line_start = source.rfind(b"\n", 0, start) + 1
     if source[line_start:start].strip():
         return None  # other code before the declaration on its line: no room for a comment
+    insert_line = bisect.bisect_left(newlines, start)
     line_text = lines[insert_line] if insert_line < len(lines) else ""
     indent = line_text[:len(line_text) - len(line_text.lstrip())]
     name_node = node.child_by_field_name("name")
@@ -420,20 +423,23 @@ def _declaration(lang: str, source: bytes, node: tree_sitter.Node, kind: str,
                        insert_line, indent)
 
 
-def _is_function(lang: str, data: bytes, node: tree_sitter.Node, functions: set[str]) -> bool:
+def _is_function(lang: str, data: bytes, node: tree_sitter.Node, functions: set[str],
+                 parent: tree_sitter.Node | None) -> bool:
+    """``parent``: the node's parent, passed by the walk (``node.parent`` searches down from
+    the root each time: deeply nested code would take quadratic time)."""
     if node.type in functions:
         return True
-    parent = node.parent
     if parent is None:
         return False
     if lang in ("c", "cpp") and node.type in ("declaration", "field_declaration"):
         # a prototype: `int count(void);`
         return parent.type in ("translation_unit", "declaration_list", "field_declaration_list",
                                "linkage_specification") and _c_name(data, node)[1] is not None
+    if node.type not in ("arrow_function", "function_expression", "function") or \
+            parent.type != "variable_declarator":
+        return False
     # `const f = (x) => ...` at the top of a module, exported or not
-    return node.type in ("arrow_function", "function_expression", "function") and \
-        parent.type == "variable_declarator" and parent.parent is not None and \
-        parent.parent.parent is not None and \
+    return parent.parent is not None and parent.parent.parent is not None and \
         parent.parent.parent.type in ("program", "export_statement") and \
         len(parent.parent.named_children) == 1
 
@@ -449,20 +455,21 @@ def declarations(source: str | bytes, spec: LanguageSpec,
     if tree is None:  # took too long to parse: nothing is read from it
         return []
     lines = data.decode("utf-8", errors="replace").split("\n")
+    newlines = [m.start() for m in re.finditer(b"\n", data)]
     functions, types_ = _FUNCTIONS[spec.name], _TYPES[spec.name]
     out: list[Declaration] = []
-    stack = [tree.root_node]
+    stack: list[tuple[tree_sitter.Node, tree_sitter.Node | None]] = [(tree.root_node, None)]
     while stack:
-        node = stack.pop()
+        node, parent = stack.pop()
         found: Declaration | None = None
-        if _is_function(spec.name, data, node, functions):
-            found = _declaration(spec.name, data, node, "function", lines)
+        if _is_function(spec.name, data, node, functions, parent):
+            found = _declaration(spec.name, data, node, "function", lines, newlines)
         elif node.type in types_ and node.child_by_field_name("name") is not None and (
                 spec.name != "cpp" or node.child_by_field_name("body") is not None):
-            found = _declaration(spec.name, data, node, "type", lines)
+            found = _declaration(spec.name, data, node, "type", lines, newlines)
         if found is not None:
             out.append(found)
-        stack.extend(reversed(node.children))
+        stack.extend((child, node) for child in reversed(node.children))
     out.sort(key=lambda d: d.start_byte)
     return out
 
