@@ -129,6 +129,10 @@ class Settings:
         "auto", "Python docstring style for Generate documentation: auto (the style the file "
         "or project already uses), google, numpy or rest. Other languages have one style each.",
         choices=("auto", "google", "numpy", "rest"))
+    doc_examples: bool = _setting(
+        True, "Generate documentation adds a doctest Examples section to Python docstrings: "
+        "calls of the function recorded in the test sandbox, kept only when doctest passes on "
+        "them there. Never in an untrusted workspace.")
     index_enabled: bool = _setting(True, "Index the workspace for cross-file context.")
     max_file_size: int = _setting(1_000_000, "Files larger than this (bytes) are not indexed.",
                                   minimum=1000, maximum=100_000_000)

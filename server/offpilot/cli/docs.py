@@ -1,12 +1,15 @@
-"""``offpilot docs FILE[:SYMBOL] [--style S] [--dry-run] [--json]``: Generate documentation from
-the command line, as the server does it.
+"""``offpilot docs FILE[:SYMBOL] [--style S] [--no-examples] [--dry-run] [--json]``: Generate
+documentation from the command line, as the server does it.
 
 ``FILE`` alone documents every function, method and class of a file that has no
 documentation; ``FILE:SYMBOL`` one of them (``Class.method`` for a method). Python gets
 docstrings; JavaScript and TypeScript JSDoc, Rust ``///`` comments, Go doc comments, Java
 Javadoc, C and C++ Doxygen comments. The file is rewritten in place (only documentation is
-added) unless ``--dry-run``; ``--json`` prints one object per docstring or comment. Exit
-status: 0 done, 1 the model failed, 2 bad input.
+added) unless ``--dry-run``; ``--json`` prints one object per docstring or comment. A Python
+docstring gets an Examples section of calls recorded in the test sandbox and checked there with
+doctest (not with ``--no-examples`` or ``offpilot.docExamples`` off, not in an untrusted
+workspace; ``--dry-run`` runs nothing, so it shows none). Exit status: 0 done, 1 the model
+failed, 2 bad input.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from offpilot.engine.manager import CHAT, ModelManager
 from offpilot.features.docs import comments
 from offpilot.features.docs.declarations import LANGUAGES as COMMENT_LANGUAGES
 from offpilot.features.docs.declarations import Declaration, declarations
+from offpilot.features.docs.examples import add_examples, no_examples
 from offpilot.features.docs.generate import (
     DocResult,
     DocsError,
@@ -75,11 +79,14 @@ def _as_json(path: Path, result: DocResult | comments.CommentResult) -> dict[str
     return {"file": str(path), "symbol": result.definition.name, "line": result.insertion.line + 1,
             "style": result.style, "docstring": result.insertion.text,
             "parameters": [p[0] for p in result.parts.params], "described": result.described,
-            "summarized": result.summarized, "seconds": round(result.seconds, 2)}
+            "summarized": result.summarized, "seconds": round(result.seconds, 2),
+            "examples": getattr(result, "examples", 0),
+            "notes": [note] if (note := getattr(result, "examples_note", "")) else []}
 
 
 async def document_file(path: Path, symbol: str, *, style: str, dry_run: bool, as_json: bool,
-                        out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+                        examples: bool = True, out: TextIO = sys.stdout,
+                        err: TextIO = sys.stderr) -> int:
     source = path.read_text(encoding="utf-8")
     spec = for_path(path, source)
     commented = spec is not None and spec.name in COMMENT_LANGUAGES
@@ -96,11 +103,13 @@ async def document_file(path: Path, symbol: str, *, style: str, dry_run: bool, a
     settings, problems = load_settings()
     for p in problems:
         print(f"offpilot: {p}", file=err)
+    root = find_root(path.resolve())
     if commented and spec is not None:
         chosen = comments.STYLE_OF[spec.name]
     else:
-        chosen = project_style(source, path.resolve(), find_root(path.resolve()),
+        chosen = project_style(source, path.resolve(), root,
                                style if style != "auto" else settings.doc_style)
+    examples = examples and settings.doc_examples
     models = ModelManager(settings)
     results: list[DocResult | comments.CommentResult] = []
     try:
@@ -110,7 +119,17 @@ async def document_file(path: Path, symbol: str, *, style: str, dry_run: bool, a
             if commented:
                 results.append(await comments.document(backend, source, defn, chosen))
             else:
-                results.append(await document(backend, source, defn, chosen))
+                result: Any = await document(backend, source, defn, chosen)
+                if dry_run and examples:
+                    result = no_examples(result, "no Examples section: --dry-run runs nothing")
+                elif examples:
+                    print(f"[offpilot] recording examples of {defn.name} in the sandbox",
+                          file=err, flush=True)
+                    result = await add_examples(result, source, root=root, path=path,
+                                                settings=settings)
+                if result.examples_note:
+                    print(f"[offpilot] {defn.name}: {result.examples_note}", file=err)
+                results.append(result)
     except ModelError as exc:
         print(f"offpilot docs: {exc}", file=err)
         return 1
@@ -145,7 +164,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(document_file(path, symbol, style=args.style, dry_run=args.dry_run,
-                                         as_json=args.json))
+                                         as_json=args.json, examples=args.examples))
     except DocsError as exc:
         print(f"offpilot docs: {exc}", file=sys.stderr)
         return 2
@@ -165,7 +184,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="docstring style for Python (default: the one the file or project "
                    "uses); the other languages have one each: jsdoc (JavaScript, TypeScript), "
                    "rustdoc, godoc, javadoc, doxygen (C, C++)")
-    p.add_argument("--dry-run", action="store_true", help="print the docstrings; change nothing")
+    p.add_argument("--no-examples", dest="examples", action="store_false",
+                   help="no Examples section (Python): record no calls in the sandbox")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the docstrings; change nothing and run nothing (no examples)")
     p.add_argument("--json", action="store_true", help="one JSON object per docstring")
     p.add_argument("--log-level", default="warning",
                    choices=["debug", "info", "warning", "error"])

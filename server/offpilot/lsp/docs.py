@@ -13,8 +13,12 @@
   :mod:`offpilot.features.docs.generate` repairs it from the code, and the docstring is inserted
   with ``workspace/applyEdit`` (on the open document's version, so an edit typed meanwhile makes
   the editor refuse it). The draft streams as ``offpilot/stream``, progress as ``$/progress``;
-  ``$/cancelRequest`` stops the model and writes nothing. The answer is ``{"docstring", "style",
-  "line", "applied", "parameters", "described", "summarized"}``.
+  ``$/cancelRequest`` stops the model (or the sandboxed runs) and writes nothing. For Python,
+  with ``offpilot.docExamples`` on, the docstring gets an Examples section of calls recorded and
+  checked with doctest in the test sandbox (:mod:`offpilot.features.docs.examples`; never in an
+  untrusted workspace). The answer is ``{"docstring", "style", "line", "applied",
+  "parameters", "described", "summarized", "examples", "notes"}`` (``notes``: why there is no
+  Examples section, when there is none).
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ from offpilot.engine.manager import CHAT
 from offpilot.features.docs import comments
 from offpilot.features.docs.checks import LineEdit, Mismatch, check_source, fix
 from offpilot.features.docs.declarations import LANGUAGES as COMMENT_LANGUAGES
-from offpilot.features.docs.generate import DocsError, document, project_style, undocumented_at
+from offpilot.features.docs.examples import add_examples, no_examples
+from offpilot.features.docs.generate import (
+    DocResult,
+    DocsError,
+    document,
+    project_style,
+    undocumented_at,
+)
 from offpilot.lsp.actions import load_document, read_target_argument
 from offpilot.lsp.feature import Edit, Feature
 from offpilot.lsp.progress import CommandProgress
@@ -268,6 +279,8 @@ async def run_generate_docs(ls: OffpilotServer, args: Any) -> dict[str, Any]:
     target = _undocumented_at(doc, text, doc.byte_offset(offset))
     if target is None:
         raise _invalid("there is no function, method or class without documentation here")
+    path: Path | None = None
+    root: Path | None = None
     if has_comments(doc) and doc.spec is not None:
         chosen = comments.STYLE_OF[doc.spec.name]  # each of these languages has one style
         if style not in ("auto", chosen):
@@ -291,6 +304,7 @@ async def run_generate_docs(ls: OffpilotServer, args: Any) -> dict[str, Any]:
                                                       on_text=progress.stream)
             else:
                 result = await document(backend, text, target, chosen, on_text=progress.stream)
+                result = await _examples(ls, result, text, path, root, progress)
         except ModelError as exc:
             raise JsonRpcException(message=f"Offpilot cannot write documentation: the chat "
                                    f"model is unavailable ({exc})", code=REQUEST_FAILED) from None
@@ -305,7 +319,26 @@ async def run_generate_docs(ls: OffpilotServer, args: Any) -> dict[str, Any]:
     return {"docstring": result.insertion.text, "style": result.style,
             "line": result.insertion.line, "applied": applied, "reason": reason,
             "parameters": [p[0] for p in result.parts.params],
-            "described": result.described, "summarized": result.summarized}
+            "described": result.described, "summarized": result.summarized,
+            "examples": getattr(result, "examples", 0),
+            "notes": [note] if (note := getattr(result, "examples_note", "")) else []}
+
+
+async def _examples(ls: OffpilotServer, result: DocResult, text: str, path: Path | None,
+                    root: Path | None, progress: CommandProgress) -> DocResult:
+    """The docstring with an Examples section recorded in the sandbox, when
+    ``offpilot.docExamples`` is on (never in an untrusted workspace: see
+    :mod:`offpilot.features.docs.examples`)."""
+    if not ls.settings.doc_examples:
+        return result
+    if path is None:
+        return no_examples(result, "no Examples section: the document is not a file")
+    progress.report("recording examples in the sandbox")
+    out = await add_examples(result, text, root=root or path.parent, path=path,
+                             settings=ls.settings, on_progress=progress.report)
+    if out.examples_note:
+        log.info("%s: %s", result.definition.name, out.examples_note)
+    return out
 
 
 async def _apply(ls: OffpilotServer, doc: Document, text: str, version: int | None,

@@ -6,7 +6,8 @@ decided here, from tree-sitter: every parameter of the signature is listed and n
 Returns section only when the function's own body returns a value; Raises only for exceptions
 its own ``raise`` statements name. A description the model did not give is written
 ``TODO: describe.`` (marked, never invented); an exception's description is the message of its
-``raise`` when that is a string literal. No Examples section is written.
+``raise`` when that is a string literal. The model writes no examples: an Examples section is
+added afterwards from calls recorded in the sandbox (:mod:`offpilot.features.docs.examples`).
 
 Plain Python, no LSP: the server (:mod:`offpilot.lsp.docs`) and ``offpilot docs`` use it.
 """
@@ -306,6 +307,9 @@ class DocResult:
     seconds: float
     stop_reason: str
     generated_tokens: int = 0
+    examples: int = 0  # doctest examples in the docstring (see :mod:`.examples`)
+    examples_note: str = ""  # why there are none, when examples were wanted
+    examples_seconds: float = 0.0
 
 
 async def document(backend: Backend, source: str, defn: Definition, style: str, *,

@@ -267,6 +267,18 @@ class DocParts:
     params: tuple[tuple[str, str, str], ...] = ()  # (display name, annotation, description)
     returns: tuple[str, str] | None = None  # (annotation, description)
     raises: tuple[tuple[str, str], ...] = ()  # (exception, description)
+    examples: tuple[Example, ...] = ()
+
+
+@dataclass(frozen=True)
+class Example:
+    """One doctest example: a call and what doctest expects it to print ("" for nothing)."""
+
+    call: str
+    output: str = ""
+
+    def lines(self) -> list[str]:
+        return [f">>> {self.call}", *(self.output.split("\n") if self.output else ())]
 
 
 def _wrap(text: str, indent: str, width: int = 88) -> list[str]:
@@ -293,7 +305,7 @@ def render(parts: DocParts, style: str, indent: str) -> list[str]:
     the others carry ``indent``."""
     summary = _wrap(parts.summary, indent)
     out = [summary[0]] + [indent + t for t in summary[1:]]
-    if not (parts.params or parts.returns or parts.raises):
+    if not (parts.params or parts.returns or parts.raises or parts.examples):
         return out
     sections: list[list[str]] = []
     if style == REST:
@@ -342,6 +354,21 @@ def render(parts: DocParts, style: str, indent: str) -> list[str]:
             for exc, desc in parts.raises:
                 block += [inner + t for t in _wrap(f"{exc}: {desc}", inner)]
             sections.append(block)
+    if parts.examples:
+        sections.append(examples_section(parts.examples, style, indent))
     for block in sections:
         out += ["", *block]
     return out
+
+
+def examples_section(examples: Iterable[Example], style: str, indent: str) -> list[str]:
+    """An Examples section that doctest runs and Sphinx shows: Google's ``Examples:`` with the
+    examples indented under it, NumPy's underlined heading, a reST rubric then a doctest
+    block."""
+    if style == NUMPY:
+        head, inner = [f"{indent}Examples", f"{indent}--------"], indent
+    elif style == REST:
+        head, inner = [f"{indent}.. rubric:: Examples", ""], indent
+    else:
+        head, inner = [f"{indent}Examples:"], indent + "    "
+    return head + [inner + line for e in examples for line in e.lines()]
