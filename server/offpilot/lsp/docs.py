@@ -3,7 +3,9 @@
 - Diagnostics (``offpilot.docDiagnostics``): after a document opens or changes, every
   docstring or doc comment whose documented parameters differ from the signature (a Go doc
   comment: that starts with another identifier than the name) gets an Information diagnostic
-  (source ``offpilot``, code ``doc-params``) on its first line. No model runs. Python, and the
+  (source ``offpilot``, code ``doc-params``) on its first line. No model runs; the check runs in
+  a thread, off the event loop, and a result for a text the document no longer has is dropped.
+  Python, and the
   languages of :mod:`offpilot.features.docs.comments` (JSDoc, rustdoc, Go, Javadoc, Doxygen).
 - Code actions: ``Offpilot: Update documentation`` (``quickfix``), an edit that rewrites the
   parameter section to match the signature; ``Offpilot: Generate documentation``
@@ -73,6 +75,8 @@ class DocsFeature(Feature):
         super().__init__()
         self._pending: dict[str, asyncio.TimerHandle] = {}
         self._published: set[str] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}  # a check in its thread, per document
+        self._again: set[str] = set()  # documents that changed while their check ran
 
     def setup(self, server: OffpilotServer) -> None:
         super().setup(server)
@@ -92,8 +96,21 @@ class DocsFeature(Feature):
         self._pending[uri] = loop.call_later(DEBOUNCE, self._publish, uri)
 
     def _publish(self, uri: str) -> None:
+        """Start the check of ``uri`` in a thread (one at a time per document: a change during
+        a check runs it again once that one ends)."""
         self._pending.pop(uri, None)
-        publish(self.server, uri, self._published)
+        if uri in self._running:
+            self._again.add(uri)
+            return
+        task = asyncio.ensure_future(publish(self.server, uri, self._published))
+        self._running[uri] = task
+        task.add_done_callback(lambda _t: self._checked(uri))
+
+    def _checked(self, uri: str) -> None:
+        self._running.pop(uri, None)
+        if uri in self._again:
+            self._again.discard(uri)
+            self._publish(uri)
 
     def document_opened(self, doc: Document) -> None:
         self._later(doc.uri)
@@ -149,12 +166,18 @@ def _line_range(doc: Document, line: int) -> types.Range:
         end=types.Position(line=line, character=index_to_column(text, len(text), enc)))
 
 
-def mismatches(doc: Document) -> list[Mismatch | comments.CommentMismatch]:
+def mismatches(doc: Document, text: str | None = None
+               ) -> list[Mismatch | comments.CommentMismatch]:
+    """The documentation that disagrees with the code. With ``text`` (a snapshot of the
+    document's text), the document's tree is not used: it is parsed again, so that the check
+    can run in a thread while the event loop edits the document."""
+    tree = doc.tree if text is None else None
+    text = doc.text if text is None else text
     if has_comments(doc) and doc.spec is not None:
-        return list(comments.check_source(doc.text, doc.spec, doc.tree))
+        return list(comments.check_source(text, doc.spec, tree))
     if not is_python(doc):
         return []
-    return list(check_source(doc.text, doc.tree))
+    return list(check_source(text, tree))
 
 
 def diagnostic(doc: Document, mismatch: Mismatch | comments.CommentMismatch
@@ -172,15 +195,23 @@ def checked(ls: OffpilotServer, doc: Document) -> bool:
     return documented(doc) and len(doc.text) <= ls.settings.max_file_size
 
 
-def publish(ls: OffpilotServer, uri: str, published: set[str]) -> None:
+async def publish(ls: OffpilotServer, uri: str, published: set[str]) -> None:
+    """Check ``uri`` in a thread (seconds on a large file: never on the event loop) and publish
+    what it finds; a result for a text the document no longer has is dropped (the change that
+    replaced it scheduled a check of its own)."""
     doc = ls.documents.get(uri)
     found: list[types.Diagnostic] = []
     if doc is not None and ls.settings.doc_diagnostics and checked(ls, doc):
+        text, version = doc.text, doc.version
         try:
-            found = [diagnostic(doc, m) for m in mismatches(doc)]
+            found_mismatches = await asyncio.to_thread(mismatches, doc, text)
         except Exception:  # a check must never break the editing session
             log.exception("documentation check failed for %s", uri)
             return
+        current = ls.documents.get(uri)
+        if current is None or current.version != version or current.text != text:
+            return
+        found = [diagnostic(current, m) for m in found_mismatches]
     if not found and uri not in published:
         return
     if found:
