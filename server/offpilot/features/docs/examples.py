@@ -230,12 +230,13 @@ def _import_error(records: list[dict[str, Any]]) -> str:
 
 
 async def check_docstring(sandbox: TestSandbox, mod: PyModule, qualname: str, rel: str,
-                          text: str, count: int) -> list[bool] | str:
+                          text: str, count: int) -> list[str] | str:
     """Write ``text`` (the module with the new docstring) into the copy and run the docstring's
-    examples with doctest, with two hash seeds; per example, whether both runs passed. A string
-    says why the check could not run (or found other examples than the ``count`` written)."""
+    examples with doctest, with two hash seeds; per example, "" when both runs passed, else
+    what it did instead. A string says why the check could not run (or found other examples
+    than the ``count`` written)."""
     sandbox.write(rel, text)
-    passed = [True] * count
+    failures = [""] * count
     for seed in (1, 2):
         records = await run_doctest_runner(sandbox, mod, qualname, "check", hash_seed=seed,
                                            name=f"check-{seed}")
@@ -247,9 +248,11 @@ async def check_docstring(sandbox: TestSandbox, mod: PyModule, qualname: str, re
             return f"the docstring holds {len(found)} examples, not the {count} written"
         for r in found:
             i = r.get("index")
-            if isinstance(i, int) and 0 <= i < count and r.get("passed") is not True:
-                passed[i] = False
-    return passed
+            if isinstance(i, int) and 0 <= i < count and r.get("passed") is not True \
+                    and not failures[i]:
+                got = r.get("got")
+                failures[i] = (got if isinstance(got, str) else "")[:200] or "it failed"
+    return failures
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -343,6 +346,7 @@ async def _in_sandbox(sandbox: TestSandbox, result: DocResult, source: str, mod:
         return no_examples(result, f"none of the {len(recordings)} recorded calls gave a result "
                                    "an example can show")
     progress(f"checking {len(chosen)} example{'s' if len(chosen) != 1 else ''} with doctest")
+    failed = ""
     for _round in range(2):
         parts = dataclasses.replace(result.parts,
                                     examples=tuple(as_example(c) for c in chosen))
@@ -352,10 +356,13 @@ async def _in_sandbox(sandbox: TestSandbox, result: DocResult, source: str, mod:
         if isinstance(checked, str):
             return no_examples(result, f"no Examples section: the doctest check failed "
                                        f"({checked})")
-        if all(checked):
+        if not any(checked):
             return dataclasses.replace(result, parts=parts, insertion=ins,
                                        examples=len(chosen), examples_note="")
-        chosen = [c for c, ok in zip(chosen, checked, strict=True) if ok]
+        failed = failed or next(f"`{c.call}` {why.strip()}"
+                                for c, why in zip(chosen, checked, strict=True) if why)
+        chosen = [c for c, why in zip(chosen, checked, strict=True) if not why]
         if not chosen:
             break
-    return no_examples(result, "no Examples section: no recorded example passed doctest")
+    return no_examples(result, f"no Examples section: no recorded example passed doctest "
+                               f"({failed[:200]})")
