@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +245,78 @@ async def test_cancelled_generation_writes_nothing(client: LanguageClient):
 
 def _token(params: Any) -> Any:
     return params.get("token") if isinstance(params, dict) else getattr(params, "token", None)
+
+
+TOOLS = '''"""Text helpers."""
+
+
+def initials(full_name: str) -> str:
+    return "".join(word[0].upper() for word in full_name.split())
+'''
+
+
+async def _generate(client: LanguageClient, path: Path, source: str, marker: str
+                    ) -> dict[str, Any]:
+    path.write_text(source, encoding="utf-8")
+    uri = await open_document(client, path)
+    actions = await client.text_document_code_action_async(
+        actions_params(uri, at(source, marker), []))
+    action = {a.title: a for a in actions or []}["Offpilot: Generate documentation"]
+    assert isinstance(action, types.CodeAction) and action.command is not None
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command=GENERATE_DOCS, arguments=action.command.arguments))
+    assert result is not None
+    return result if isinstance(result, dict) else result._asdict()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+async def test_generated_examples_pass_doctest_on_the_written_file(client: LanguageClient):
+    path: Path = client.demo_project / "shop" / "text_tools.py"  # type: ignore[attr-defined]
+    result = await _generate(client, path, TOOLS, "return ")
+    assert result["applied"] is True, result
+    assert result["examples"] >= 1 and result["notes"] == [], result
+    written = path.read_text(encoding="utf-8")
+    assert without_docstrings(written) == without_docstrings(TOOLS)  # the code is unchanged
+    assert "    Examples:\n        >>> initials(" in written
+    done = subprocess.run([sys.executable, "-m", "doctest", "-v", path.name], cwd=path.parent,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"{result['examples']} passed and 0 failed" in done.stdout
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER, server_env=server_env()))
+async def untrusted(lsp_client: LanguageClient, demo_project: Path):
+    read_code_actions_as_sent(lsp_client)
+    lsp_client.demo_project = demo_project  # type: ignore[attr-defined]
+
+    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        apply_workspace_edit(demo_project, params.edit)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    for method in ("offpilot/stream", "offpilot/status"):
+        lsp_client.feature(method)(lambda params: None)
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=explain_capabilities(), root_uri=demo_project.as_uri(),
+        initialization_options={"workspaceTrusted": False},
+        workspace_folders=[types.WorkspaceFolder(uri=demo_project.as_uri(), name="demo")]))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+async def test_no_examples_are_recorded_in_an_untrusted_workspace(untrusted: LanguageClient,
+                                                                 tmp_path: Path):
+    canary = tmp_path / "import.canary"  # importing the module writes it
+    source = f"import pathlib\npathlib.Path({str(canary)!r}).write_text('ran')\n\n" + TOOLS
+    path: Path = untrusted.demo_project / "shop" / "trap.py"  # type: ignore[attr-defined]
+    result = await _generate(untrusted, path, source, "return ")
+    assert result["applied"] is True, result
+    assert result["examples"] == 0
+    assert any("not trusted" in n for n in result["notes"]), result
+    assert ">>>" not in path.read_text(encoding="utf-8")
+    assert not canary.exists()
+    done = subprocess.run([sys.executable, "-c", "import trap"], cwd=path.parent, timeout=60)
+    assert done.returncode == 0 and canary.exists()  # the trap works when run
