@@ -10,11 +10,18 @@ For each function the docstring is removed from its module's source, the pipelin
 - **got a doc**: functions whose summary is the model's (not ``TODO: summarize.``);
 - **s/doc**: seconds per docstring;
 - **first sentence**: similarity (difflib ratio, 0-1) of the summary to the original's first
-  sentence, a weak quality signal.
+  sentence, a weak quality signal;
+- **examples**: the Examples section recorded in the sandbox
+  (:mod:`offpilot.features.docs.examples`): the share of functions that got one, and the
+  doctest pass rate of the delivered examples (target 100%), measured apart from the pipeline's
+  own check: the module with the delivered docstring is copied into a fresh sandbox and the
+  function's docstring run with the standard ``doctest.DocTestFinder`` and ``DocTestRunner``.
+  Each function runs in a workspace of its own: a standard-library module as a top-level
+  module of its own name (``bench_textwrap``), a module of a package installed from PyPI
+  (``jinja2``, a dependency of Offpilot) inside a copy of its package.
 
 The baseline arm is the model's draft as it came (parsed in whichever style it wrote), before
-the repair: the same coverage and phantom figures. Examples sections are not generated, so
-there is no doctest figure.
+the repair: the same coverage and phantom figures.
 
 ``--lang`` runs the same measure on doc comments of another language (JSDoc, rustdoc, Go,
 Javadoc, Doxygen): functions with a documented parameter list are taken from the source files
@@ -22,6 +29,7 @@ under ``--corpus`` (by default the JavaScript of ``editor-client/node_modules``,
 there), their comment removed and written again; the original's parameter list is not used.
 
     python bench/docs.py --limit 40
+    python bench/docs.py --limit 10 --no-examples
     python bench/docs.py --limit 10 --style numpy --json out.json
     python bench/docs.py --lang javascript --limit 10
     python bench/docs.py --lang go --corpus /usr/share/doc/git/contrib --limit 5
@@ -32,10 +40,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import importlib.util
 import json
 import re
+import shutil
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,9 +59,11 @@ from offpilot.context.languages import by_name  # noqa: E402
 from offpilot.engine.manager import CHAT, ModelManager  # noqa: E402
 from offpilot.features.docs import comments  # noqa: E402
 from offpilot.features.docs.declarations import Declaration, declarations  # noqa: E402
-from offpilot.features.docs.generate import document  # noqa: E402
+from offpilot.features.docs.examples import add_examples  # noqa: E402
+from offpilot.features.docs.generate import apply_insertion, document  # noqa: E402
 from offpilot.features.docs.styles import GOOGLE, parse_docstring  # noqa: E402
 from offpilot.features.docs.symbols import Definition, definitions  # noqa: E402
+from offpilot.features.testgen.core.sandbox import TestSandbox  # noqa: E402
 
 MODULES = ("textwrap", "shlex", "fnmatch", "glob", "csv", "calendar", "difflib", "string",
            "heapq", "bisect", "base64", "colorsys", "filecmp", "fractions", "gettext", "gzip",
@@ -58,6 +71,7 @@ MODULES = ("textwrap", "shlex", "fnmatch", "glob", "csv", "calendar", "difflib",
            "operator", "optparse", "pprint", "quopri", "random", "sched", "secrets",
            "statistics", "tabnanny", "tempfile", "uu", "zipapp", "json/decoder", "json/encoder",
            "urllib/parse", "email/utils", "logging/handlers")
+PYPI_MODULES = ("jinja2/utils", "jinja2/filters")  # a package installed from PyPI
 MAX_LINES = 60  # longer functions are left out (the prompt stays small)
 
 
@@ -74,6 +88,11 @@ class Row:
     similarity: float
     seconds: float
     tokens: int
+    examples: int = 0  # delivered in the docstring
+    doctest_attempted: int = 0  # run again apart from the pipeline
+    doctest_failed: int = 0
+    examples_note: str = ""
+    examples_seconds: float = 0.0
 
 
 def first_sentence(text: str) -> str:
@@ -98,12 +117,82 @@ def strip_docstring(source: str, defn: Definition) -> str | None:
     return "\n".join(lines[:doc.start_line] + lines[doc.end_line + 1:])
 
 
+def _sources() -> list[tuple[str, Path, Path | None]]:
+    """(module label, file, the package folder to copy with it or None): the standard library's
+    modules, then the PyPI package's."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    out: list[tuple[str, Path, Path | None]] = [
+        (m.replace("/__init__", "").replace("/", "."), stdlib / f"{m}.py", None)
+        for m in MODULES]
+    for module in PYPI_MODULES:
+        top = module.split("/", 1)[0]
+        spec = importlib.util.find_spec(top)
+        if spec is None or not spec.submodule_search_locations:
+            print(f"  ({top} is not installed: its modules are left out)", file=sys.stderr)
+            continue
+        package = Path(next(iter(spec.submodule_search_locations)))
+        # among the first modules, so that a small --limit takes some
+        out.insert(min(len(out), 2 + 4 * PYPI_MODULES.index(module)),
+                   (module.replace("/", "."), package.parent / f"{module}.py", package))
+    return out
+
+
+def workspace_for(label: str, source: str) -> tuple[Path, Path]:
+    """A fresh workspace holding ``source`` as the module of ``label``: (root, file)."""
+    module = modules[label]
+    root = Path(tempfile.mkdtemp(prefix="offpilot-bench-docs-"))
+    package = packages.get(module)
+    if package is None:
+        path = root / f"bench_{module.replace('.', '_')}.py"
+    else:
+        shutil.copytree(package, root / package.name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        path = root / Path(*module.split(".")).with_suffix(".py")
+    path.write_text(source, encoding="utf-8")
+    return root, path
+
+
+packages: dict[str, Path] = {}  # module label -> package folder, for PyPI modules
+
+DOCTEST = """
+import doctest, importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+module = importlib.import_module(sys.argv[2])
+obj = module
+for part in sys.argv[3].split("."):
+    obj = getattr(obj, part)
+runner = doctest.DocTestRunner(verbose=False)
+for test in doctest.DocTestFinder(recurse=False).find(obj, sys.argv[3], module=module,
+                                                      globs=vars(module)):
+    runner.run(test, out=lambda text: None)
+failed, attempted = runner.summarize(verbose=False)
+print(json.dumps({"failed": failed, "attempted": attempted}))
+"""
+
+
+async def doctest_delivered(root: Path, path: Path, qualname: str) -> tuple[int, int]:
+    """(attempted, failed) examples of ``qualname``'s docstring in the module as delivered, run
+    by the standard doctest in a fresh sandbox."""
+    rel = path.relative_to(root).with_suffix("")
+    module = ".".join(rel.parts)
+    async with TestSandbox(root, timeout=60) as sandbox:
+        result = await sandbox.run_python(["-c", DOCTEST, str(sandbox.project_dir), module,
+                                           qualname])
+    try:
+        out = json.loads(result.stdout.strip().splitlines()[-1])
+        return int(out["attempted"]), int(out["failed"])
+    except (ValueError, KeyError, IndexError):
+        print(f"    doctest did not run: {result.stderr.strip()[-300:]}", file=sys.stderr)
+        return 1, 1
+
+
 def sample(limit: int) -> list[tuple[str, str, Definition]]:
     """(label, stripped module source, the definition in it), spread over the modules."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
     pool: list[list[tuple[str, str, Definition, str]]] = []
-    for module in MODULES:
-        path = stdlib / f"{module}.py"
+    packages.clear()
+    for module, path, package in _sources():
+        if package is not None:
+            packages[module] = package
         try:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
@@ -123,7 +212,11 @@ def sample(limit: int) -> list[tuple[str, str, Definition]]:
                      and d.docstring is None]
             if not again:
                 continue
-            found.append((f"{module}.{defn.name}", stripped, again[0], defn.docstring.text))
+            owner = _owner(source, defn)
+            label = f"{module}.{owner}.{defn.name}" if owner else f"{module}.{defn.name}"
+            found.append((label, stripped, again[0], defn.docstring.text))
+            owners[label] = owner
+            modules[label] = module
         if found:
             pool.append(found)
     out: list[tuple[str, str, Definition]] = []
@@ -140,9 +233,17 @@ def sample(limit: int) -> list[tuple[str, str, Definition]]:
 
 
 originals: dict[str, str] = {}
+owners: dict[str, str] = {}  # label -> the class a method belongs to ("" for a function)
+modules: dict[str, str] = {}  # label -> its module
 
 
-async def run(limit: int, style: str) -> list[Row]:
+def _owner(source: str, defn: Definition) -> str:
+    classes = [d for d in definitions(source) if d.kind == "class"
+               and d.start_byte < defn.start_byte <= d.end_byte]
+    return classes[-1].name if classes else ""
+
+
+async def run(limit: int, style: str, examples: bool = True) -> list[Row]:
     settings, _ = load_settings()
     models = ModelManager(settings)
     rows: list[Row] = []
@@ -152,6 +253,23 @@ async def run(limit: int, style: str) -> list[Row]:
             t0 = time.perf_counter()
             result = await document(backend, source, defn, style)
             seconds = time.perf_counter() - t0
+            attempted = failed = 0
+            if examples:
+                root, path = workspace_for(label, source)
+                try:
+                    result = await add_examples(result, source, root=root, path=path,
+                                                settings=settings)
+                    if result.examples:
+                        path.write_text(apply_insertion(source, result.insertion),
+                                        encoding="utf-8")
+                        owner = owners.get(label, "")
+                        attempted, failed = await doctest_delivered(
+                            root, path, f"{owner}.{defn.name}" if owner else defn.name)
+                        # a delivered example doctest did not find counts as failed
+                        failed += max(0, result.examples - attempted)
+                        attempted = max(attempted, result.examples)
+                finally:
+                    shutil.rmtree(root, ignore_errors=True)
             real = {p.name for p in defn.documented_params}
             delivered = parse_docstring(result.insertion.text.strip().strip('r"')).names
             raw = parse_docstring(result.draft).names
@@ -162,10 +280,13 @@ async def run(limit: int, style: str) -> list[Row]:
                 raw_covered=len(real & set(raw)), raw_phantom=len(set(raw) - real),
                 summarized=result.summarized,
                 similarity=similarity(summary, first_sentence(originals[label])) if summary
-                else 0.0, seconds=seconds, tokens=result.generated_tokens))
+                else 0.0, seconds=seconds, tokens=result.generated_tokens,
+                examples=result.examples, doctest_attempted=attempted, doctest_failed=failed,
+                examples_note=result.examples_note, examples_seconds=result.examples_seconds))
             print(f"  {label:<40} {rows[-1].covered}/{rows[-1].params} params, "
-                  f"{result.generated_tokens} tokens, {seconds:.1f}s", file=sys.stderr,
-                  flush=True)
+                  f"{result.generated_tokens} tokens, {seconds:.1f}s, {result.examples} "
+                  f"examples ({attempted - failed}/{attempted} pass doctest) "
+                  f"{result.examples_note[:90]}", file=sys.stderr, flush=True)
     finally:
         await models.close()
     return rows
@@ -291,7 +412,27 @@ def report(rows: list[Row], model: str, what: str = "standard-library functions"
     if got:
         print(f"  first-sentence similarity (mean, 0-1)     "
               f"{sum(r.similarity for r in got) / len(got):6.2f}")
-    print("  doctest pass rate of examples             n/a (no Examples section is generated)")
+    if not any(r.examples or r.examples_note for r in rows):
+        print("  examples                                  not generated (--no-examples or "
+              "doc comments)")
+        return
+    attempted = sum(r.doctest_attempted for r in rows)
+    passed = attempted - sum(r.doctest_failed for r in rows)
+    with_examples = [r for r in rows if r.examples]
+    print(f"  functions that got examples               {len(with_examples):>3}/{n:<3} "
+          f"{_pct(len(with_examples), n)}")
+    print(f"  examples delivered                        {sum(r.examples for r in rows):>6}")
+    print(f"  doctest pass rate of delivered examples   {passed:>3}/{attempted:<3} "
+          f"{_pct(passed, attempted)}")
+    print(f"  seconds recording and checking (mean)     "
+          f"{sum(r.examples_seconds for r in rows) / n:6.1f}")
+    reasons: dict[str, int] = {}
+    for r in rows:
+        if not r.examples:
+            key = re.sub(r"\(.*", "", r.examples_note.replace("no Examples section: ", ""))
+            reasons[key.strip()[:70]] = reasons.get(key.strip()[:70], 0) + 1
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"    no examples: {reason:<60} {count:>3}")
 
 
 def main() -> int:
@@ -299,6 +440,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--style", default=GOOGLE, choices=["google", "numpy", "rest"])
     parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--no-examples", dest="examples", action="store_false",
+                        help="Python: record no examples in the sandbox")
     parser.add_argument("--lang", default="python",
                         choices=["python", "javascript", "typescript", "rust", "go", "java", "c",
                                  "cpp"], help="python: docstrings; the others: doc comments")
@@ -308,8 +451,8 @@ def main() -> int:
     settings, _ = load_settings()
     model = settings.chat_model or settings.model or "embedded default"
     if args.lang == "python":
-        rows = asyncio.run(run(args.limit, args.style))
-        report(rows, model)
+        rows = asyncio.run(run(args.limit, args.style, args.examples))
+        report(rows, model, "functions (standard library and jinja2)")
     else:
         if not args.corpus.is_dir():
             print(f"no corpus at {args.corpus} (run `npm ci` in editor-client/)",
