@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -320,3 +321,31 @@ async def test_no_examples_are_recorded_in_an_untrusted_workspace(untrusted: Lan
     assert not canary.exists()
     done = subprocess.run([sys.executable, "-c", "import trap"], cwd=path.parent, timeout=60)
     assert done.returncode == 0 and canary.exists()  # the trap works when run
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_offpilot_docs_cli_writes_examples_that_pass_doctest(tmp_path: Path):
+    path = tmp_path / "text_tools.py"
+    path.write_text(TOOLS, encoding="utf-8")
+
+    def docs(*flags: str) -> tuple[dict[str, Any], str]:
+        run = subprocess.run([sys.executable, "-m", "offpilot", "docs", f"{path}:initials",
+                              "--json", *flags], capture_output=True, text=True, timeout=600,
+                             env=server_env())
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout.splitlines()[0]), run.stderr
+
+    dry, err = docs("--dry-run")  # runs nothing: no examples, the file unchanged
+    assert dry["examples"] == 0 and "--dry-run runs nothing" in " ".join(dry["notes"]), err
+    assert ">>>" not in dry["docstring"] and path.read_text(encoding="utf-8") == TOOLS
+    plain, _ = docs("--no-examples")
+    assert plain["examples"] == 0 and plain["notes"] == [] and ">>>" not in plain["docstring"]
+    path.write_text(TOOLS, encoding="utf-8")
+    answer, err = docs()
+    assert answer["examples"] >= 1 and ">>> initials(" in answer["docstring"], err
+    assert ">>> initials(" in path.read_text(encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "doctest", "-v", path.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert f"{answer['examples']} passed and 0 failed" in done.stdout
