@@ -360,6 +360,7 @@ async def _examples(ls: OffpilotServer, result: DocResult, text: str, path: Path
     """The docstring with an Examples section recorded in the sandbox, when
     ``offpilot.docExamples`` is on (never in an untrusted workspace: see
     :mod:`offpilot.features.docs.examples`)."""
+    await ls.settings_settled()  # (workspaceTrusted may come with the client's configuration)
     if not ls.settings.doc_examples:
         return result
     if path is None:
