@@ -430,6 +430,7 @@ def report(rows: list[Row], model: str, what: str = "standard-library functions"
     for r in rows:
         if not r.examples:
             key = re.sub(r"\(.*", "", r.examples_note.replace("no Examples section: ", ""))
+            key = re.sub(r"\d+", "N", key)
             reasons[key.strip()[:70]] = reasons.get(key.strip()[:70], 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         print(f"    no examples: {reason:<60} {count:>3}")
