@@ -4,8 +4,9 @@ It speaks the same protocol as the real server (offpilot/status, offpilot/stream
 progress, offpilot.explain, offpilot.generateTests writing the test file through
 workspace/applyEdit, offpilot.fixProblem sending its edit for confirmation, code actions,
 offpilot/stats) with fixed text and timing, so the extension's Explain panel, Cancel, test
-generation and fix preview UI are tested independently of the model. Its "fix" is scripted, not
-checked: it appends ":" to the diagnostic's line (the e2e's "expected ':'" fixture).
+generation and fix preview UI are tested independently of the model. With FAKE_FIX_PROBLEM=1
+(the VS Code e2e) it also offers Fix this problem, whose "fix" is scripted, not checked: ":"
+appended to the diagnostic's line (that e2e's "expected ':'" fixture).
 Run: python fake_server.py  (LSP over stdio; needs pygls and lsprotocol).
 """
 
@@ -26,6 +27,7 @@ GENERATE_TESTS = "offpilot.generateTests"
 FIX_PROBLEM = "offpilot.fixProblem"
 FIX_ANNOTATION = "offpilot.verifiedFix"
 STREAM_DELAY = float(os.environ.get("FAKE_STREAM_DELAY", "0.15"))
+FIXES = os.environ.get("FAKE_FIX_PROBLEM") == "1"
 EXPLANATION = [
     "## `apply_discount`\n\n", "Returns the price ", "after a **percentage discount**, ",
     "rounded to the nearest cent.\n\n", "- `price_cents`: the price in cents\n",
@@ -113,7 +115,7 @@ def code_action(ls: FakeServer, params: types.CodeActionParams) -> list[types.Co
                                                arguments=[{**arg, "scope": "symbol"}])),
     ]
     only = params.context.only or []
-    if only and not any(k.startswith(types.CodeActionKind.QuickFix) for k in only):
+    if not FIXES or (only and not any(k.startswith(types.CodeActionKind.QuickFix) for k in only)):
         return actions
     fixes: list[types.CodeAction] = []
     for d in params.context.diagnostics:
@@ -187,7 +189,6 @@ async def generate_tests(ls: FakeServer, *args: Any) -> dict[str, Any]:
             "failing": 0, "unverified": 0}
 
 
-@server.command(FIX_PROBLEM)
 async def fix_problem(ls: FakeServer, *args: Any) -> dict[str, Any]:
     """Scripted: ":" appended to the diagnostic's line, sent for confirmation as the real server
     sends a verified fix (an annotated edit, needsConfirmation: the editor previews it)."""
@@ -219,6 +220,10 @@ async def fix_problem(ls: FakeServer, *args: Any) -> dict[str, Any]:
         if token is not None:
             ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
     return {"status": "verified", "applied": result.applied, "markdown": markdown}
+
+
+if FIXES:
+    server.command(FIX_PROBLEM)(fix_problem)
 
 
 if __name__ == "__main__":

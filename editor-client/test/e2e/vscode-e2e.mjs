@@ -118,6 +118,14 @@ async function quickInput(key, text, rowText) {
   await page.keyboard.type(text, { delay: 15 });
   if (rowText) {
     await page.waitForSelector(`.quick-input-list .monaco-list-row:has-text("${rowText}")`, { timeout: 15000 });
+    // The list fills in steps (recent files, then the search), and Enter takes the focused row.
+    const focused = () => page.evaluate(() =>
+      document.querySelector('.quick-input-list .monaco-list-row.focused')?.textContent ?? '');
+    await waitFor(`"${rowText}" focused in the quick input`, async () => {
+      if ((await focused()).includes(rowText)) return true;
+      await page.keyboard.press('ArrowDown');
+      return false;
+    }, 10000, 300);
   } else {
     await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 15000 });
   }
