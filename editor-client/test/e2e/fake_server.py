@@ -2,8 +2,11 @@
 
 It speaks the same protocol as the real server (offpilot/status, offpilot/stream with work-done
 progress, offpilot.explain, offpilot.generateTests writing the test file through
-workspace/applyEdit, code actions, offpilot/stats) with fixed text and timing, so the extension's
-Explain panel, Cancel and test generation UI are tested independently of the model.
+workspace/applyEdit, offpilot.fixProblem sending its edit for confirmation, code actions,
+offpilot/stats) with fixed text and timing, so the extension's Explain panel, Cancel, test
+generation and fix preview UI are tested independently of the model. With FAKE_FIX_PROBLEM=1
+(the VS Code e2e) it also offers Fix this problem, whose "fix" is scripted, not checked: ":"
+appended to the diagnostic's line (that e2e's "expected ':'" fixture).
 Run: python fake_server.py  (LSP over stdio; needs pygls and lsprotocol).
 """
 
@@ -21,7 +24,10 @@ from pygls.uris import from_fs_path, to_fs_path
 
 EXPLAIN = "offpilot.explain"
 GENERATE_TESTS = "offpilot.generateTests"
+FIX_PROBLEM = "offpilot.fixProblem"
+FIX_ANNOTATION = "offpilot.verifiedFix"
 STREAM_DELAY = float(os.environ.get("FAKE_STREAM_DELAY", "0.15"))
+FIXES = os.environ.get("FAKE_FIX_PROBLEM") == "1"
 EXPLANATION = [
     "## `apply_discount`\n\n", "Returns the price ", "after a **percentage discount**, ",
     "rounded to the nearest cent.\n\n", "- `price_cents`: the price in cents\n",
@@ -101,13 +107,26 @@ def inline(ls: FakeServer, params: types.InlineCompletionParams) -> types.Inline
 def code_action(ls: FakeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     rng = ls.protocol._converter.unstructure(params.range)
     arg = {"uri": params.text_document.uri, "range": rng}
-    return [
+    actions = [
         types.CodeAction(title="Offpilot: Explain this code", kind=types.CodeActionKind.Refactor,
                          command=types.Command(title="Explain", command=EXPLAIN, arguments=[arg])),
         types.CodeAction(title="Offpilot: Generate unit tests", kind=types.CodeActionKind.Refactor,
                          command=types.Command(title="Generate tests", command=GENERATE_TESTS,
                                                arguments=[{**arg, "scope": "symbol"}])),
     ]
+    only = params.context.only or []
+    if not FIXES or (only and not any(k.startswith(types.CodeActionKind.QuickFix) for k in only)):
+        return actions
+    fixes: list[types.CodeAction] = []
+    for d in params.context.diagnostics:
+        problem = {"uri": params.text_document.uri,
+                   "diagnostic": {"range": ls.protocol._converter.unstructure(d.range),
+                                  "message": d.message, "source": d.source or ""}}
+        fixes.append(types.CodeAction(
+            title="Offpilot: Fix this problem", kind=types.CodeActionKind.QuickFix,
+            diagnostics=[d], command=types.Command(title="Fix this problem", command=FIX_PROBLEM,
+                                                   arguments=[problem])))
+    return fixes + actions
 
 
 @server.feature("offpilot/stats")
@@ -168,6 +187,43 @@ async def generate_tests(ls: FakeServer, *args: Any) -> dict[str, Any]:
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
     return {"summary": f"FAKE: kept 1 test in {test_file.name}", "testFile": uri, "kept": 1,
             "failing": 0, "unverified": 0}
+
+
+async def fix_problem(ls: FakeServer, *args: Any) -> dict[str, Any]:
+    """Scripted: ":" appended to the diagnostic's line, sent for confirmation as the real server
+    sends a verified fix (an annotated edit, needsConfirmation: the editor previews it)."""
+    token = ls.tokens.get(FIX_PROBLEM)
+    target = args[0] if args else {}
+    uri = target["uri"]
+    line = target["diagnostic"]["range"]["start"]["line"]
+    doc = ls.workspace.get_text_document(uri)
+    old = doc.lines[line].rstrip("\r\n")
+    if token is not None:
+        ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title="Fixing"))
+    try:
+        await asyncio.sleep(0.4)
+        edit = types.WorkspaceEdit(
+            document_changes=[types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri,
+                                                                            version=doc.version),
+                edits=[types.AnnotatedTextEdit(
+                    range=types.Range(types.Position(line, 0), types.Position(line, len(old))),
+                    new_text=old + ":", annotation_id=FIX_ANNOTATION)])],
+            change_annotations={FIX_ANNOTATION: types.ChangeAnnotation(
+                label="Offpilot: verified fix", needs_confirmation=True,
+                description="FAKE: scripted")})
+        result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
+            edit=edit, label="Offpilot: verified fix"))
+        markdown = f"## Verified fix\n\nFAKE: scripted fix of line {line + 1}.\n"
+        ls.protocol.notify("offpilot/stream", {"token": token, "delta": markdown})
+    finally:
+        if token is not None:
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+    return {"status": "verified", "applied": result.applied, "markdown": markdown}
+
+
+if FIXES:
+    server.command(FIX_PROBLEM)(fix_problem)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,19 @@
 //   LOGS_DIR    code-server's user-data dir (the Offpilot output channel is logged below it)
 //   PLAYWRIGHT  folder with node_modules/playwright-core;  ARTIFACTS  screenshots go here
 //   E2E_EXPLAIN / E2E_TESTS / E2E_DOCS / E2E_FIX  "0" to skip those parts
+//   DIAG_PYTHON the interpreter of the test diagnostics provider (test/e2e/python-diagnostics),
+//               whose Python syntax errors Fix this problem is run on
 //   E2E_MODE    "real" (offpilot serve: the model's text is unpredictable) or "fake"
 //   E2E_BUNDLED "1": no server is configured or on PATH; the platform .vsix installs its own on
 //               first use (the setup is checked in the log, the status bar says "starter" model)
 //   E2E_READY_TIMEOUT_S  seconds to wait for the server to be ready (default 120)
 //               (test/e2e/fake_server.py: fixed text, so the panel's content, Cancel, the
-//               light-bulb code action and the test file's content are checked exactly)
+//               light-bulb code action, the test file's content and the previewed fix are
+//               checked exactly)
 import { createRequire } from 'module';
 import fs from 'fs';
 import path from 'path';
+import { execFileSync } from 'child_process';
 
 const require = createRequire(path.join(process.env.PLAYWRIGHT, 'node_modules', 'x.js'));
 const { chromium } = require('playwright-core');
@@ -51,6 +55,20 @@ fs.writeFileSync(path.join(workspace, FIX_FILE), [
   '}',
   '',
 ].join('\n'));
+// A Python syntax error, reported by the test diagnostics provider installed next to the
+// extension (test/e2e/python-diagnostics: Python's compiler, as a Python language extension
+// reports it): Fix this problem with the real model, its verified edit previewed and applied.
+const PY_FIX_FILE = 'shop/totals.py';
+const PY_FIX_SOURCE = [
+  'def total(items):',
+  '    result = 0',
+  '    for item in items',
+  '        result += item',
+  '    return result',
+  '',
+].join('\n');
+const PY_FIX_LINE = 3;  // `for item in items`: "expected ':'"
+fs.writeFileSync(path.join(workspace, PY_FIX_FILE), PY_FIX_SOURCE);
 const t0 = Date.now();
 const timings = {};
 const log = (...a) => console.log(`[e2e +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
@@ -100,6 +118,14 @@ async function quickInput(key, text, rowText) {
   await page.keyboard.type(text, { delay: 15 });
   if (rowText) {
     await page.waitForSelector(`.quick-input-list .monaco-list-row:has-text("${rowText}")`, { timeout: 15000 });
+    // The list fills in steps (recent files, then the search), and Enter takes the focused row.
+    const focused = () => page.evaluate(() =>
+      document.querySelector('.quick-input-list .monaco-list-row.focused')?.textContent ?? '');
+    await waitFor(`"${rowText}" focused in the quick input`, async () => {
+      if ((await focused()).includes(rowText)) return true;
+      await page.keyboard.press('ArrowDown');
+      return false;
+    }, 10000, 300);
   } else {
     await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 15000 });
   }
@@ -119,6 +145,58 @@ async function openFile(rel) {
 async function goToLine(line) {
   await quickInput('Control+G', String(line));
   await sleep(200);
+}
+
+/** The text of the active editor as shown (its lines in order; small files fit the view). */
+const viewText = () => page.evaluate(() => [...document.querySelectorAll(
+  '.editor-instance .monaco-editor .view-lines .view-line')]
+  .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
+  .map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ')).join('\n'));
+
+const squigglesOf = (kind) => page.evaluate((k) =>
+  document.querySelectorAll(`.editor-instance .monaco-editor .squiggly-${k}`).length, kind);
+
+/** Python's compiler on `text`: '' when it compiles, else the error. */
+function pythonCompileError(text) {
+  try {
+    execFileSync(process.env.DIAG_PYTHON || 'python3', ['-c', 'import sys; compile(sys.stdin.read(), "<e2e>", "exec")'],
+      { input: text, stdio: ['pipe', 'pipe', 'pipe'] });
+    return '';
+  } catch (e) {
+    return String(e.stderr || e.message).trim().split('\n').pop();
+  }
+}
+
+/** Opens the quick fix menu (Ctrl+.) until it lists a row starting with each of `wanted`. */
+async function quickFixMenu(wanted) {
+  const rowsNow = () => page.evaluate(() => [...document.querySelectorAll('.action-widget .monaco-list-row')]
+    .map((e) => (e.textContent ?? '').trim()));
+  for (let attempt = 1; ; attempt++) {
+    await sleep(800);
+    await page.keyboard.press('Control+Period');  // editor.action.quickFix
+    try {
+      return await waitFor(`${wanted.join(' / ')} in the quick fix menu`, async () => {
+        const rows = await rowsNow();
+        return wanted.every((w) => rows.some((r) => r.startsWith(w))) ? rows : undefined;
+      }, 5000, 250);
+    } catch (e) {
+      if (attempt === 3) throw e;
+      log('quick fix menu without', JSON.stringify(wanted), 'retrying:', JSON.stringify(await rowsNow()));
+      await page.keyboard.press('Escape');
+    }
+  }
+}
+
+/** Moves the focus in the open action list to the row starting with `title` and runs it. */
+async function chooseAction(title, menu) {
+  const focused = () => page.evaluate(() =>
+    (document.querySelector('.action-widget .monaco-list-row.focused')?.textContent ?? '').trim());
+  for (let i = 0; !(await focused()).startsWith(title); i++) {
+    if (i > menu.length) throw new Error(`cannot focus "${title}" in ${JSON.stringify(menu)}`);
+    await page.keyboard.press('ArrowDown');
+    await sleep(100);
+  }
+  await page.keyboard.press('Enter');
 }
 
 const statusText = () => page.evaluate(() =>
@@ -269,10 +347,6 @@ try {
     }
     await page.keyboard.press('Enter');
     // The editor's text: the Args section now matches the signature; the code is unchanged.
-    const viewText = () => page.evaluate(() => [...document.querySelectorAll(
-      '.editor-instance .monaco-editor .view-lines .view-line')]
-      .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
-      .map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ')).join('\n'));
     const edited = await waitFor('the docstring to be updated in the editor', async () => {
       const t = await viewText();
       return /^\s+rate:/m.test(t) && !t.includes('discount') ? t : undefined;
@@ -448,36 +522,11 @@ try {
     mark('fix-diagnostic');
     await fixEditor.locator('.view-lines').click();
     await goToLine(FIX_LINE);
-    const rowsNow = () => page.evaluate(() => [...document.querySelectorAll('.action-widget .monaco-list-row')]
-      .map((e) => (e.textContent ?? '').trim()));
-    let fixMenu = [];
-    for (let attempt = 1; ; attempt++) {
-      await sleep(800);
-      await page.keyboard.press('Control+Period');  // editor.action.quickFix
-      try {
-        fixMenu = await waitFor('Explain / Fix this problem in the quick fix menu', async () => {
-          const rows = await rowsNow();
-          return rows.some((r) => r.startsWith('Offpilot: Explain this problem')) &&
-            rows.some((r) => r.startsWith('Offpilot: Fix this problem')) ? rows : undefined;
-        }, 5000, 250);
-        break;
-      } catch (e) {
-        if (attempt === 3) throw e;
-        log('quick fix menu without the Offpilot problem actions, retrying:', JSON.stringify(await rowsNow()));
-        await page.keyboard.press('Escape');
-      }
-    }
+    const fixMenu = await quickFixMenu(['Offpilot: Explain this problem', 'Offpilot: Fix this problem']);
     log('quick fix menu:', JSON.stringify(fixMenu));
     results.fixQuickFixMenu = fixMenu;
     await shot('fix-quick-fix');
-    const focused = () => page.evaluate(() =>
-      (document.querySelector('.action-widget .monaco-list-row.focused')?.textContent ?? '').trim());
-    for (let i = 0; !(await focused()).startsWith('Offpilot: Explain this problem'); i++) {
-      if (i > fixMenu.length) throw new Error(`cannot focus "Offpilot: Explain this problem" in ${JSON.stringify(fixMenu)}`);
-      await page.keyboard.press('ArrowDown');
-      await sleep(100);
-    }
-    await page.keyboard.press('Enter');
+    await chooseAction('Offpilot: Explain this problem', fixMenu);
     log('explain this problem started');
     const explained = await waitFor('the explanation of the problem in the Explain panel', async () => {
       const r = await panelState();
@@ -494,6 +543,102 @@ try {
     results.fixExplain = explained.text.slice(0, 300);
   } else {
     log('explain/fix this problem: skipped (not offered by the server or E2E_FIX=0)');
+  }
+
+  if (process.env.E2E_FIX !== '0' && advertised.includes('"offpilot.fixProblem"')) {
+    // Fix this problem on a Python syntax error: the server asks the model for a fix, re-checks
+    // it (the file compiles, the error is gone, no new one) and sends only a verified edit,
+    // annotated for confirmation: VS Code previews it (Refactor Preview), the user applies it,
+    // the document changes, the file on disk only when saved. (The scripted server sends a
+    // fixed edit the same way: the preview and apply path, independent of the model.)
+    const pyPath = path.join(workspace, PY_FIX_FILE);
+    const pyEditor = await openFile(PY_FIX_FILE);
+    log('opened', PY_FIX_FILE);
+    await waitFor('the Python syntax error squiggle (test diagnostics provider)', () => squigglesOf('error'), 60000, 500);
+    mark('py-fix-diagnostic');
+    await pyEditor.locator('.view-lines').click();
+    await goToLine(PY_FIX_LINE);
+    await page.keyboard.press('End');
+    const pyMenu = await quickFixMenu(['Offpilot: Fix this problem']);
+    log('quick fix menu:', JSON.stringify(pyMenu));
+    results.pyFixQuickFixMenu = pyMenu;
+    await shot('py-fix-quick-fix');
+    await chooseAction('Offpilot: Fix this problem', pyMenu);
+    log('fix this problem started');
+    // Either the preview of a verified edit or the panel's answer without one.
+    const preview = page.locator('.bulk-edit-panel[data-state="data"]');
+    const outcome = await waitFor('the preview of a verified fix, or the answer without one', async () => {
+      if (await preview.isVisible().catch(() => false)) return 'preview';
+      const r = await panelState();
+      return r && r.title.startsWith('Fix the problem') && r.state !== 'running' ? 'answer' : undefined;
+    }, 360000, 500);
+    const unchanged = fs.readFileSync(pyPath, 'utf8') === PY_FIX_SOURCE;
+    if (outcome !== 'preview') {
+      const r = await panelState();
+      await shot('py-fix-failure');
+      const honest = /No verified fix/.test(r?.text ?? '') && unchanged &&
+        (await viewText()).trim() === PY_FIX_SOURCE.trim();
+      throw new Error(`no verified fix was previewed (${honest ? 'an honest "No verified fix", nothing applied' :
+        'and the document or file changed'}): ${r?.state} ${JSON.stringify((r?.text ?? '').slice(0, 600))}`);
+    }
+    mark('py-fix-preview');
+    await shot('py-fix-preview');
+    // Nothing applied yet: the document and the file hold the error.
+    if (!unchanged || (await viewText()).trim() !== PY_FIX_SOURCE.trim()) {
+      throw new Error('the fix changed the document or the file before it was confirmed');
+    }
+    const previewText = await preview.innerText();
+    log('refactor preview:', JSON.stringify(previewText.slice(0, 300)));
+    results.pyFixPreview = previewText.slice(0, 300);
+    // The edit needs confirmation, so it starts unchecked: check it, then Apply.
+    const boxes = preview.locator('input.edit-checkbox');
+    await waitFor('the edit in the preview', async () => (await boxes.count()) > 0, 10000, 250);
+    const checkedBefore = await boxes.evaluateAll((els) => els.map((e) => e.checked));
+    if (checkedBefore.some(Boolean)) {
+      throw new Error(`the verified fix was pre-selected in the preview (needsConfirmation): ${JSON.stringify(checkedBefore)}`);
+    }
+    await boxes.first().check();
+    await preview.locator('.buttons .monaco-button', { hasText: 'Apply' }).first().click();
+    const fixed = await waitFor('the fix in the document', async () => {
+      const t = await viewText();
+      return t.trim() !== PY_FIX_SOURCE.trim() && !(await preview.isVisible().catch(() => false)) ? t : undefined;
+    }, 15000, 250);
+    mark('py-fix-applied');
+    log('document after the fix:', JSON.stringify(fixed));
+    const answer = await waitFor('the Fix answer in the Explain panel', async () => {
+      const r = await panelState();
+      return r && r.title.startsWith('Fix the problem') && r.state !== 'running' ? r : undefined;
+    }, 30000, 250);
+    log('panel:', answer.state, JSON.stringify(answer.text.slice(0, 300)));
+    if (answer.state !== 'done' || !/Verified fix/.test(answer.text)) {
+      throw new Error(`the panel does not report the verified fix: ${answer.state} ${JSON.stringify(answer.text.slice(0, 300))}`);
+    }
+    // The provider re-checks the changed document: the syntax error is gone.
+    await waitFor('the syntax error squiggle to go away', async () => (await squigglesOf('error')) === 0, 20000, 300);
+    mark('py-fix-diagnostic-cleared');
+    if (fs.readFileSync(pyPath, 'utf8') !== PY_FIX_SOURCE) {
+      throw new Error('the file on disk changed before it was saved');
+    }
+    await page.keyboard.press('Control+S');
+    const saved = await waitFor('the fixed file on disk', () => {
+      const t = fs.readFileSync(pyPath, 'utf8');
+      return t !== PY_FIX_SOURCE ? t : undefined;
+    }, 10000, 250);
+    const compileError = pythonCompileError(saved);
+    const savedLines = saved.split('\n');
+    const keptLines = PY_FIX_SOURCE.split('\n').filter((l, i) => i !== PY_FIX_LINE - 1 && l.trim() !== '');
+    if (compileError || !keptLines.every((l) => savedLines.includes(l))) {
+      throw new Error(`the saved fix is wrong (${compileError || 'the rest of the file changed'}):\n${saved}`);
+    }
+    if (fake && (saved !== PY_FIX_SOURCE.replace('for item in items\n', 'for item in items:\n') ||
+        !answer.text.includes(`FAKE: scripted fix of line ${PY_FIX_LINE}`))) {
+      throw new Error(`not the scripted server's fix: ${JSON.stringify(saved)} ${JSON.stringify(answer.text)}`);
+    }
+    log('saved fix:', JSON.stringify(saved));
+    results.pyFixSaved = saved;
+    await shot('py-fixed');
+  } else {
+    log('fix this problem: skipped (not offered by the server or E2E_FIX=0)');
   }
 
   if (fake) {
