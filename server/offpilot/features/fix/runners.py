@@ -29,6 +29,7 @@ from offpilot.features.testgen.javascript import noderun
 from offpilot.features.testgen.rust import generate as rust
 
 JS_SUFFIXES = (".js", ".mjs", ".cjs")
+MAX_FAILURE_TEXT = 20_000  # characters of one test's failure kept
 _RUST_TEST_NAME = re.compile(r"^[A-Za-z_]\w*(?:::[A-Za-z_]\w*)*$")
 
 
@@ -235,7 +236,11 @@ class CargoTestRunner(TestRunner):
                        timed_out=result.timed_out)
         names = {"ok": "passed", "FAILED": "failed", "ignored": "skipped"}
         run.outcomes = {n: names.get(o, "failed") for n, o in tests.results.items()}
-        run.messages = {n: m for n, m in tests.failures.items() if n in run.outcomes}
+        # each failure whole (the test generator keeps the end only; the panic line and the
+        # backtrace's workspace frames are at its start)
+        run.messages = {m.group(1): m.group(2).strip()[:MAX_FAILURE_TEXT]
+                        for m in rust._FAILURE.finditer(result.stdout)
+                        if m.group(1) in run.outcomes}
         if result.timed_out:
             run.errors.append(f"cargo test timed out after {timeout:.0f} s")
         elif not run.outcomes:
