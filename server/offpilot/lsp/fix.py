@@ -14,7 +14,8 @@
   ``{"status", "applied", "reason", "markdown", "edit", "unverifiedIdea", ...}``.
 - ``offpilot.explainError`` ``[{"text", "uri"?}]``: a traceback or panic explained with its
   frames' code; answers ``{"markdown", "path", "error"}``.
-- ``offpilot.fixTest`` ``[{"testId", "uri"?}]``: a failing pytest test run in the sandbox,
+- ``offpilot.fixTest`` ``[{"testId", "uri"?}]``: a failing test (a pytest node id, a
+  ``node --test`` file or a cargo test name, relative to the workspace) run in the sandbox,
   explained and fixed (:func:`~offpilot.features.fix.fix_failing_test`); a verified edit is sent
   as above. Nothing runs in an untrusted workspace.
 

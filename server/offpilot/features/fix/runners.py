@@ -305,4 +305,4 @@ def pick_target(test_id: str, run: SuiteRun) -> str | None:
     named = [t for t in run.outcomes if t.startswith(test_id + "::")
              or t.endswith("::" + test_id)]
     failed = [t for t in named if run.outcomes[t] == "failed"]
-    return (failed or named or [None])[0]
+    return next(iter(failed or named), None)
