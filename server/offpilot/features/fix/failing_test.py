@@ -55,7 +55,7 @@ from offpilot.features.fix.runners import (
     pick_target,
     runner_for,
 )
-from offpilot.features.fix.suite import SuiteRun, normalise_test_id
+from offpilot.features.fix.suite import SuiteRun
 from offpilot.features.testgen.core.sandbox import (
     IGNORED_DIRS,
     IsolationUnavailable,
@@ -218,23 +218,6 @@ def _why(run: SuiteRun, node_id: str, runner: TestRunner | None = None) -> str:
 
 
 # ----------------------------------------------------------------------------- locating
-def resolve_test_id(root: Path, test_id: str, cwd: Path | None = None) -> str:
-    """``test_id`` with its path relative to ``root`` (given relative to ``cwd`` or absolute);
-    ValueError for a file outside the workspace or not there."""
-    path, sep, rest = test_id.partition("::")
-    p = Path(path)
-    absolute = p if p.is_absolute() else (cwd or Path.cwd()) / p
-    if not absolute.is_file():
-        absolute = root / p
-    try:
-        rel = absolute.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        raise ValueError(f"{path} is not a file of the workspace {root}") from None
-    if not (root / rel).is_file():
-        raise ValueError(f"{path}: no such test file")
-    return normalise_test_id(rel + sep + rest)
-
-
 _ASSERTIONS = frozenset({
     "assert", "equal", "strictEqual", "deepEqual", "deepStrictEqual", "notEqual",
     "notStrictEqual", "ok", "throws", "rejects", "doesNotThrow", "match", "expect", "toBe",
