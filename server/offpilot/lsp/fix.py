@@ -357,7 +357,9 @@ async def run_fix_test(ls: OffpilotServer, args: Any) -> dict[str, Any]:
     path = Path(to_fs_path(uri) or uri) if isinstance(uri, str) and uri.startswith("file:") \
         else None
     root = root_for(ls, path)
-    request = FixRequest(root=root, test_id=arg["testId"].strip())
+    # a cargo test name belongs to the crate of ``uri`` when one is given
+    request = FixRequest(root=root, test_id=arg["testId"].strip(),
+                         cwd=path.parent if path is not None else None)
     settings = ls.settings
     with CommandProgress(ls, "Offpilot: Fix this test") as progress:
         ls.set_status("generating", f"fixing {request.test_id}")
