@@ -420,7 +420,20 @@ def same_definition_problem(span: Span, edited: str, new_text: str) -> str:
                "enclosing function only)"
     if found.name != span.name:
         return f"the candidate defines {found.name!r}, not {span.name!r}"
+    # nothing beside it on its lines either (``}; other()``): alone, the candidate is one item
+    # (a method alone may not parse: then the lines above decide)
+    spec = for_path(span.path, edited)
+    alone = parse(textwrap.dedent(new_text), spec) if spec is not None else None
+    if alone is not None and not alone.root_node.has_error:
+        items = [n for n in alone.root_node.named_children if n.type not in _BESIDE]
+        if len(items) != 1:
+            return "the candidate is not one function definition (the edit must replace the " \
+                   "enclosing function only)"
     return ""
+
+
+_BESIDE = frozenset({"comment", "line_comment", "block_comment", "attribute_item",
+                     "empty_statement"})
 
 
 def check_edit(path: Path, text: str, span: Span, candidate: str, *, rel_label: str = ""

@@ -149,6 +149,9 @@ def test_only_one_definition_of_the_same_name_replaces_the_function(
     assert edited_text(source, edit) == source.replace(span.text, right)
     edit, reason = check_edit(path, source, span, right + extra)
     assert edit is None and "one function definition" in reason
+    # a statement after the function on its last line: not the function only either
+    edit, reason = check_edit(path, source, span, right.rstrip() + " mul(1, 2);\n")
+    assert edit is None and ("one function definition" in reason or "parse" in reason)
     renamed = right.replace("add", "plus")
     edit, reason = check_edit(path, source, span, renamed)
     assert edit is None and "defines 'plus', not 'add'" in reason
