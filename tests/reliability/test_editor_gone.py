@@ -2,7 +2,10 @@
 
 The editor goes in the middle of each feature (see :mod:`tests.reliability.editor_process`):
 an inline completion while the model loads, Explain while it streams, Generate tests while the
-code under test runs in its sandbox, a model download part way. It goes in two ways: its end of
+code under test runs in its sandbox, a model download part way, Fix this problem while it looks
+for a verified fix, ``offpilot.fixTest`` while the project's tests run in the sandbox and while
+the model explains the failure. After a fix scenario, no file of the project has changed and
+no sandbox folder is left in the server's temporary folder. It goes in two ways: its end of
 the pipe is closed (stdin EOF), or the editor process, the server's parent, is killed with
 SIGKILL. Every process of the server's tree at that moment (the server, its model worker, the
 sandboxed runs and what they started) and every process carrying this test's mark in its
@@ -36,12 +39,14 @@ import pytest
 
 from tests.conftest import REPO
 from tests.reliability.editor_process import (
+    FIX_SCENARIOS,
     HUB_FILE,
     MARK,
     SCENARIOS,
     descendants,
     drive,
     marked,
+    project_digest,
     running,
 )
 from tests.reliability.rpc import RawServer, clean_env, model_worker_pids
@@ -95,11 +100,27 @@ def slow_hub() -> Iterator[str]:
 
 
 def environment(tmp_path: Path, hub: str, mark: str) -> dict[str, str]:
+    (tmp_path / "tmp").mkdir(exist_ok=True)  # the server's temporary folder: its sandboxes
     return clean_env(**{MARK: mark, "OFFPILOT_CACHE_DIR": str(tmp_path / "cache"),
+                        "TMPDIR": str(tmp_path / "tmp"),
                         "OFFPILOT_MODELS_DIR": str(tmp_path / "store"), "HF_ENDPOINT": hub,
                         "HF_HUB_DISABLE_TELEMETRY": "1",
                         "PYTHONPATH": os.pathsep.join(
                             p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)})
+
+
+def assert_nothing_left(scenario: str, project: Path, files: dict[str, str],
+                        tmp_path: Path) -> None:
+    """After a fix scenario: the project's files as they were, no sandbox folder left."""
+    if scenario not in FIX_SCENARIOS:
+        return
+    assert files and project_digest(project) == files
+    assert "shop/fixme.py" in files and "tests/test_fixme.py" in files
+    deadline = time.monotonic() + GONE_WITHIN
+    while (left := sorted((tmp_path / "tmp").glob("offpilot-sandbox-*"))) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"sandbox folders left: {left}"
 
 
 def assert_all_gone(pids: list[int], mark: str, what: str) -> None:
@@ -122,15 +143,18 @@ def test_closing_stdin_mid_feature_leaves_no_process(scenario: str, demo_project
     srv = RawServer(environment(tmp_path, slow_hub, mark))
     try:
         pending = drive(srv, scenario, demo_project)
+        files = project_digest(demo_project)
         tree = [srv.proc.pid, *descendants(srv.proc.pid)]
         workers = model_worker_pids(srv.proc.pid)
         assert srv.proc.stdin is not None and srv.alive()
         srv.proc.stdin.close()
         srv.proc.wait(timeout=GONE_WITHIN)
         assert_all_gone(tree, mark, f"stdin closed during {scenario}")
-        if scenario in ("completion", "explain", "tests"):
+        assert_nothing_left(scenario, demo_project, files, tmp_path)
+        if scenario != "download":
             assert workers, "the scenario must have a model worker to stop"
-        assert pending or scenario != "download", "the download ended before the editor did"
+        assert pending or scenario not in ("download", *FIX_SCENARIOS), \
+            "the feature ended before the editor did"
     finally:
         if srv.alive():
             srv.proc.kill()
@@ -150,12 +174,15 @@ def test_killing_the_editor_mid_feature_leaves_no_process(scenario: str, demo_pr
         line = editor.stdout.readline()
         assert line, "the editor process ended before reaching its point"
         point = json.loads(line)
+        files = project_digest(demo_project)
         server = point["server"]
         tree = [server, *descendants(server)]
         assert len(tree) > 1 or scenario == "download", f"nothing running under {tree}"
         editor.send_signal(signal.SIGKILL)
         editor.wait()
         assert_all_gone(tree, mark, f"the editor was killed during {scenario}")
+        assert_nothing_left(scenario, demo_project, files, tmp_path)
+        assert point["pending"] or scenario not in FIX_SCENARIOS
     finally:
         if editor.poll() is None:
             editor.kill()

@@ -1,5 +1,8 @@
 """``offpilot fix TEST`` and ``offpilot explain-error [FILE|-]``: thin command-line glue.
 
+TEST is a pytest node id, a ``node --test`` file or a cargo test name (of the crate the current
+folder is in).
+
 ``fix`` streams the explanation and the outcome (Markdown, or one JSON object with ``--json``)
 to stdout and progress to stderr; it changes no file unless ``--apply`` is given and the fix was
 verified. Exit status: 0 a verified fix (or the test passes), 1 no verified fix, 2 bad input or
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from dataclasses import replace
@@ -27,9 +31,9 @@ from offpilot.features.fix.failing_test import (
     VERIFIED,
     FixRequest,
     fix_failing_test,
-    resolve_test_id,
 )
 from offpilot.features.fix.frames import parse_error_text
+from offpilot.features.fix.runners import RunnerUnavailable, runner_for
 
 
 def _settings() -> Settings:
@@ -56,14 +60,27 @@ async def _with_model(settings: Settings, use_model: bool) -> tuple[ModelManager
     return models, await models.backend(CHAT)
 
 
-async def run_fix(args: argparse.Namespace, settings: Settings) -> int:
+def project_root(test: str, root: str | None) -> Path:
+    """The project: ``--root``, else the one the test file is in, else (a cargo test name)
+    the one the current folder is in."""
     from offpilot.shared import find_root
 
-    path = Path(args.test.partition("::")[0])
-    root = Path(args.root).resolve() if args.root else find_root(path.resolve())
-    test_id = resolve_test_id(root, args.test)
-    request = FixRequest(root, test_id, max_candidates=args.candidates, budget_s=args.budget,
-                         explain=not args.no_explain)
+    if root:
+        return Path(root).resolve()
+    path = Path(test.partition("::")[0])
+    if path.is_file():
+        return find_root(path.resolve())
+    return find_root(Path.cwd().resolve() / "Cargo.toml")
+
+
+async def run_fix(args: argparse.Namespace, settings: Settings) -> int:
+    root = project_root(args.test, args.root)
+    # a test id that names nothing is refused before the model loads (a missing node or
+    # cargo the pipeline reports, as not run)
+    with contextlib.suppress(RunnerUnavailable):
+        runner_for(root, args.test, settings, Path.cwd())
+    request = FixRequest(root, args.test, cwd=Path.cwd(), max_candidates=args.candidates,
+                         budget_s=args.budget, explain=not args.no_explain)
     models, backend = await _with_model(settings, not args.no_model)
     try:
         result = await fix_failing_test(request, backend=backend, settings=settings,
@@ -151,7 +168,10 @@ def register(subparsers: Any) -> None:
     levels = ["debug", "info", "warning", "error"]
     p = subparsers.add_parser(
         "fix", help="run a failing test in the sandbox, explain it, and propose a verified fix")
-    p.add_argument("test", metavar="TEST", help="a pytest node id: tests/test_x.py::test_y")
+    p.add_argument("test", metavar="TEST",
+                   help="a pytest node id (tests/test_x.py::test_y), a node --test file "
+                        "(test/x.test.js, or test/x.test.js::name) or a cargo test name "
+                        "(tests::it_adds)")
     p.add_argument("--root", help="the project folder (default: found from the test file)")
     p.add_argument("--candidates", type=int, default=4, help="most fixes to try (default 4)")
     p.add_argument("--budget", type=float, default=120.0,

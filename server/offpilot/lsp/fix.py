@@ -14,7 +14,8 @@
   ``{"status", "applied", "reason", "markdown", "edit", "unverifiedIdea", ...}``.
 - ``offpilot.explainError`` ``[{"text", "uri"?}]``: a traceback or panic explained with its
   frames' code; answers ``{"markdown", "path", "error"}``.
-- ``offpilot.fixTest`` ``[{"testId", "uri"?}]``: a failing pytest test run in the sandbox,
+- ``offpilot.fixTest`` ``[{"testId", "uri"?}]``: a failing test (a pytest node id, a
+  ``node --test`` file or a cargo test name, relative to the workspace) run in the sandbox,
   explained and fixed (:func:`~offpilot.features.fix.fix_failing_test`); a verified edit is sent
   as above. Nothing runs in an untrusted workspace.
 
@@ -356,7 +357,9 @@ async def run_fix_test(ls: OffpilotServer, args: Any) -> dict[str, Any]:
     path = Path(to_fs_path(uri) or uri) if isinstance(uri, str) and uri.startswith("file:") \
         else None
     root = root_for(ls, path)
-    request = FixRequest(root=root, test_id=arg["testId"].strip())
+    # a cargo test name belongs to the crate of ``uri`` when one is given
+    request = FixRequest(root=root, test_id=arg["testId"].strip(),
+                         cwd=path.parent if path is not None else None)
     settings = ls.settings
     with CommandProgress(ls, "Offpilot: Fix this test") as progress:
         ls.set_status("generating", f"fixing {request.test_id}")

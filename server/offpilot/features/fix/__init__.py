@@ -4,10 +4,11 @@ Plain Python for the server and the command line. Every function streams text th
 ``on_text`` callback, is cancelled by cancelling the awaiting task, and never writes the user's
 files: a fix is a :class:`FixEdit`, offered only once verified.
 
-- :func:`fix_failing_test` (:class:`FixRequest` -> :class:`FixResult`): run a pytest test in the
-  sandbox, explain its failure, offer a verified fix of the function at fault.
-- :func:`explain_traceback` (-> :class:`ErrorExplanation`): a Python traceback or Rust panic
-  explained with its frames' code.
+- :func:`fix_failing_test` (:class:`FixRequest` -> :class:`FixResult`): run a pytest test, a
+  ``node --test`` file or a cargo test in the sandbox (:mod:`.runners`), explain its failure,
+  offer a verified fix of the function at fault.
+- :func:`explain_traceback` (-> :class:`ErrorExplanation`): a Python traceback, Rust panic or
+  JavaScript stack explained with its frames' code.
 - :func:`explain_diagnostic` (-> :class:`Answer`) and :func:`fix_diagnostic`
   (:class:`DiagnosticRequest` -> :class:`DiagnosticFix`): an editor diagnostic explained, and
   fixed where it can be re-checked.

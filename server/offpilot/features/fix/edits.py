@@ -320,14 +320,134 @@ def reach_problem(span: Span, candidate: str, text: str) -> str:
     return ""
 
 
+# What a JavaScript or Rust fix may not start using: modules, processes, files, the network,
+# code execution and the ways to them (``constructor.constructor``, ``globalThis``), Rust's
+# ``unsafe``, FFI and compile-time file reads. Words the function already had stay allowed.
+_JS_RISKY = frozenset({
+    "require", "import", "process", "child_process", "fs", "fsPromises", "net", "http",
+    "https", "dgram", "dns", "tls", "os", "vm", "worker_threads", "cluster", "module",
+    "exports", "eval", "Function", "AsyncFunction", "globalThis", "global", "window", "self",
+    "Deno", "Bun", "fetch", "XMLHttpRequest", "WebSocket", "Worker", "constructor",
+    "__proto__", "prototype", "Reflect", "Proxy", "__dirname", "__filename", "spawn",
+    "spawnSync", "exec", "execSync", "execFile", "execFileSync", "fork", "readFile",
+    "readFileSync", "writeFile", "writeFileSync", "appendFile", "appendFileSync", "unlink",
+    "unlinkSync", "rm", "rmSync", "open", "openSync", "Buffer", "WebAssembly", "setInterval",
+    "queueMicrotask", "importScripts", "document", "localStorage", "navigator"})
+_RUST_RISKY = frozenset({
+    "std", "core", "alloc", "process", "fs", "net", "env", "os", "io", "ffi", "Command",
+    "File", "OpenOptions", "TcpStream", "TcpListener", "UdpSocket", "unsafe", "extern",
+    "asm", "global_asm", "include", "include_str", "include_bytes", "option_env",
+    "transmute", "libc", "use", "mod", "crate", "exit", "abort", "static", "thread", "spawn",
+    "ptr", "from_raw_parts", "set_var", "remove_var", "read_to_string", "write_all",
+    "stdin", "stdout", "stderr", "print", "println", "eprint", "eprintln", "dbg"})
+_WORD = re.compile(r"[A-Za-z_$][\w$]*")
+_JS_IMPORT = re.compile(r"\bimport\s+(?P<what>[^;'\"]+?)\s+from\b|\b(?:const|let|var)\s+"
+                        r"(?P<bound>\{[^}]*\}|[\w$]+)\s*=\s*(?:await\s+)?(?:require|import)\s*\(")
+_RUST_USE = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?use\s+([^;]+);", re.M)
+
+
+def _words(code: str) -> set[str]:
+    return set(_WORD.findall(code))
+
+
+def _brace_file_imports(text: str, language: str) -> set[str]:
+    """The names a JavaScript file binds by import/require, or a Rust file by ``use``."""
+    names: set[str] = set()
+    if language == "rust":
+        for m in _RUST_USE.finditer(text):
+            for part in re.split(r"[{},]", m.group(1)):
+                words = part.strip().split()
+                if words:
+                    last = words[-1] if "as" in words else words[0].split("::")[-1]
+                    if last not in ("*", "self", "super", "crate", ""):
+                        names.add(last)
+        return names
+    for m in _JS_IMPORT.finditer(text):
+        what = m.group("what") or m.group("bound") or ""
+        for part in re.split(r"[{},*]", what):
+            words = part.strip().split()
+            if words:
+                names.add(words[-1])
+    return names
+
+
+def brace_reach_problem(span: Span, candidate: str, text: str) -> str:
+    """Why a JavaScript/TypeScript or Rust candidate reaches further than the code it fixes
+    ("" when it does not): a word it starts using that opens modules, processes, files, the
+    network or code execution (``require``, ``child_process``, ``fs``, ``eval``,
+    ``std::process``, ``std::fs``, ``unsafe``, ``include_str!`` ...) or a name the file
+    imports. The check is by word, strings and comments included: a fix that merely mentions
+    one is refused too, which costs a fix, never safety."""
+    spec = for_path(span.path, text)
+    language = spec.name if spec is not None else ""
+    if language == "rust":
+        risky = _RUST_RISKY
+    elif language in ("javascript", "typescript", "tsx"):
+        risky = _JS_RISKY
+    else:
+        return ""
+    added = _words(candidate) - _words(span.text)
+    reach = sorted(added & (risky | _brace_file_imports(text, language)))
+    if reach:
+        return (f"the candidate starts using {', '.join(reach)}, which the function did not "
+                "use: a fix may not reach further than the code it fixes")
+    return ""
+
+
+def same_definition_problem(span: Span, edited: str, new_text: str) -> str:
+    """For a language without Python's checks: why the replaced lines of ``edited`` are not one
+    definition named as ``span`` was ("" when they are), found with tree-sitter: the function
+    that starts in them must end on their last line (nothing added after it) and only
+    comments or attributes may come before it."""
+    if span.kind not in ("function", "method"):
+        return ""
+    n = len(_lines(new_text)) or 1
+    first, last = span.start_line, span.start_line + n - 1
+    lines = _lines(edited)
+    line = first
+    while line <= last and (not lines[line - 1].strip() or lines[line - 1].lstrip().startswith(
+            ("//", "/*", "*", "#[", "@"))):
+        line += 1
+    found = None
+    for at in (line, line + 1) if line <= last else ():
+        # the line may start outside the definition's node (``export function``)
+        found = function_span(span.path, edited, at)
+        if found is not None and found.start_line <= line:
+            break
+        found = None
+    if found is None or found.start_line < first or found.end_line != last:
+        return "the candidate is not one function definition (the edit must replace the " \
+               "enclosing function only)"
+    if found.name != span.name:
+        return f"the candidate defines {found.name!r}, not {span.name!r}"
+    # nothing beside it on its lines either (``}; other()``): alone, the candidate is one item
+    # (a method alone may not parse: then the lines above decide)
+    spec = for_path(span.path, edited)
+    alone = parse(textwrap.dedent(new_text), spec) if spec is not None else None
+    if alone is not None and not alone.root_node.has_error:
+        items = [n for n in alone.root_node.named_children if n.type not in _BESIDE]
+        if len(items) != 1:
+            return "the candidate is not one function definition (the edit must replace the " \
+                   "enclosing function only)"
+    return ""
+
+
+_BESIDE = frozenset({"comment", "line_comment", "block_comment", "attribute_item",
+                     "empty_statement"})
+
+
 def check_edit(path: Path, text: str, span: Span, candidate: str, *, rel_label: str = ""
                ) -> tuple[FixEdit | None, str]:
     """The edit for ``candidate`` and "" when it passes the static checks, else (None, why)."""
-    problem = minimality_problem(span, candidate) or reach_problem(span, candidate, text)
+    problem = minimality_problem(span, candidate) or reach_problem(span, candidate, text) \
+        or brace_reach_problem(span, candidate, text)
     if problem:
         return None, problem
     edit = replace_span(text, span, candidate, rel_label=rel_label)
-    problem = parse_problem(path, edited_text(text, edit))
+    edited = edited_text(text, edit)
+    problem = parse_problem(path, edited)
+    if not problem and path.suffix not in (".py", ".pyi"):
+        problem = same_definition_problem(span, edited, edit.new_text)
     return (None, problem) if problem else (edit, "")
 
 

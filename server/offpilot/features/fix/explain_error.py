@@ -65,7 +65,8 @@ def frame_code(frame: Frame, root: Path) -> str:
 def traceback_prompt(error: ParsedError, root: Path, context: Sequence[Snippet] = ()
                      ) -> tuple[Prompt, list[Frame]]:
     shown = error.workspace_frames()[-MAX_FRAMES_SHOWN:]
-    kind = "Rust panic" if error.language == "rust" else "Python error"
+    kind = {"rust": "Rust panic", "javascript": "JavaScript error"}.get(error.language,
+                                                                       "Python error")
     tail = "\n".join(error.text.strip().splitlines()[-25:])
     parts = [f"A program stopped with this {kind}:\n\n```\n{tail}\n```"]
     codes = [c for c in (frame_code(f, root) for f in reversed(shown)) if c]

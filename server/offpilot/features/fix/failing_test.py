@@ -1,8 +1,13 @@
 """Fix a failing test: run it in the sandbox, find the function at fault, explain, and offer
 only a verified edit.
 
+The test is a pytest node id (``tests/test_x.py::test_y``), a ``node --test`` file
+(``test/x.test.js``, its first failing test; ``test/x.test.js::name`` for another) or a cargo
+test name (``tests::it_adds``); :mod:`.runners` runs each kind.
 :func:`fix_failing_test` runs the project's tests once in a :class:`TestSandbox` copy (so it
-knows which pass), maps the failing test's traceback to workspace files, streams an explanation
+knows which pass), maps the failing test's traceback, stack or panic to workspace files
+(tree-sitter finds the enclosing function; one inside a test, such as a Rust ``#[test]`` in
+``mod tests``, is passed over for the function the test calls), streams an explanation
 of the failure, then asks the model for candidate replacements of the function at fault, within
 a time budget. :class:`TestFixVerifier` checks each candidate in the same sandbox: the edited
 file parses, the edit replaces the enclosing function only, the failing test passes and every
@@ -24,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from offpilot.config import Settings
+from offpilot.context.extract import parse, to_bytes
+from offpilot.context.languages import for_path
+from offpilot.context.symbols import enclosing_definitions
 from offpilot.engine.backend import Backend
 from offpilot.features.fix.edits import (
     FixEdit,
@@ -36,18 +44,22 @@ from offpilot.features.fix.edits import (
 from offpilot.features.fix.frames import (
     Frame,
     ParsedError,
-    innermost_code_frame,
     is_test_file,
     map_frames,
-    parse_error_text,
 )
 from offpilot.features.fix.model import Prompt, code_prompt, fix_candidate, stream_answer
-from offpilot.features.fix.pytest_runs import PytestRun, normalise_node_id, run_pytest
+from offpilot.features.fix.runners import (
+    PytestRunner,
+    RunnerUnavailable,
+    TestRunner,
+    pick_target,
+    runner_for,
+)
+from offpilot.features.fix.suite import SuiteRun
 from offpilot.features.testgen.core.sandbox import (
     IGNORED_DIRS,
     IsolationUnavailable,
     TestSandbox,
-    workspace_python,
 )
 from offpilot.features.trust import not_run_reason
 
@@ -88,10 +100,14 @@ class Candidate:
 
 @dataclass(frozen=True)
 class FixRequest:
-    """Fix the failing pytest test ``test_id`` (``tests/test_x.py::test_y``) of ``root``."""
+    """Fix the failing test ``test_id`` of ``root``: a pytest node id
+    (``tests/test_x.py::test_y``), a ``node --test`` file or a cargo test name. A file's path
+    is relative to ``root`` or to ``cwd``; a cargo test belongs to the crate ``cwd`` is in,
+    else to the crate at ``root``."""
 
     root: Path
     test_id: str
+    cwd: Path | None = None
     max_candidates: int = 4
     budget_s: float = 120.0  # for the candidates: none starts after this
     runs: int = 3  # verification runs of the failing test and the tests that passed
@@ -151,8 +167,9 @@ class TestFixVerifier:
 
     def __init__(self, sandbox: TestSandbox, *, rel_path: str, text: str, span: Span,
                  target_id: str, passed_before: list[str], runs: int = 3,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, runner: TestRunner | None = None) -> None:
         self.sandbox = sandbox
+        self.runner = runner or PytestRunner(sandbox.root, sandbox.python)
         self.rel_path = rel_path
         self.text = text
         self.span = span
@@ -168,20 +185,20 @@ class TestFixVerifier:
             return None, Verdict(False, problem, "static")
         self.sandbox.write(self.rel_path, edited_text(self.text, edit))
         try:
-            first = await run_pytest(self.sandbox, [self.target_id], timeout=self.timeout)
+            first = await self.runner.run(self.sandbox, [self.target_id], timeout=self.timeout)
             if first.outcomes.get(self.target_id) != "passed":
                 return None, Verdict(False, "the failing test still fails"
-                                     + _why(first, self.target_id), "target")
+                                     + _why(first, self.target_id, self.runner), "target")
             everyone = [self.target_id, *self.passed_before]
             for i in range(self.runs):
-                run = await run_pytest(self.sandbox, everyone, timeout=self.timeout,
-                                       name=f"report-{i}.json")
+                run = await self.runner.run(self.sandbox, everyone, timeout=self.timeout,
+                                            name=f"report-{i}")
                 broken = [t for t in everyone if run.outcomes.get(t) != "passed"]
                 if broken:
                     which = "the failing test" if broken[0] == self.target_id \
                         else f"{broken[0]}, which passed before,"
                     return None, Verdict(False, f"run {i + 1} of {self.runs}: {which} does not "
-                                         f"pass" + _why(run, broken[0]), "regression")
+                                         f"pass" + _why(run, broken[0], self.runner), "regression")
             return edit, Verdict(True, f"the failing test and the {len(self.passed_before)} "
                                  f"test(s) that passed before pass in {self.runs} runs",
                                  "verified")
@@ -189,8 +206,11 @@ class TestFixVerifier:
             self.sandbox.write(self.rel_path, self.text)
 
 
-def _why(run: PytestRun, node_id: str) -> str:
+def _why(run: SuiteRun, node_id: str, runner: TestRunner | None = None) -> str:
     message = run.messages.get(node_id, "")
+    if message and runner is not None and runner.language != "python":
+        error = runner.parse_error(message)  # a stack or panic: its error comes first
+        message = error.summary.split("\n", 1)[0] if error.error_type else message
     if not message and run.errors:
         message = run.errors[0]
     last = [ln for ln in message.strip().splitlines() if ln.strip()][-1:] if message else []
@@ -198,24 +218,18 @@ def _why(run: PytestRun, node_id: str) -> str:
 
 
 # ----------------------------------------------------------------------------- locating
-def resolve_test_id(root: Path, test_id: str, cwd: Path | None = None) -> str:
-    """``test_id`` with its path relative to ``root`` (given relative to ``cwd`` or absolute);
-    ValueError for a file outside the workspace or not there."""
-    path, sep, rest = test_id.partition("::")
-    p = Path(path)
-    absolute = p if p.is_absolute() else (cwd or Path.cwd()) / p
-    if not absolute.is_file():
-        absolute = root / p
-    try:
-        rel = absolute.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        raise ValueError(f"{path} is not a file of the workspace {root}") from None
-    if not (root / rel).is_file():
-        raise ValueError(f"{path}: no such test file")
-    return normalise_node_id(rel + sep + rest)
+_ASSERTIONS = frozenset({
+    "assert", "equal", "strictEqual", "deepEqual", "deepStrictEqual", "notEqual",
+    "notStrictEqual", "ok", "throws", "rejects", "doesNotThrow", "match", "expect", "toBe",
+    "toEqual", "toStrictEqual", "test", "it", "describe", "Some", "Ok", "Err", "vec", "from",
+    "new", "to_string", "unwrap", "len", "push", "String", "Vec", "if", "for", "while",
+    "switch", "return", "function", "catch", "typeof"})
 
 
-def _called_names(line: str) -> list[str]:
+def _called_names(line: str, language: str = "python") -> list[str]:
+    if language != "python":
+        return [n for n in re.findall(r"([A-Za-z_$][\w$]*)\s*\(", line)
+                if n not in _ASSERTIONS]
     try:
         tree = ast.parse(line.strip().removeprefix("assert ").strip() or "None")
     except SyntaxError:
@@ -231,21 +245,69 @@ def _called_names(line: str) -> list[str]:
     return names
 
 
-def _python_files(root: Path) -> list[Path]:
+_SUFFIXES = {"python": (".py",), "javascript": (".js", ".mjs", ".cjs"), "rust": (".rs",)}
+
+
+def _source_files(root: Path, language: str = "python") -> list[Path]:
+    suffixes = _SUFFIXES.get(language, (".py",))
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
-        out += [Path(dirpath) / n for n in sorted(filenames) if n.endswith(".py")]
+        out += [Path(dirpath) / n for n in sorted(filenames) if n.endswith(suffixes)]
         if len(out) > MAX_SCANNED_FILES:
             break
     return out
 
 
-def called_function(root: Path, test_frame: Frame) -> Span | None:
+def _definition_pattern(name: str, language: str) -> str:
+    n = re.escape(name)
+    if language == "javascript":
+        return (rf"^[ \t]*(?:export[ \t]+)?(?:default[ \t]+)?(?:async[ \t]+)?(?:function[ \t]*\*?"
+                rf"[ \t]*{n}[ \t]*\(|(?:const|let|var)[ \t]+{n}[ \t]*=|{n}[ \t]*\([^)\n]*\)"
+                rf"[ \t]*\{{)")
+    if language == "rust":
+        return rf"^[ \t]*(?:pub(?:\([^)]*\))?[ \t]+)?(?:const[ \t]+)?(?:async[ \t]+)?" \
+               rf"(?:unsafe[ \t]+)?fn[ \t]+{n}\b"
+    return rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{n}[ \t]*\("
+
+
+def _line_at(frame: Frame) -> str:
+    if frame.source_line or frame.workspace_path is None:
+        return frame.source_line
+    try:
+        lines = read_source(frame.workspace_path).splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return lines[frame.line - 1] if 1 <= frame.line <= len(lines) else ""
+
+
+def in_test_code(path: Path, text: str, span: Span | None) -> bool:
+    """Whether ``span`` of ``path`` is test code: a test file, or (Rust) a ``#[test]``
+    function or anything in a ``mod tests``."""
+    if is_test_file(path):
+        return True
+    if span is None or path.suffix != ".rs":
+        return False
+    lines = text.splitlines()
+    i = span.start_line - 2
+    while i >= 0 and lines[i].lstrip().startswith(("#[", "///", "//")):
+        if re.match(r"\s*#\[\s*(?:\w+::)*test\b", lines[i]):
+            return True
+        i -= 1
+    spec = for_path(path, text)
+    if spec is None:
+        return False
+    data = to_bytes(text)
+    offset = len(to_bytes("\n".join(lines[:span.start_line - 1]))) + 1
+    chain = enclosing_definitions(parse(data, spec), spec, data, offset)
+    return any(d.kind == "module" and d.name in ("tests", "test") for d in chain)
+
+
+def called_function(root: Path, test_frame: Frame, language: str = "python") -> Span | None:
     """The workspace function that the failing test line calls (an assertion that fails in
     the test itself points at what it called), searched outside the tests."""
     aliases: dict[str, str] = {}  # ``from solution import add as candidate``
-    if test_frame.workspace_path is not None:
+    if test_frame.workspace_path is not None and language == "python":
         try:
             tree = ast.parse(read_source(test_frame.workspace_path))
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
@@ -253,69 +315,80 @@ def called_function(root: Path, test_frame: Frame) -> Span | None:
         for node in ast.walk(tree) if tree is not None else ():
             if isinstance(node, ast.ImportFrom):
                 aliases.update({a.asname: a.name for a in node.names if a.asname})
-    names = [aliases.get(n, n) for n in _called_names(test_frame.source_line)
+    names = [aliases.get(n, n) for n in _called_names(_line_at(test_frame), language)
              if not n.startswith(("assert", "_"))]
     if not names:
         return None
-    for path in _python_files(root):
-        if is_test_file(path):
-            continue
-        try:
-            text = read_source(path)
-        except (OSError, UnicodeDecodeError):
-            continue
-        for name in names:
-            m = re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", text,
-                          re.MULTILINE)
-            if m is not None:
+    for name in names:
+        pattern = re.compile(_definition_pattern(name, language), re.MULTILINE)
+        for path in _source_files(root, language):
+            if is_test_file(path):
+                continue
+            try:
+                text = read_source(path)
+            except (OSError, UnicodeDecodeError):
+                continue
+            for m in pattern.finditer(text):
                 line = text.count("\n", 0, m.start()) + 1
-                span = function_span(path, text, line)
-                if span is not None:
-                    return span
+                # the line itself may start outside the definition's node (``export``)
+                for at in (line, line + 1):
+                    span = function_span(path, text, at)
+                    if span is not None and span.name == name and span.start_line <= line \
+                            and not in_test_code(path, text, span):
+                        return span
     return None
 
 
-def suspect_span(root: Path, error: ParsedError) -> Span | None:
+def suspect_span(root: Path, error: ParsedError, language: str = "python") -> Span | None:
     """The function a fix should replace: the innermost workspace frame outside the tests,
-    else the function the failing test line calls."""
-    frame = innermost_code_frame(error.frames)
-    if frame is not None and frame.workspace_path is not None:
+    else the function the innermost test frame's line calls."""
+    tests: list[Frame] = []
+    for frame in reversed(error.frames):
+        if frame.workspace_path is None:
+            continue
         try:
             text = read_source(frame.workspace_path)
         except (OSError, UnicodeDecodeError):
-            return None
-        return function_span(frame.workspace_path, text, frame.line)
-    tests = [f for f in error.frames if f.workspace_path is not None]
-    return called_function(root, tests[-1]) if tests else None
+            continue
+        span = function_span(frame.workspace_path, text, frame.line)
+        if in_test_code(frame.workspace_path, text, span):
+            tests.append(frame)
+        elif span is not None:
+            return span
+        else:
+            return None  # module-level code: not a function to replace
+    return called_function(root, tests[0], language) if tests else None
 
 
 # ----------------------------------------------------------------------------- prompts
 def _test_code(error: ParsedError) -> str:
-    tests = [f for f in error.frames if f.workspace_path is not None
-             and is_test_file(f.workspace_path)]
-    if not tests or tests[-1].workspace_path is None:
-        return ""
-    try:
-        text = read_source(tests[-1].workspace_path)
-    except (OSError, UnicodeDecodeError):
-        return ""
-    span = function_span(tests[-1].workspace_path, text, tests[-1].line)
-    return span.text if span is not None else tests[-1].source_line
+    for frame in reversed(error.frames):
+        if frame.workspace_path is None:
+            continue
+        try:
+            text = read_source(frame.workspace_path)
+        except (OSError, UnicodeDecodeError):
+            continue
+        span = function_span(frame.workspace_path, text, frame.line)
+        if in_test_code(frame.workspace_path, text, span):
+            return span.text if span is not None else _line_at(frame)
+    return ""
 
 
-def evidence_text(test_id: str, error: ParsedError, test_code: str) -> str:
+def evidence_text(test_id: str, error: ParsedError, test_code: str,
+                  language: str = "python") -> str:
     parts = [f"The test `{test_id}` fails."]
     if test_code:
-        parts.append(f"The test:\n\n```python\n{test_code.strip()}\n```")
+        parts.append(f"The test:\n\n```{language}\n{textwrap.dedent(test_code).strip()}\n```")
     parts.append(f"The error:\n\n```\n{error.summary[:1500]}\n```")
     return "\n\n".join(parts)
 
 
-def explain_prompt(test_id: str, error: ParsedError, span: Span | None, test_code: str
-                   ) -> Prompt:
-    code = f"\n\nThe function under test (`{span.label}`):\n\n```python\n{span.text.rstrip()}\n" \
-           f"```" if span is not None else ""
-    evidence = evidence_text(test_id, error, test_code) + code
+def explain_prompt(test_id: str, error: ParsedError, span: Span | None, test_code: str,
+                   language: str = "python") -> Prompt:
+    code = f"\n\nThe function under test (`{span.label}`):\n\n```{language}\n" \
+           f"{textwrap.dedent(span.text).rstrip()}\n```" if span is not None else ""
+    evidence = evidence_text(test_id, error, test_code, language) + code
     user = (f"{evidence}\n\nExplain in a few sentences why the test fails: what the code does, "
             "what the test expects, and which line is wrong. Do not rewrite the code.")
     document = f"{evidence}\n\n## Why the test fails\n\n"
@@ -325,8 +398,12 @@ def explain_prompt(test_id: str, error: ParsedError, span: Span | None, test_cod
 
 def _seed(span: Span) -> str:
     """The candidate's beginning, written for the model: the ``def`` line, and the docstring
-    (not part of a fix; a small model otherwise spends its tokens copying it)."""
+    (not part of a fix; a small model otherwise spends its tokens copying it); for a language
+    with braces, the line that opens the function's block."""
     code = textwrap.dedent(span.text).strip("\n")
+    if span.path.suffix not in (".py", ".pyi"):
+        first_line = code.split("\n", 1)[0].rstrip()
+        return first_line + "\n" if first_line.endswith("{") and "\n" in code else ""
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -349,9 +426,9 @@ def candidate_tokens(span: Span, seed: str) -> int:
     return max(64, min(400, rest // 2 + 48))
 
 
-def unverified_text(code: str, why: str) -> str:
+def unverified_text(code: str, why: str, language: str = "python") -> str:
     """An idea that could not be verified, marked so that nobody takes it for a fix."""
-    return ("**UNVERIFIED idea, not applied** (" + why + "):\n\n```python\n"
+    return (f"**UNVERIFIED idea, not applied** ({why}):\n\n```{language}\n"
             + code.strip("\n") + "\n```\n")
 
 
@@ -369,42 +446,48 @@ async def fix_failing_test(request: FixRequest, *, backend: Backend | None, sett
     root = request.root.resolve()
     emit: OnText = on_text or (lambda _t: None)
     say: OnProgress = on_progress or (lambda _m: None)
-    test_id = request.test_id
-    result = FixResult(ERROR, test_id)
+    result = FixResult(ERROR, request.test_id)
     reason = not_run_reason(settings)
     if reason:
         result.status, result.reason = NOT_RUN, reason
         return result
-    python = workspace_python(root, settings.python_path)
+    try:
+        runner, result.test_id = runner_for(root, request.test_id, settings, request.cwd)
+    except RunnerUnavailable as exc:
+        result.status, result.reason = NOT_RUN, str(exc)
+        return result
+    except ValueError as exc:
+        result.reason = str(exc)
+        return result
     say("copying the project into a sandbox")
     try:
-        async with TestSandbox(root, python=python, timeout=settings.test_timeout,
-                               allow_unisolated=settings.allow_unisolated_runs) as sandbox:
-            await _fix_in(sandbox, request, result, backend, settings, emit, say, t0)
+        async with runner.sandbox(settings) as sandbox:
+            runner.prepare(sandbox)
+            await _fix_in(sandbox, runner, request, result, backend, settings, emit, say, t0)
     except IsolationUnavailable as exc:
         result.status, result.reason = NOT_RUN, str(exc)
     result.seconds = time.perf_counter() - t0
     return result
 
 
-async def _fix_in(sandbox: TestSandbox, request: FixRequest, result: FixResult,
-                  backend: Backend | None, settings: Settings, emit: OnText, say: OnProgress,
-                  t0: float) -> None:
-    root = request.root.resolve()
-    test_id = result.test_id
-    timeout = settings.test_timeout
+async def _fix_in(sandbox: TestSandbox, runner: TestRunner, request: FixRequest,
+                  result: FixResult, backend: Backend | None, settings: Settings, emit: OnText,
+                  say: OnProgress, t0: float) -> None:
+    project = runner.project
+    language = runner.language
+    timeout = runner.timeout(settings)
     say("running the tests")
-    before = await run_pytest(sandbox, timeout=timeout * 4)
-    if test_id not in before.outcomes:  # deselected, or a collection error elsewhere
-        alone = await run_pytest(sandbox, [test_id], timeout=timeout)
-        before.outcomes.update(alone.outcomes)
-        before.messages.update(alone.messages)
-        before.errors += alone.errors
-    outcome = before.outcomes.get(test_id)
-    if outcome is None:
+    before = await runner.run(sandbox, timeout=timeout * 4)
+    test_id = pick_target(result.test_id, before)
+    if test_id is None:  # deselected, not found by default, or a collection error elsewhere
+        before.merge(await runner.run(sandbox, [result.test_id], timeout=timeout))
+        test_id = pick_target(result.test_id, before)
+    outcome = before.outcomes.get(test_id) if test_id is not None else None
+    if test_id is None or outcome is None:
         result.reason = "the test was not found or could not be run: " + (
             before.errors[0][-600:] if before.errors else before.output[-600:])
         return
+    result.test_id = test_id
     if outcome == "passed":
         result.status, result.reason = PASSES, "the test passes: nothing to fix"
         return
@@ -412,15 +495,16 @@ async def _fix_in(sandbox: TestSandbox, request: FixRequest, result: FixResult,
         result.reason = "the test is skipped"
         return
     result.passed_before = sorted(before.passed())
-    error = map_frames(parse_error_text(before.messages.get(test_id, "")), root,
+    error = map_frames(runner.parse_error(before.messages.get(test_id, "")), project,
                        sandbox_project=sandbox.project_dir)
     result.error = error
-    span = suspect_span(root, error)
+    span = suspect_span(project, error, language)
     result.span = span
     test_code = _test_code(error)
     if backend is not None and request.explain:
         say("explaining the failure")
-        answer = await stream_answer(backend, explain_prompt(test_id, error, span, test_code),
+        answer = await stream_answer(backend, explain_prompt(test_id, error, span, test_code,
+                                                             language),
                                      f"## Why `{test_id}` fails", on_text=emit,
                                      max_tokens=request.explain_max_tokens)
         result.explanation = answer.markdown
@@ -436,12 +520,13 @@ async def _fix_in(sandbox: TestSandbox, request: FixRequest, result: FixResult,
         emit(f"\n**No verified fix**: {result.reason}.\n")
         return
     text = read_source(span.path)
-    rel = span.path.relative_to(root).as_posix()
+    rel = span.path.relative_to(project).as_posix()
     verifier = TestFixVerifier(sandbox, rel_path=rel, text=text, span=span, target_id=test_id,
                                passed_before=result.passed_before, runs=request.runs,
-                               timeout=timeout)
-    prompt = code_prompt(language="python", task="Fix the bug in this function.",
-                         code=span.text, evidence=evidence_text(test_id, error, test_code),
+                               timeout=timeout, runner=runner)
+    prompt = code_prompt(language=language, task="Fix the bug in this function.",
+                         code=span.text,
+                         evidence=evidence_text(test_id, error, test_code, language),
                          seed=_seed(span))
     seen: set[str] = set()
     started = time.perf_counter()
@@ -460,6 +545,7 @@ async def _fix_in(sandbox: TestSandbox, request: FixRequest, result: FixResult,
                                                time.perf_counter() - c0))
             continue
         seen.add(key)
+        say(f"verifying candidate {i + 1}")
         edit, verdict = await verifier.check(code)
         result.candidates.append(Candidate(code, temperature, verdict.verified, verdict.reason,
                                            verdict.stage, time.perf_counter() - c0))
@@ -476,5 +562,5 @@ async def _fix_in(sandbox: TestSandbox, request: FixRequest, result: FixResult,
     emit(f"\n**No verified fix**: {result.reason}.\n")
     idea = next((c for c in tried if c.stage != "static"), tried[0] if tried else None)
     if idea is not None:
-        result.unverified_idea = unverified_text(idea.code, idea.reason)
+        result.unverified_idea = unverified_text(idea.code, idea.reason, language)
         emit("\n" + result.unverified_idea)

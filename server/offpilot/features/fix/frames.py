@@ -2,7 +2,8 @@
 
 :func:`parse_error_text` reads a Python traceback (the interpreter's, or pytest's with
 ``--tb=native``) or a Rust panic (``thread 'main' panicked at src/lib.rs:4:5:``, with the
-``RUST_BACKTRACE`` frames when there are some). :func:`map_frames` resolves each frame's path
+``RUST_BACKTRACE`` frames when there are some) or a JavaScript error's stack (node's
+``at add (file:///p/math.js:2:10)`` frames). :func:`map_frames` resolves each frame's path
 to a file of the workspace: paths under the workspace, paths relative to it, and paths of a
 sandbox's copy of the project (``.../offpilot-sandbox-*/project/calc.py``), which name the
 workspace file they were copied from.
@@ -15,16 +16,22 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
+from urllib.parse import unquote, urlparse
 
 MAX_ERROR_TEXT = 64 * 1024  # characters of a pasted traceback looked at (its end)
 
 _PY_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
 _PY_ERROR = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|"
                        r"Iteration|Failed|[A-Z]\w*))(?::\s?(?P<message>.*))?$")
-_RUST_PANIC = re.compile(r"thread '(?P<thread>[^']*)' panicked at (?:'(?P<old>.*)', )?"
+_RUST_PANIC = re.compile(r"thread '(?P<thread>[^']*)'(?: \(\d+\))? panicked at "
+                         r"(?:'(?P<old>.*)', )?"
                          r"(?P<path>[^\s:]+\.rs):(?P<line>\d+):(?P<col>\d+):?")
 _RUST_AT = re.compile(r"^\s*at (?P<path>[^\s:]+\.rs):(?P<line>\d+):(?P<col>\d+)")
 _RUST_FUNC = re.compile(r"^\s*\d+:\s+(?P<func>\S+)")
+# a JavaScript stack frame: ``    at add (file:///p/math.js:2:10)`` or ``    at file:///p/x.js:3:1``
+_JS_AT = re.compile(r"^\s+at (?:(?P<func>.+?) \()?(?P<path>(?:file://)?/[^()\s]*?|[^()\s:]+\.[cm]?"
+                    r"[jt]s):(?P<line>\d+):(?P<col>\d+)\)?\s*$")
+_JS_ERROR = re.compile(r"^(?P<type>[A-Za-z_$][\w$.]*)(?: \[[A-Z_]+\])?(?::\s?(?P<message>.*))?$")
 _SANDBOX_PROJECT = re.compile(r"/offpilot-sandbox-[^/]+/project/")
 
 
@@ -48,7 +55,7 @@ class Frame:
 class ParsedError:
     """What a traceback or panic says."""
 
-    language: str  # "python" | "rust" | "" (not recognised)
+    language: str  # "python" | "rust" | "javascript" | "" (not recognised)
     frames: list[Frame] = field(default_factory=list)
     error_type: str = ""  # ``ZeroDivisionError``; "panic" for Rust
     message: str = ""
@@ -64,11 +71,49 @@ class ParsedError:
 
 
 def parse_error_text(text: str) -> ParsedError:
-    """The frames and the error of a Python traceback or a Rust panic in ``text``."""
+    """The frames and the error of a Python traceback, a Rust panic or a JavaScript stack in
+    ``text``."""
     text = text[-MAX_ERROR_TEXT:].replace("\r\n", "\n")
     if _RUST_PANIC.search(text):
         return _parse_rust(text)
+    if "Traceback (most recent call" not in text and any(
+            _JS_AT.match(ln) for ln in text.split("\n")):
+        return _parse_js(text)
     return _parse_python(text)
+
+
+def _file_path(path: str) -> str:
+    """A stack frame's path as a file path (node writes ``file://`` URLs for ES modules)."""
+    if path.startswith("file://"):
+        return unquote(urlparse(path).path)
+    return path
+
+
+def _parse_js(text: str) -> ParsedError:
+    """A JavaScript error's stack (node's: the error's first line, then ``at`` frames,
+    innermost first); frames of node's own modules (``node:internal/...``) are left out."""
+    lines = text.split("\n")
+    first = next((i for i, ln in enumerate(lines) if _JS_AT.match(ln)), len(lines))
+    head = [ln for ln in lines[:first] if ln.strip()]
+    error_type = message = ""
+    for i, ln in enumerate(head):
+        m = _JS_ERROR.match(ln.strip())
+        if m is not None and (m.group("message") is not None or i == len(head) - 1):
+            error_type = m.group("type")
+            message = "\n".join([(m.group("message") or "").strip(),
+                                 *(h.rstrip() for h in head[i + 1:])]).strip()
+            break
+    if not error_type and head:
+        error_type, message = "Error", "\n".join(head).strip()
+    frames: list[Frame] = []
+    for ln in lines[first:]:
+        m = _JS_AT.match(ln)
+        if m is None or m.group("path").startswith("node:"):
+            continue
+        func = (m.group("func") or "").removeprefix("async ").strip()
+        frames.append(Frame(_file_path(m.group("path")), int(m.group("line")), func))
+    frames.reverse()  # innermost first in a stack; ours is outermost first
+    return ParsedError("javascript", frames, error_type, message, text)
 
 
 def _parse_python(text: str) -> ParsedError:
@@ -166,10 +211,17 @@ def map_frames(parsed: ParsedError, root: Path, *, sandbox_project: Path | None 
     return replace(parsed, frames=frames)
 
 
+_JS_TEST_NAME = re.compile(r"(?:^test[-_.]|[._-](?:test|spec)\.[cm]?[jt]sx?$|^test\.[cm]?[jt]s$)")
+
+
 def is_test_file(path: Path) -> bool:
+    """A test file by its name or folder: pytest's (``test_x.py``, ``x_test.py``,
+    ``conftest.py``), node's (``x.test.js``, ``test-x.js``, ``x.spec.mjs``) and anything in a
+    ``tests``, ``test`` or ``__tests__`` folder (cargo's integration tests among them)."""
     name = path.name
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py" \
-        or "tests" in path.parts[-3:-1]
+        or bool(_JS_TEST_NAME.search(name)) \
+        or any(p in ("tests", "test", "__tests__") for p in path.parts[-3:-1])
 
 
 def innermost_code_frame(frames: Sequence[Frame]) -> Frame | None:

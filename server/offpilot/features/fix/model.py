@@ -173,23 +173,32 @@ def extract_code(text: str, *, seed: str = "", chat: bool) -> str:
         m = _FENCED.search(text)
         return (m.group(1) if m else text).strip("\n")
     body = (seed + text).split("```", 1)[0]
-    return _cut_after_definition(body) if seed.lstrip().startswith(("def ", "async def ")) \
-        else body.strip("\n")
+    return _cut_after_definition(body) if is_definition_seed(seed) else body.strip("\n")
+
+
+def is_definition_seed(seed: str) -> bool:
+    """Whether ``seed`` opens a function: a Python ``def`` line, or a line that opens a block
+    in braces (``pub fn add(a: i32) -> i32 {``, ``function add(a, b) {``)."""
+    first = seed.lstrip().split("\n", 1)[0].rstrip()
+    return seed.lstrip().startswith(("def ", "async def ")) or first.endswith("{")
 
 
 def _cut_after_definition(code: str) -> str:
     """A function's text up to where the model went on to write something else (a line back at
-    the ``def``'s indentation or left of it)."""
+    the ``def``'s indentation or left of it; a closing brace there ends it)."""
     lines = code.split("\n")
     if not lines:
         return code
     base = len(lines[0]) - len(lines[0].lstrip())
+    brace = lines[0].rstrip().endswith("{")
     out = [lines[0]]
     for ln in lines[1:]:
-        if ln.strip() and len(ln) - len(ln.lstrip()) <= base and not ln.lstrip().startswith(
-                (")", "]", "}")):
+        at_base = bool(ln.strip()) and len(ln) - len(ln.lstrip()) <= base
+        if at_base and not ln.lstrip().startswith((")", "]", "}")):
             break
         out.append(ln)
+        if brace and at_base and ln.lstrip().startswith("}"):
+            break
     return "\n".join(out).rstrip()
 
 
@@ -200,7 +209,7 @@ async def fix_candidate(backend: Backend, prompt: Prompt, *, temperature: float,
     chat = await has_chat_template(backend)
     pieces: list[str] = []
     ended = asyncio.Event()
-    is_def = prompt.seed.lstrip().startswith(("def ", "async def "))
+    is_def = is_definition_seed(prompt.seed)
 
     def on_piece(delta: str) -> None:
         pieces.append(delta)

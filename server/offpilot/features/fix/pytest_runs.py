@@ -8,34 +8,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+from offpilot.features.fix.suite import SuiteRun, normalise_test_id
 from offpilot.features.testgen.core.sandbox import TestSandbox
 from offpilot.features.testgen.python.verify import PYTEST_PLUGIN, _read_report
 
 PLUGIN_NAME = "offpilot_pytest_report"
 
 
-@dataclass
-class PytestRun:
-    """One pytest session: outcome and failure text per node id."""
-
-    outcomes: dict[str, str] = field(default_factory=dict)  # node id -> passed|failed|skipped
-    messages: dict[str, str] = field(default_factory=dict)  # node id -> traceback text
-    errors: list[str] = field(default_factory=list)  # collection errors
-    output: str = ""  # pytest's own output (its end)
-    timed_out: bool = False
-
-    def passed(self) -> set[str]:
-        return {k for k, v in self.outcomes.items() if v == "passed"}
-
-
-def normalise_node_id(node_id: str) -> str:
-    path, sep, rest = node_id.partition("::")
-    path = path.replace("\\", "/")
-    while path.startswith("./"):
-        path = path[2:]
-    return path + sep + rest
+PytestRun = SuiteRun  # a pytest session is a run of the suite like any other
+normalise_node_id = normalise_test_id
 
 
 async def run_pytest(sandbox: TestSandbox, node_ids: Sequence[str] = (), *, timeout: float,
@@ -55,8 +37,8 @@ async def run_pytest(sandbox: TestSandbox, node_ids: Sequence[str] = (), *, time
     errors = data.get("errors") if isinstance(data.get("errors"), list) else []
     run = PytestRun(output=(result.stdout + result.stderr)[-4000:], timed_out=result.timed_out)
     assert isinstance(outcomes, dict) and isinstance(messages, dict) and isinstance(errors, list)
-    run.outcomes = {normalise_node_id(str(k)): str(v) for k, v in outcomes.items()}
-    run.messages = {normalise_node_id(str(k)): str(v) for k, v in messages.items()}
+    run.outcomes = {normalise_test_id(str(k)): str(v) for k, v in outcomes.items()}
+    run.messages = {normalise_test_id(str(k)): str(v) for k, v in messages.items()}
     run.errors = [str(e) for e in errors]
     if result.timed_out:
         run.errors.append(f"the test run timed out after {timeout:.0f} s")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,45 @@ def test_explain_error_on_a_real_traceback(tmp_path: Path, capsys: pytest.Captur
     heading, _, body = result["markdown"].partition("\n\n")
     assert heading == "## ZeroDivisionError at pkg/boom.py:2"
     assert body.strip()  # the model's answer, or the note that it gave none
+
+
+@pytest.mark.skipif(not filesystem_isolation().available,
+                    reason="no bubblewrap sandbox on this machine")
+@pytest.mark.parametrize("kind", ["node", "cargo"])
+def test_fix_of_a_node_or_cargo_test_is_verified_or_honest_and_never_writes(
+        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]):
+    from .node_cargo_projects import js_project, rust_project
+
+    tool = "node" if kind == "node" else "cargo"
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+    if kind == "node":
+        root, test, source, name = js_project(tmp_path), "test/math.test.js", "src/math.js", \
+            "test/math.test.js::adds"
+    else:
+        root, test, source, name = rust_project(tmp_path), "it_adds", "src/lib.rs", \
+            "tests::it_adds"
+    monkeypatch.setenv("OFFPILOT_TEST_TIMEOUT", "60")
+    monkeypatch.chdir(root)
+    digest = hashlib.sha256((root / source).read_bytes()).hexdigest()
+    code = main(["fix", test, "--json", "--candidates", "2", "--budget", "120"])
+    out, err = capsys.readouterr()
+    assert hashlib.sha256((root / source).read_bytes()).hexdigest() == digest
+    assert not (root / "target").exists()
+    result = json.loads(out)
+    assert result["status"] in ("verified", "no_verified_fix"), err
+    assert code == (0 if result["status"] == "verified" else 1)
+    assert result["testId"] == name
+    assert result["function"]["name"] == "add"
+    assert result["function"]["path"] == str((root / source).resolve())
+    assert len(result["passedBefore"]) == 2
+    assert result["explanation"].startswith(f"## Why `{name}` fails")
+    assert 1 <= len(result["candidates"]) <= 2
+    if result["status"] == "verified":
+        assert "pass in 3 runs" in result["reason"]
+        assert result["edit"]["startLine"] in (1, 2) and result["unverifiedIdea"] == ""
+    else:
+        assert result["edit"] is None
+        idea = result["unverifiedIdea"]
+        assert idea == "" or idea.startswith("**UNVERIFIED idea, not applied**")
