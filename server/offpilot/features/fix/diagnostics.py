@@ -226,8 +226,11 @@ def matches(problem: Problem, request: DiagnosticRequest) -> bool:
     if problem.checker == "names" and _UNDEFINED.search(request.message + " " + request.code):
         wanted = _QUOTED.findall(request.message)
         return not wanted or f"'{wanted[0]}'" in problem.message
+    # The compiler's own message (a Python extension may pass it on word for word, e.g.
+    # "Missing parentheses in call to 'print'...") or the words syntax errors are said in.
     return problem.checker == "python" and bool(
-        _SYNTAX.search(request.message) or "syntax" in request.code.lower())
+        _SYNTAX.search(request.message) or "syntax" in request.code.lower()
+        or (problem.message and problem.message.lower() in request.message.lower()))
 
 
 # ----------------------------------------------------------------------------- prompts

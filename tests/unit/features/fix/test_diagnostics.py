@@ -17,6 +17,7 @@ from offpilot.engine.backend import GenerationResult, ModelInfo, PromptMode, Tex
 from offpilot.features.fix.diagnostics import (
     DiagnosticRequest,
     fix_diagnostic,
+    matches,
     ruff_problems,
     syntax_problems,
     undefined_names,
@@ -135,3 +136,17 @@ async def test_ruff_runs_in_the_sandbox_only_in_a_trusted_workspace(tmp_path: Pa
     untrusted = await ruff_problems(tmp_path, "m.py", text,
                                     replace(Settings(), workspace_trusted=False))
     assert untrusted is None
+
+
+def test_the_compilers_own_message_is_recognised_as_a_syntax_error(tmp_path: Path):
+    """A Python extension may pass the compiler's message on word for word; one that uses none
+    of the usual words (syntax, expected, invalid...) is still the error compile() finds."""
+    text = "print 'hello'\n"
+    found = syntax_problems(text)
+    assert found and "print" in found[0].message
+    request = DiagnosticRequest(tmp_path, tmp_path / "p.py", text, 0, 0, 0, 5,
+                                found[0].message, source="Python")
+    assert matches(found[0], request)
+    other = DiagnosticRequest(tmp_path, tmp_path / "p.py", text, 0, 0, 0, 5,
+                              'Type "int" is not assignable to "str"', source="Pyright")
+    assert not matches(found[0], other)
