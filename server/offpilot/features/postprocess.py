@@ -163,10 +163,17 @@ def body_follows(completion: str, *, prefix: str, suffix: str) -> str:
     return completion
 
 
-def one_statement(completion: str, *, prefix: str, suffix: str) -> str:
+def _is_comment(line: str, comment: str) -> bool:
+    return bool(comment) and line.lstrip().startswith(comment)
+
+
+def one_statement(completion: str, *, prefix: str, suffix: str, comment: str = "") -> str:
     """When the code after the cursor goes on in the cursor's block, the completion is one
     statement: its first line, with the lines indented deeper that belong to it (a block it
     opens, a bracket it leaves open). At the end of a block it is left alone.
+
+    Comment lines (``comment``: the language's line-comment start) that open the completion
+    are no statement: they are kept with the statement they introduce.
 
     The model reads only what is before the cursor; past one statement it writes its own
     version of the code that already follows, which the user would have to delete."""
@@ -178,10 +185,19 @@ def one_statement(completion: str, *, prefix: str, suffix: str) -> str:
     if first is None:
         return completion
     before = prefix.rsplit("\n", 1)[-1]
+
+    def column(i: int) -> int:  # the indentation of the completion's line i in the file
+        return _indent(lines[i]) + (len(before) if i == 0 else 0)
+
     if before.strip():
         block = _indent(before)
     else:
-        block = _indent(lines[first]) + (len(before) if first == 0 else 0)
+        block = column(first)
+        while _is_comment(lines[first], comment):
+            nxt = next((i for i in range(first + 1, len(lines)) if lines[i].strip()), None)
+            if nxt is None or column(nxt) != column(first):
+                break  # a comment alone, or one that ends the block: left as it is
+            first = nxt
     if _indent(following) < block:
         return completion
     head = lines[first].rstrip()
@@ -192,6 +208,16 @@ def one_statement(completion: str, *, prefix: str, suffix: str) -> str:
                 break
             out.append(ln)
     return "\n".join(out).rstrip()
+
+
+def _comment(language: str | None) -> str:
+    """The language's line-comment start ("" when unknown)."""
+    if not language:
+        return ""
+    from offpilot.context.languages import for_language_id
+
+    spec = for_language_id(language)
+    return spec.comment_prefix if spec is not None else ""
 
 
 def postprocess(completion: str, *, prefix: str, suffix: str, language: str | None = None,
@@ -226,7 +252,8 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: str | No
             text = "\n".join(out)
         if line_decision:
             text = body_follows(text, prefix=prefix, suffix=suffix)
-            text = one_statement(text, prefix=prefix, suffix=suffix)
+            text = one_statement(text, prefix=prefix, suffix=suffix,
+                                 comment=_comment(language))
             text = block_cut(text, prefix=prefix, suffix=suffix)
         text = text.rstrip()
         if syntax and language:

@@ -105,3 +105,23 @@ def test_one_statement_when_the_code_after_the_cursor_goes_on_in_the_block():
     raw = "    total = sum(xs)\n    total *= 2"
     assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
         "    total = sum(xs)")
+
+
+def test_a_comment_opening_the_statement_is_kept_with_the_statement_it_introduces():
+    prefix = "def f(xs):\n    total = 0\n"
+    suffix = "\n    return total\n"  # an empty line opened above the return
+    raw = "    # add them up\n    total = sum(xs)\n    total *= 2"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    # add them up\n    total = sum(xs)")
+    # the cursor after the indentation: the comment's column is the cursor's
+    assert postprocess("# add them up\n    total = sum(xs)\n    total *= 2",
+                       prefix=prefix + "    ", suffix=suffix, language="python") == (
+        "# add them up\n    total = sum(xs)")
+    # a comment followed by nothing at its own level stays a comment alone
+    raw = "    # done\nprint(f([]))"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == "    # done"
+    # JavaScript's line comment
+    prefix, suffix = "function f(xs) {\n  let t = 0;\n", "\n  return t;\n}\n"
+    raw = "  // add them up\n  t = xs.length;\n  t *= 2;"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="javascript") == (
+        "  // add them up\n  t = xs.length;")
