@@ -9,15 +9,16 @@ pipeline's suggestion differ from the naive client's (same model, same set):
 - **empty**: one arm suggested nothing (after cutting);
 - **indent**: the suggestions differ only in leading whitespace;
 - **more lines** / **fewer lines**: the same answer cut after a different number of lines (the
-  single/multi-line decision and the block rules), with the stage responsible when one arm
-  switched off changes it (``syntax cut`` or ``line decision``);
+  single/multi-line decision and the block rules; ``syntax cut acted`` when the pipeline
+  without its syntax cut would have kept other lines);
 - **stop**: the same answer cut inside a line (stop conditions: prompt structure, the text
   right of the cursor).
 
-Each class is counted as pipeline wins (passes where naive fails), losses, both pass, both
-fail. ``--oracle`` also runs, per task, every line-prefix of the model's answer to the naive
-prompt and reports the share of tasks where some cut passes: the most any post-processing of
-that answer can reach.
+First the arms' table (as ``bench/quality.py`` prints it, from the dump: a run stopped early
+gives it for the tasks it scored). Each class is counted as pipeline wins (passes where naive
+fails), losses, both pass, both fail. ``--oracle`` also runs, per task, every line-prefix of
+the model's answer to the naive prompt and reports the share of tasks where some cut passes:
+the most any post-processing of that answer can reach.
 
     python bench/quality_diff.py /tmp/quality-q/single300.jsonl
     python bench/quality_diff.py /tmp/quality-q/multi300.jsonl --oracle --show 5
@@ -57,16 +58,14 @@ def classify(record: dict) -> str:
     if p.strip() == n.strip() or [ln.strip() for ln in p.split("\n")] == \
             [ln.strip() for ln in n.split("\n")]:
         return "indent"
-    stage = ""
-    for arm, name in (("-syntax cut", "syntax cut"), ("-line decision", "line decision")):
-        if arm in arms and arms[arm]["text"].rstrip() != p.rstrip():
-            stage = name
-            break
+    # the syntax cut's share: switched off, the pipeline would have kept other lines
+    cut = "-syntax cut" in arms and arms["-syntax cut"]["text"].rstrip() != p.rstrip()
+    tag = ", syntax cut acted" if cut else ""
     if _is_line_prefix(n, p):
-        return "more lines" + (f" ({stage})" if stage else "")
+        return "more lines" + tag
     if _is_line_prefix(p, n):
-        return "fewer lines" + (f" ({stage})" if stage else "")
-    return "stop" + (f" ({stage})" if stage else "")
+        return "fewer lines" + tag
+    return "stop" + tag
 
 
 def outcome(record: dict) -> str:
@@ -100,6 +99,34 @@ def oracle(records: list[dict], data: Path) -> tuple[int, int]:
     return hits, len(records)
 
 
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+           "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def arms_table(records: list[dict]) -> str:
+    """bench/quality.py's table, from the dump (also of a run stopped early)."""
+    import quality
+
+    n = len(records)
+    base = sum(r["arms"]["pipeline"]["pass"] for r in records)
+    rows = []
+    for arm in records[0]["arms"]:
+        got = [r["arms"][arm] for r in records]
+        passed = sum(a["pass"] for a in got)
+        chars = sum(quality.accepted_chars({"canonical_solution": r["canonical"]},
+                                           r["arms"][arm]["text"]) for r in records)
+        rows.append((arm, str(n), f"{sum(a['exact'] for a in got) / n:.3f}",
+                     f"{passed / n:.3f}",
+                     "" if arm == "pipeline" else f"{(base - passed) / n:+.3f}",
+                     f"{chars / n:.1f}", f"{sum(not a['text'].strip() for a in got) / n:.3f}"))
+    return _table(("arm", "tasks", "exact", "pass@1", "pipeline - arm (pass@1)",
+                   "accepted chars", "empty"), rows)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("dump", help="a bench/quality.py --dump file")
@@ -113,6 +140,7 @@ def main() -> int:
     if not records:
         print("no tasks in the dump", file=sys.stderr)
         return 1
+    print(arms_table(records) + "\n")
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     examples: dict[str, list[dict]] = defaultdict(list)
     for r in records:
@@ -131,11 +159,7 @@ def main() -> int:
         total.update(c)
     rows.append(("all", str(len(records)), *(str(total[k]) for k in cols),
                  f"{total['win'] - total['loss']:+d}"))
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print(_table(head, rows))
     n = len(records)
     pp = sum(r["arms"]["pipeline"]["pass"] for r in records) / n
     nv = sum(r["arms"]["naive"]["pass"] for r in records) / n

@@ -226,9 +226,10 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: str | No
 
     ``syntax`` switches off the syntax cut, ``line_decision`` the rules that decide how many
     lines to keep (one when code follows on the cursor's line; up to the code after the cursor,
-    an opening line alone when its body follows, one statement when code follows the cursor,
-    never out of the cursor's block), to measure
-    what they contribute. The prompt-structure cut always applies."""
+    never out of the cursor's block; and unless the completion reached the code after the
+    cursor, whose lines before it are then all the gap's filling: an opening line alone when
+    its body follows, one statement when code follows the cursor), to measure what they
+    contribute. The prompt-structure cut always applies."""
     text = structure_cut(completion.replace("\r\n", "\n"))
     line_rest = suffix.split("\n", 1)[0]
     if line_rest.strip() and line_decision:
@@ -241,19 +242,24 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: str | No
         lines = text.split("\n")
         text = "\n".join(lines[:max_lines])
         following = [ln for ln in suffix.split("\n")[1:] if ln.strip()]
+        bridged = False
         if following and line_decision:
             # Stop where the completion starts repeating the code that follows the cursor.
             out = []
             for ln in text.split("\n"):
                 # the same line at the same indentation (a closer of an inner block is not)
                 if ln.strip() and ln.rstrip() == following[0].rstrip():
+                    bridged = any(o.strip() for o in out)
                     break
                 out.append(ln)
             text = "\n".join(out)
         if line_decision:
-            text = body_follows(text, prefix=prefix, suffix=suffix)
-            text = one_statement(text, prefix=prefix, suffix=suffix,
-                                 comment=_comment(language))
+            if not bridged:
+                # The model did not reach the code after the cursor: where its text would join
+                # that code is unknown, so keep the part that surely belongs at the cursor.
+                text = body_follows(text, prefix=prefix, suffix=suffix)
+                text = one_statement(text, prefix=prefix, suffix=suffix,
+                                     comment=_comment(language))
             text = block_cut(text, prefix=prefix, suffix=suffix)
         text = text.rstrip()
         if syntax and language:

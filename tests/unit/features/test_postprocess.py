@@ -125,3 +125,30 @@ def test_a_comment_opening_the_statement_is_kept_with_the_statement_it_introduce
     raw = "  // add them up\n  t = xs.length;\n  t *= 2;"
     assert postprocess(raw, prefix=prefix, suffix=suffix, language="javascript") == (
         "  // add them up\n  t = xs.length;")
+
+
+def test_a_completion_that_reaches_the_code_after_the_cursor_keeps_all_it_wrote_before_it():
+    prefix = "def f(xs):\n    total = 0\n"
+    suffix = "\n    return total\n"  # an empty line opened above the return
+    # the model filled the gap with two statements, then wrote the line that follows
+    raw = "    total = sum(xs)\n    total *= 2\n    return total\n\ndef g():"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    total = sum(xs)\n    total *= 2")
+    # it did not reach that line: one statement, as before
+    raw = "    total = sum(xs)\n    total *= 2\n    print(total)"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    total = sum(xs)")
+
+
+def test_an_opener_whose_body_follows_keeps_the_lines_that_lead_down_to_that_body():
+    prefix = "def f(rows):\n    out = []\n"
+    suffix = "\n            out.append(x)\n    return out\n"
+    # the model wrote the two blocks that lead to the line after the cursor, then that line
+    raw = "    for row in rows:\n        for x in row:\n            out.append(x)\n    return out"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    for row in rows:\n        for x in row:")
+    # an opener wrapping the existing body: the model's copy of the body is dropped
+    prefix, suffix = "def f(xs):\n    total = 0\n", "\n        total += x\n    return total\n"
+    raw = "    for x in xs:\n        total += x\n    return total"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    for x in xs:")
