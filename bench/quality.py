@@ -12,7 +12,10 @@ newline. Arms, all on the same model and worker:
 - **-suffix / -syntax cut / -line decision / -context**: the pipeline with one stage switched
   off; the signed column ``pipeline - arm`` is what that stage contributes. HumanEval has no
   repository, so ``-context`` equals the pipeline here by construction; ``offpilot eval`` on a
-  real repository measures context on against off.
+  real repository measures context on against off. The prefix layout (a base model such as
+  the embedded one) leaves the suffix out of the prompt, so there ``-suffix`` equals the
+  pipeline too, and the pipeline's prompt is the naive client's whenever the prefix fits the
+  prompt window: the two arms then differ only in how they cut the same answer.
 
 Scores: exact match against ``canonical_solution`` (whitespace-trimmed); pass@1: the program
 ``prefix + completion + suffix + test + check(entry_point)`` run in a subprocess with a timeout;
@@ -272,7 +275,8 @@ async def run(tasks: list[dict], which: str, model: str, args: argparse.Namespac
     scores = {arm: Score() for arm in ARMS}
     pass_memo: dict[tuple[str, str], bool] = {}
     t0 = time.perf_counter()
-    for i, task in enumerate((tasks[k] for k in spread_order(len(tasks))), 1):
+    order = spread_order(len(tasks))[:args.first or None]
+    for i, task in enumerate((tasks[k] for k in order), 1):
         prefix, suffix = task["prompt"], task["suffix"]
         text = prefix + "\n" + suffix  # the hole: an empty line opened at column 0
         uri = f"file:///humaneval/{task['task_id'].replace('/', '_')}.py"
@@ -305,9 +309,9 @@ async def run(tasks: list[dict], which: str, model: str, args: argparse.Namespac
         if dump is not None:
             dump.write(json.dumps(record) + "\n")
             dump.flush()
-        if i % args.progress == 0 or i == len(tasks):
+        if i % args.progress == 0 or i == len(order):
             el = time.perf_counter() - t0
-            print(f"  {which} {i}/{len(tasks)} tasks, {el:.0f} s ({el / i:.1f} s/task); pass@1 "
+            print(f"  {which} {i}/{len(order)} tasks, {el:.0f} s ({el / i:.1f} s/task); pass@1 "
                   f"pipeline {scores['pipeline'].passed / i:.3f} "
                   f"naive {scores['naive'].passed / i:.3f}", file=sys.stderr)
     await backend.close()
@@ -341,6 +345,9 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=120.0,
                     help="seconds per completion (the setting is 5; raised so that load on the "
                          "machine does not change the answers)")
+    ap.add_argument("--first", type=int, default=0,
+                    help="score only the first N tasks of the run order (those a run stopped "
+                         "early scored: an even sample too)")
     ap.add_argument("--progress", type=int, default=25, help="print progress every N tasks")
     ap.add_argument("--dump", help="write each task's completions per arm to this JSONL file")
     ap.add_argument("--data", default=str(DATA))

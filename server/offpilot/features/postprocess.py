@@ -245,7 +245,7 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: str | No
         bridged = False
         if following and line_decision:
             # Stop where the completion starts repeating the code that follows the cursor.
-            out = []
+            out: list[str] = []
             for ln in text.split("\n"):
                 # the same line at the same indentation (a closer of an inner block is not)
                 if ln.strip() and ln.rstrip() == following[0].rstrip():
