@@ -193,11 +193,14 @@ def one_statement(completion: str, *, prefix: str, suffix: str, comment: str = "
         block = _indent(before)
     else:
         block = column(first)
-        while _is_comment(lines[first], comment):
-            nxt = next((i for i in range(first + 1, len(lines)) if lines[i].strip()), None)
-            if nxt is None or column(nxt) != column(first):
-                break  # a comment alone, or one that ends the block: left as it is
-            first = nxt
+        at = first
+        while _is_comment(lines[at], comment):
+            nxt = next((i for i in range(at + 1, len(lines)) if lines[i].strip()), None)
+            if nxt is None or column(nxt) != column(at):
+                break  # comments and no statement after them at their level
+            at = nxt
+        if not _is_comment(lines[at], comment):
+            first = at  # the statement the comments introduce
     if _indent(following) < block:
         return completion
     head = lines[first].rstrip()

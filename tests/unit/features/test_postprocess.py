@@ -120,6 +120,10 @@ def test_a_comment_opening_the_statement_is_kept_with_the_statement_it_introduce
     # a comment followed by nothing at its own level stays a comment alone
     raw = "    # done\nprint(f([]))"
     assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == "    # done"
+    # comments with no statement after them: the first comment line, not all of them
+    raw = "    # Sort the list\n    # Sort the list\n    # Sort the list"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    # Sort the list")
     # JavaScript's line comment
     prefix, suffix = "function f(xs) {\n  let t = 0;\n", "\n  return t;\n}\n"
     raw = "  // add them up\n  t = xs.length;\n  t *= 2;"
