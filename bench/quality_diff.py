@@ -78,7 +78,7 @@ def outcome(record: dict) -> str:
     return "both pass" if p else "both fail"
 
 
-def oracle(records: list[dict], data: Path) -> tuple[int, int]:
+def oracle(records: list[dict], data: Path, most: int = 0) -> tuple[int, int]:
     """(tasks where some line-prefix of the naive prompt's answer passes, tasks)."""
     import quality
 
@@ -90,7 +90,7 @@ def oracle(records: list[dict], data: Path) -> tuple[int, int]:
         task = tasks[r["task_id"]]
         lines = r["arms"]["naive"]["model"].split("\n")
         ok = False
-        for k in range(1, len(lines) + 1):
+        for k in range(1, min(len(lines), most or len(lines)) + 1):
             cut = "\n".join(lines[:k]).rstrip()
             if cut.strip() and quality.passes(task, cut + "\n"):
                 ok = True
@@ -133,6 +133,8 @@ def main() -> int:
     ap.add_argument("--show", type=int, default=0, help="print N example tasks per class")
     ap.add_argument("--oracle", action="store_true",
                     help="run every line-prefix of the model's answer (slow: runs the tests)")
+    ap.add_argument("--oracle-lines", type=int, default=0,
+                    help="try cuts of at most N lines (0: all)")
     ap.add_argument("--data", default=None, help="the HumanEval infilling folder")
     args = ap.parse_args()
     records = [json.loads(line) for line in Path(args.dump).read_text("utf-8").splitlines()
@@ -170,9 +172,11 @@ def main() -> int:
     if args.oracle:
         import quality
 
-        hits, total_n = oracle(records, Path(args.data) if args.data else quality.DATA)
-        print(f"oracle: some line-prefix of the naive prompt's answer passes on {hits}/{total_n} "
-              f"tasks ({hits / total_n:.3f}): the ceiling of any cut of that answer")
+        hits, total_n = oracle(records, Path(args.data) if args.data else quality.DATA,
+                               args.oracle_lines)
+        most = f" of at most {args.oracle_lines} lines" if args.oracle_lines else ""
+        print(f"oracle: some line-prefix{most} of the naive prompt's answer passes on "
+              f"{hits}/{total_n} tasks ({hits / total_n:.3f}): the ceiling of any such cut")
     for cls, recs in examples.items():
         for r in recs[:args.show]:
             a = r["arms"]
