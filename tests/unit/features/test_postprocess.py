@@ -156,3 +156,11 @@ def test_an_opener_whose_body_follows_keeps_the_lines_that_lead_down_to_that_bod
     raw = "    for x in xs:\n        total += x\n    return total"
     assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
         "    for x in xs:")
+
+
+def test_a_completion_that_reaches_the_code_after_the_cursor_still_stays_in_its_block():
+    prefix = "def f(xs):\n    for x in xs:\n"
+    suffix = "\n        print(x)\n    return xs\n"
+    # on its way to the line after the cursor the model left the loop and came back
+    raw = "        x += 1\n    y = 2\n# pkg/util.py\n        print(x)"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == "        x += 1"
