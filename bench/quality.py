@@ -12,13 +12,18 @@ newline. Arms, all on the same model and worker:
 - **-suffix / -syntax cut / -line decision / -context**: the pipeline with one stage switched
   off; the signed column ``pipeline - arm`` is what that stage contributes. HumanEval has no
   repository, so ``-context`` equals the pipeline here by construction; ``offpilot eval`` on a
-  real repository measures context on against off.
+  real repository measures context on against off. The prefix layout (a base model such as
+  the embedded one) leaves the suffix out of the prompt, so there ``-suffix`` equals the
+  pipeline too, and the pipeline's prompt is the naive client's whenever the prefix fits the
+  prompt window: the two arms then differ only in how they cut the same answer.
 
 Scores: exact match against ``canonical_solution`` (whitespace-trimmed); pass@1: the program
 ``prefix + completion + suffix + test + check(entry_point)`` run in a subprocess with a timeout;
 accepted characters: the longest common prefix of the completion and the canonical solution
 (what a user who accepts word by word would keep); empty: share of tasks with no suggestion.
-Tasks are an even sample across the set (``--limit``), so every problem is represented.
+Tasks are an even sample across the set (``--limit``), so every problem is represented, and are
+run in an order whose every prefix is itself spread over the set: the ``--dump`` of a run stopped
+early is still an even sample (``bench/quality_diff.py`` prints its table).
 
 The completion time limit is raised (``--time-limit``) so that results do not depend on how
 loaded the machine is. Identical model calls of different arms are made once (greedy decoding).
@@ -27,6 +32,11 @@ loaded the machine is. Identical model calls of different arms are made once (gr
     python bench/quality.py --set multi --limit 300 --dump /tmp/multi.jsonl
     python bench/quality.py --set single --limit 100 --model fim     # the FIM prompt path
     python bench/quality.py --set single --limit 100 --model chat    # the instruct path
+    python bench/quality.py --set both --perfect    # no model: what each arm's cut keeps
+
+``--perfect`` puts no model behind the arms but the right answer (the canonical hole, then the
+code after it, as a perfect model continuing the file would write): the share each arm keeps
+whole is the most its cut can keep of a right answer.
 """
 
 from __future__ import annotations
@@ -78,6 +88,14 @@ def load_tasks(which: str, limit: int, data_dir: Path) -> list[dict]:
         step = len(tasks) / limit  # an even sample across all problems
         tasks = [tasks[int(i * step)] for i in range(limit)]
     return tasks
+
+
+def spread_order(n: int) -> list[int]:
+    """0..n-1 in bit-reversed order: every prefix of it is spread evenly over the range, so a
+    run stopped early has still scored an even sample of the set."""
+    bits = max(1, (n - 1).bit_length())
+    order = (int(format(j, f"0{bits}b")[::-1], 2) for j in range(1 << bits))
+    return [i for i in order if i < n]
 
 
 def passes(task: dict, middle: str, timeout: float = 10.0) -> bool:
@@ -185,6 +203,52 @@ class MemoBackend:
         return await self._get(key, lambda: self.backend.generate(request))
 
 
+class PerfectBackend:
+    """Not a model (``--perfect``): answers every request with the task's canonical hole and
+    then the code that follows it, as a perfect model continuing the file would. What each
+    arm keeps of that answer is the most its cut can keep of a right answer."""
+
+    def __init__(self) -> None:
+        self.answer = ""
+
+    def _result(self, stop_at_newline: bool) -> GenerationResult:
+        text = self.answer.split("\n", 1)[0] if stop_at_newline else self.answer
+        return GenerationResult(text=text, stop_reason="stop")
+
+    async def infill(self, request: InfillRequest, on_text: Any = None) -> GenerationResult:
+        return self._result(request.stop_at_newline)
+
+    async def generate(self, request: TextRequest) -> GenerationResult:
+        return self._result(False)
+
+
+def perfect(which: str, tasks: list[dict]) -> dict[str, int]:
+    """Per arm, the tasks whose canonical hole it keeps whole from a perfect answer."""
+    backend = PerfectBackend()
+    settings = replace(Settings(), debounce_ms=0, context_budget=0, prefetch=False,
+                       warmup=False)
+
+    async def get() -> Any:
+        return backend
+
+    async def go() -> dict[str, int]:
+        completers = {arm: Completer(get, settings, stages=st) for arm, st in ARMS.items()
+                      if st is not None}
+        kept = dict.fromkeys(ARMS, 0)
+        for task in tasks:
+            prefix, suffix = task["prompt"], task["suffix"]
+            backend.answer = task["canonical_solution"].rstrip("\n") + "\n" + suffix
+            kept["naive"] += exact(task, naive_cut(backend.answer, suffix, which == "single"))
+            for arm, completer in completers.items():
+                res = await completer.complete("file:///perfect.py", prefix + "\n" + suffix,
+                                               len(prefix), language="python", path="p.py")
+                completer.forget("file:///perfect.py")
+                kept[arm] += exact(task, res.items[0] if res.items else "")
+        return kept
+
+    return asyncio.run(go())
+
+
 @dataclass
 class Score:
     exact: int = 0
@@ -211,7 +275,8 @@ async def run(tasks: list[dict], which: str, model: str, args: argparse.Namespac
     scores = {arm: Score() for arm in ARMS}
     pass_memo: dict[tuple[str, str], bool] = {}
     t0 = time.perf_counter()
-    for i, task in enumerate(tasks, 1):
+    order = spread_order(len(tasks))[:args.first or None]
+    for i, task in enumerate((tasks[k] for k in order), 1):
         prefix, suffix = task["prompt"], task["suffix"]
         text = prefix + "\n" + suffix  # the hole: an empty line opened at column 0
         uri = f"file:///humaneval/{task['task_id'].replace('/', '_')}.py"
@@ -244,9 +309,9 @@ async def run(tasks: list[dict], which: str, model: str, args: argparse.Namespac
         if dump is not None:
             dump.write(json.dumps(record) + "\n")
             dump.flush()
-        if i % args.progress == 0 or i == len(tasks):
+        if i % args.progress == 0 or i == len(order):
             el = time.perf_counter() - t0
-            print(f"  {which} {i}/{len(tasks)} tasks, {el:.0f} s ({el / i:.1f} s/task); pass@1 "
+            print(f"  {which} {i}/{len(order)} tasks, {el:.0f} s ({el / i:.1f} s/task); pass@1 "
                   f"pipeline {scores['pipeline'].passed / i:.3f} "
                   f"naive {scores['naive'].passed / i:.3f}", file=sys.stderr)
     await backend.close()
@@ -280,13 +345,26 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=120.0,
                     help="seconds per completion (the setting is 5; raised so that load on the "
                          "machine does not change the answers)")
+    ap.add_argument("--first", type=int, default=0,
+                    help="score only the first N tasks of the run order (those a run stopped "
+                         "early scored: an even sample too)")
     ap.add_argument("--progress", type=int, default=25, help="print progress every N tasks")
     ap.add_argument("--dump", help="write each task's completions per arm to this JSONL file")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--cache", help="keep the model's answers in this JSONL file and reuse them "
                                     "(greedy decoding: the same prompt gives the same answer)")
+    ap.add_argument("--perfect", action="store_true",
+                    help="no model: what each arm keeps of a perfect answer (the canonical "
+                         "hole, then the code after it)")
     args = ap.parse_args()
     sets = ["single", "multi"] if args.set == "both" else [args.set]
+    if args.perfect:
+        for which in sets:
+            tasks = load_tasks(which, args.limit, Path(args.data))
+            kept = perfect(which, tasks)
+            print(f"{which}: a perfect answer kept whole, of {len(tasks)} tasks: " + ", ".join(
+                f"{arm} {k / len(tasks):.3f}" for arm, k in kept.items()))
+        return 0
     rows: list[tuple[str, ...]] = []
     dump = open(args.dump, "w", encoding="utf-8") if args.dump else None  # noqa: SIM115
     try:

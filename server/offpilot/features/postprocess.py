@@ -163,10 +163,17 @@ def body_follows(completion: str, *, prefix: str, suffix: str) -> str:
     return completion
 
 
-def one_statement(completion: str, *, prefix: str, suffix: str) -> str:
+def _is_comment(line: str, comment: str) -> bool:
+    return bool(comment) and line.lstrip().startswith(comment)
+
+
+def one_statement(completion: str, *, prefix: str, suffix: str, comment: str = "") -> str:
     """When the code after the cursor goes on in the cursor's block, the completion is one
     statement: its first line, with the lines indented deeper that belong to it (a block it
     opens, a bracket it leaves open). At the end of a block it is left alone.
+
+    Comment lines (``comment``: the language's line-comment start) that open the completion
+    are no statement: they are kept with the statement they introduce.
 
     The model reads only what is before the cursor; past one statement it writes its own
     version of the code that already follows, which the user would have to delete."""
@@ -178,10 +185,22 @@ def one_statement(completion: str, *, prefix: str, suffix: str) -> str:
     if first is None:
         return completion
     before = prefix.rsplit("\n", 1)[-1]
+
+    def column(i: int) -> int:  # the indentation of the completion's line i in the file
+        return _indent(lines[i]) + (len(before) if i == 0 else 0)
+
     if before.strip():
         block = _indent(before)
     else:
-        block = _indent(lines[first]) + (len(before) if first == 0 else 0)
+        block = column(first)
+        at = first
+        while _is_comment(lines[at], comment):
+            nxt = next((i for i in range(at + 1, len(lines)) if lines[i].strip()), None)
+            if nxt is None or column(nxt) != column(at):
+                break  # comments and no statement after them at their level
+            at = nxt
+        if not _is_comment(lines[at], comment):
+            first = at  # the statement the comments introduce
     if _indent(following) < block:
         return completion
     head = lines[first].rstrip()
@@ -194,15 +213,26 @@ def one_statement(completion: str, *, prefix: str, suffix: str) -> str:
     return "\n".join(out).rstrip()
 
 
+def _comment(language: str | None) -> str:
+    """The language's line-comment start ("" when unknown)."""
+    if not language:
+        return ""
+    from offpilot.context.languages import for_language_id
+
+    spec = for_language_id(language)
+    return spec.comment_prefix if spec is not None else ""
+
+
 def postprocess(completion: str, *, prefix: str, suffix: str, language: str | None = None,
                 max_lines: int = 8, syntax: bool = True, line_decision: bool = True) -> str:
     """Clean ``completion`` for insertion between ``prefix`` and ``suffix`` ("" if useless).
 
     ``syntax`` switches off the syntax cut, ``line_decision`` the rules that decide how many
     lines to keep (one when code follows on the cursor's line; up to the code after the cursor,
-    an opening line alone when its body follows, one statement when code follows the cursor,
-    never out of the cursor's block), to measure
-    what they contribute. The prompt-structure cut always applies."""
+    never out of the cursor's block; and unless the completion reached the code after the
+    cursor, whose lines before it are then all the gap's filling: an opening line alone when
+    its body follows, one statement when code follows the cursor), to measure what they
+    contribute. The prompt-structure cut always applies."""
     text = structure_cut(completion.replace("\r\n", "\n"))
     line_rest = suffix.split("\n", 1)[0]
     if line_rest.strip() and line_decision:
@@ -215,18 +245,24 @@ def postprocess(completion: str, *, prefix: str, suffix: str, language: str | No
         lines = text.split("\n")
         text = "\n".join(lines[:max_lines])
         following = [ln for ln in suffix.split("\n")[1:] if ln.strip()]
+        bridged = False
         if following and line_decision:
             # Stop where the completion starts repeating the code that follows the cursor.
-            out = []
+            out: list[str] = []
             for ln in text.split("\n"):
                 # the same line at the same indentation (a closer of an inner block is not)
                 if ln.strip() and ln.rstrip() == following[0].rstrip():
+                    bridged = any(o.strip() for o in out)
                     break
                 out.append(ln)
             text = "\n".join(out)
         if line_decision:
-            text = body_follows(text, prefix=prefix, suffix=suffix)
-            text = one_statement(text, prefix=prefix, suffix=suffix)
+            if not bridged:
+                # The model did not reach the code after the cursor: where its text would join
+                # that code is unknown, so keep the part that surely belongs at the cursor.
+                text = body_follows(text, prefix=prefix, suffix=suffix)
+                text = one_statement(text, prefix=prefix, suffix=suffix,
+                                     comment=_comment(language))
             text = block_cut(text, prefix=prefix, suffix=suffix)
         text = text.rstrip()
         if syntax and language:

@@ -105,3 +105,62 @@ def test_one_statement_when_the_code_after_the_cursor_goes_on_in_the_block():
     raw = "    total = sum(xs)\n    total *= 2"
     assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
         "    total = sum(xs)")
+
+
+def test_a_comment_opening_the_statement_is_kept_with_the_statement_it_introduces():
+    prefix = "def f(xs):\n    total = 0\n"
+    suffix = "\n    return total\n"  # an empty line opened above the return
+    raw = "    # add them up\n    total = sum(xs)\n    total *= 2"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    # add them up\n    total = sum(xs)")
+    # the cursor after the indentation: the comment's column is the cursor's
+    assert postprocess("# add them up\n    total = sum(xs)\n    total *= 2",
+                       prefix=prefix + "    ", suffix=suffix, language="python") == (
+        "# add them up\n    total = sum(xs)")
+    # a comment followed by nothing at its own level stays a comment alone
+    raw = "    # done\nprint(f([]))"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == "    # done"
+    # comments with no statement after them: the first comment line, not all of them
+    raw = "    # Sort the list\n    # Sort the list\n    # Sort the list"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    # Sort the list")
+    # JavaScript's line comment
+    prefix, suffix = "function f(xs) {\n  let t = 0;\n", "\n  return t;\n}\n"
+    raw = "  // add them up\n  t = xs.length;\n  t *= 2;"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="javascript") == (
+        "  // add them up\n  t = xs.length;")
+
+
+def test_a_completion_that_reaches_the_code_after_the_cursor_keeps_all_it_wrote_before_it():
+    prefix = "def f(xs):\n    total = 0\n"
+    suffix = "\n    return total\n"  # an empty line opened above the return
+    # the model filled the gap with two statements, then wrote the line that follows
+    raw = "    total = sum(xs)\n    total *= 2\n    return total\n\ndef g():"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    total = sum(xs)\n    total *= 2")
+    # it did not reach that line: one statement, as before
+    raw = "    total = sum(xs)\n    total *= 2\n    print(total)"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    total = sum(xs)")
+
+
+def test_an_opener_whose_body_follows_keeps_the_lines_that_lead_down_to_that_body():
+    prefix = "def f(rows):\n    out = []\n"
+    suffix = "\n            out.append(x)\n    return out\n"
+    # the model wrote the two blocks that lead to the line after the cursor, then that line
+    raw = "    for row in rows:\n        for x in row:\n            out.append(x)\n    return out"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    for row in rows:\n        for x in row:")
+    # an opener wrapping the existing body: the model's copy of the body is dropped
+    prefix, suffix = "def f(xs):\n    total = 0\n", "\n        total += x\n    return total\n"
+    raw = "    for x in xs:\n        total += x\n    return total"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == (
+        "    for x in xs:")
+
+
+def test_a_completion_that_reaches_the_code_after_the_cursor_still_stays_in_its_block():
+    prefix = "def f(xs):\n    for x in xs:\n"
+    suffix = "\n        print(x)\n    return xs\n"
+    # on its way to the line after the cursor the model left the loop and came back
+    raw = "        x += 1\n    y = 2\n# pkg/util.py\n        print(x)"
+    assert postprocess(raw, prefix=prefix, suffix=suffix, language="python") == "        x += 1"
