@@ -93,8 +93,11 @@ def _slugify_range(project: Path) -> tuple[str, dict[str, Any]]:
 def drive(srv: RawServer, scenario: str, project: Path) -> bool:
     """Bring ``srv`` to the middle of ``scenario``; True if the feature's request is still
     unanswered there."""
+    # The server's own model worker: the shared model service outlives a server by design
+    # (tests/reliability/test_shared_model.py).
     settings: dict[str, Any] = {"threads": 2, "contextSize": 2048, "indexEnabled": False,
-                                "debounceMs": 0, "completionsEnabled": scenario == "completion"}
+                                "debounceMs": 0, "completionsEnabled": scenario == "completion",
+                                "sharedModel": False}
     srv.config = dict(settings)
     srv.initialize(project, options=settings)
     uri, rng = _slugify_range(project)
