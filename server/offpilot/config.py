@@ -70,10 +70,10 @@ class Settings:
     gpu_layers: int = _setting(0, "Layers offloaded to the GPU (needs an accelerated build); "
                                "-1 means all.", minimum=-1, maximum=10000)
     shared_model: bool = _setting(
-        False, "Local models run in one model service per user, shared by every Offpilot "
+        True, "Local models run in one model service per user, shared by every Offpilot "
         "server (each editor window), instead of a worker per server; it starts with the first "
         "server that needs it. Off: each server runs its own worker (also the fallback when the "
-        "service cannot start).")
+        "service cannot start, and on Windows).")
     shared_model_idle_exit: float = _setting(
         600.0, "Seconds the shared model service stays up, with its models loaded, once no "
         "server is connected.", minimum=1.0, maximum=86400.0)

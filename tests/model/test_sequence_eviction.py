@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.model.test_kv_shift import generate
+from tests.model.test_kv_shift import _params, generate, never
 from tests.model.tiny_llama import write_tiny_llama
 
 pytestmark = pytest.mark.model
@@ -61,3 +61,67 @@ def test_only_as_many_sequences_as_needed_are_dropped(rt: Any):
     generate(rt, prompt(4, 200), seq=0)  # 0 grows past the cache: 1, the oldest, goes
     assert rt.sequences[1].tokens == []
     assert rt.sequences[2].tokens and rt.sequences[3].tokens
+
+
+# A job pauses between prefill chunks and between tokens while the worker runs another job;
+# what that job does to the paused one's sequence must not change what the paused one writes.
+def alone(rt: Any, tokens: list[int], max_tokens: int = 12) -> tuple[str, list[int]]:
+    for s in rt.sequences.values():
+        rt._forget(s)
+    result, gen = generate(rt, tokens, seq=0, max_tokens=max_tokens)
+    for s in rt.sequences.values():
+        rt._forget(s)
+    return result["text"], gen
+
+
+def paused(rt: Any, tokens: list[int], steps: int, max_tokens: int = 12,
+           cancelled: Any = never) -> Iterator[Any]:
+    job = rt.generate(_params(tokens, seq=0, max_tokens=max_tokens), cancelled)
+    for _ in range(steps):
+        assert next(job).result is None
+    return job
+
+
+def finish(rt: Any, job: Iterator[Any], n_prompt: int) -> tuple[dict[str, Any], list[int]]:
+    result = list(job)[-1].result
+    return result, rt.sequences[0].tokens[n_prompt:]
+
+
+def test_a_job_whose_sequence_is_dropped_while_it_samples_goes_on_from_its_own_text(rt: Any):
+    a = prompt(0, 300)
+    text, gen = alone(rt, a)
+    job = paused(rt, a, steps=4)  # one prefill chunk, then sampling
+    generate(rt, prompt(1, 300), seq=1, max_tokens=12)  # room for it: sequence 0 goes
+    result, after = finish(rt, job, len(a))
+    assert (result["text"], after) == (text, gen)
+    assert rt.sequences[0].tokens[:len(a)] == a
+
+
+def test_a_job_whose_sequence_is_taken_over_during_its_prefill_evaluates_its_own_prompt(
+        rt: Any):
+    a = prompt(0, 300)
+    text, gen = alone(rt, a)
+    job = paused(rt, a, steps=1)  # 256 of 300 prompt tokens evaluated
+    generate(rt, prompt(2, 100), seq=0)  # a request of the same stream, run meanwhile
+    result, after = finish(rt, job, len(a))
+    assert (result["text"], after) == (text, gen)
+    assert rt.sequences[0].tokens[:len(a)] == a
+
+
+def test_an_idle_sequence_is_dropped_before_that_of_a_paused_job(rt: Any):
+    job = paused(rt, prompt(0, 300), steps=1)  # the least recently used, but under way
+    generate(rt, prompt(3, 150), seq=2)
+    generate(rt, prompt(1, 150), seq=1)  # does not fit beside both
+    assert rt.sequences[2].tokens == []
+    assert len(rt.sequences[0].tokens) == 256  # the paused job's work is kept
+    result, _ = finish(rt, job, 300)
+    assert result["prompt_tokens_evaluated"] == 300
+
+
+def test_a_cancelled_paused_job_evaluates_nothing_more(rt: Any):
+    stop = False
+    job = paused(rt, prompt(0, 300), steps=1, cancelled=lambda: stop)
+    stop = True
+    result = list(job)[-1].result
+    assert result["stop_reason"] == "cancelled"
+    assert result["prompt_tokens_evaluated"] == 256

@@ -138,8 +138,11 @@ def sandboxed_runs(server: int) -> list[int]:
 def drive(srv: RawServer, scenario: str, project: Path) -> bool:
     """Bring ``srv`` to the middle of ``scenario``; True if the feature's request is still
     unanswered there."""
+    # The server's own model worker: the shared model service outlives a server by design
+    # (tests/reliability/test_shared_model.py).
     settings: dict[str, Any] = {"threads": 2, "contextSize": 2048, "indexEnabled": False,
-                                "debounceMs": 0, "completionsEnabled": scenario == "completion"}
+                                "debounceMs": 0, "completionsEnabled": scenario == "completion",
+                                "sharedModel": False}
     srv.config = dict(settings)
     prepare(scenario, project)
     srv.initialize(project, options=settings)

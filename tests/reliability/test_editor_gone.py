@@ -198,7 +198,8 @@ def test_server_exits_when_the_editor_process_ends(demo_project: Path, slow_hub:
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     srv = RawServer(environment(tmp_path, slow_hub, mark))
     try:
-        srv.config = {"threads": 2, "contextSize": 2048, "indexEnabled": False}
+        srv.config = {"threads": 2, "contextSize": 2048, "indexEnabled": False,
+                      "sharedModel": False}
         srv.call("initialize", {"processId": sleeper.pid, "rootUri": demo_project.as_uri(),
                                 "capabilities": {},
                                 "initializationOptions": srv.config}, timeout=60)

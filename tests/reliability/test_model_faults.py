@@ -136,7 +136,8 @@ def check_reported_and_serving(srv: RawServer, root: Path, model: Path, words: s
 @pytest.mark.model
 def test_killed_worker_mid_generation_is_replaced_by_the_next_request(
         tmp_path: Path, gemma_path: Path, servers: list[RawServer]):
-    srv = start(tmp_path, model=str(gemma_path))
+    own = {**FAST, "sharedModel": False}  # the server's own worker (see test_shared_model.py)
+    srv = start(tmp_path, model=str(gemma_path), sharedModel=False)
     servers.append(srv)
     uri = (tmp_path / "a.py").as_uri()
     srv.open(uri, TEXT)
@@ -144,7 +145,7 @@ def test_killed_worker_mid_generation_is_replaced_by_the_next_request(
     worker = srv.call("offpilot/stats")["models"]["completion"]["pid"]
     assert model_worker_pids(srv.proc.pid) == [worker]  # the same process, seen in /proc
 
-    srv.configure({**FAST, "model": str(gemma_path), "maxTokens": 512, "maxLines": 200,
+    srv.configure({**own, "model": str(gemma_path), "maxTokens": 512, "maxLines": 200,
                    "timeLimit": 60})
     long_uri = (tmp_path / "long.py").as_uri()
     srv.open(long_uri, "# A long module of many small functions.\n\n")
@@ -165,7 +166,7 @@ def test_killed_worker_mid_generation_is_replaced_by_the_next_request(
     assert any("stopped" in m for m in srv.messages(ERROR)), srv.messages()
     assert srv.alive()
 
-    srv.configure({**FAST, "model": str(gemma_path)})
+    srv.configure({**own, "model": str(gemma_path)})
     other = (tmp_path / "b.py").as_uri()  # not a cache hit
     srv.open(other, "def double(x):\n    return \n")
     assert completion_items(srv, other, 1, 11)

@@ -218,7 +218,8 @@ def test_the_audit_hook_sees_network_attempts(audit: dict[str, Path]):
 
 
 def test_an_editing_session_makes_no_network_access(audit: dict[str, Path],
-                                                    demo_project: Path, gemma_path: Path):
+                                                    demo_project: Path, gemma_path: Path,
+                                                    private_runtime_dir: Path):
     prefix = network_namespace_prefix()
     options = {"chatMaxTokens": 128, "maxTokens": 16, "testTimeout": 60}
     srv = RawServer(audited_env(audit), command=[*prefix, *SERVER])
@@ -274,7 +275,9 @@ def test_an_editing_session_makes_no_network_access(audit: dict[str, Path],
     bad = network_violations(events)
     assert not bad, "network access:\n" + "\n".join(json.dumps(e) for e in bad[:20])
     # (the embedded model's package keeps its assembled file in its own cache folder)
-    allowed = [demo_project, audit["cache"], audit["tmp"], audit["log"], gemma_path.parent]
+    # (and the shared model service keeps its socket and log in the user's runtime directory)
+    allowed = [demo_project, audit["cache"], audit["tmp"], audit["log"], gemma_path.parent,
+               private_runtime_dir]
     bad = write_violations(events, allowed)
     assert not bad, "writes outside the workspace:\n" + "\n".join(json.dumps(e)
                                                                   for e in bad[:20])

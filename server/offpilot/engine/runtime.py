@@ -48,6 +48,7 @@ class Sequence:
     epoch: int = 0  # bumped whenever the cached tokens are planned afresh or dropped
     staged: int = -1  # epoch whose chunks wait in the scratch sequence to be moved in; -1: none
     used: int = 0  # when a request last used it (a counter): the least recent is dropped first
+    busy: int = 0  # jobs under way on it (started, not finished): dropped only as a last resort
 
 
 @dataclass(frozen=True)
@@ -474,23 +475,55 @@ class LlamaRuntime:
         if len(tokens) > budget:
             raise RuntimeError_(f"prompt of {len(tokens)} tokens does not fit the context of "
                                 f"{self.n_ctx} tokens")
-        # Other sequences share the cells of the unified cache: when space runs out, drop them,
-        # the least recently used first, until this request fits.
         self._uses += 1
         seq.used = self._uses
+        seq.busy += 1
+        try:
+            yield from self._generate(p, seq, tokens, cancelled, t0)
+        finally:
+            seq.busy -= 1
+
+    def _make_room(self, seq: Sequence, need: int) -> None:
+        """Other sequences share the cells of the unified cache: when space runs out, drop
+        them until ``need`` tokens of ``seq`` fit: idle ones first, the least recently used
+        first; one whose job is under way (paused for another job) only when nothing else
+        frees enough (that job evaluates its tokens again when it resumes)."""
         others = sum(len(s.tokens) for s in self.sequences.values() if s is not seq)
-        for s in sorted(self.sequences.values(), key=lambda s: s.used):
-            if others + len(tokens) + p.max_tokens <= self.n_ctx:
+        for s in sorted(self.sequences.values(), key=lambda s: (s.busy > 0, s.used)):
+            if others + need <= self.n_ctx:
                 break
             if s is not seq and (s.tokens or s.staged >= 0):
                 others -= len(s.tokens)
                 self._forget(s)
+
+    def _resync(self, seq: Sequence, tokens: list[int], max_tokens: int) -> None:
+        """Put ``tokens`` (a paused job's prompt and what it generated) back into ``seq``
+        after another job dropped it or took it over, keeping the common prefix; no logits."""
+        self._make_room(seq, len(tokens) + max_tokens)
+        n, _ = self._reuse(seq, tokens, 0)
+        for at in range(n, len(tokens), PREFILL_CHUNK):
+            self._decode(seq, tokens[at:at + PREFILL_CHUNK], want_logits_last=False)
+
+    def _generate(self, p: GenerateParams, seq: Sequence, tokens: list[int],
+                  cancelled: Callable[[], bool], t0: float) -> Generator[Step, None, None]:
+        self._make_room(seq, len(tokens) + p.max_tokens)
         _kept, chunks = self._reuse(seq, tokens, p.cache_reuse)
         epoch = seq.epoch
         pending = list(chunks)
         done = _Prefill()
         try:
             while True:
+                if cancelled():  # checked before each chunk: a paused job stops at no cost
+                    yield Step(result=self._result("", "cancelled", tokens, done, 0, t0, t0))
+                    return
+                if seq.epoch != epoch:
+                    # While this job was paused, another one dropped its sequence (to make
+                    # room) or took it over (a request of the same stream): plan again from
+                    # what the sequence holds now.
+                    self._make_room(seq, len(tokens) + p.max_tokens)
+                    _kept, chunks = self._reuse(seq, tokens, p.cache_reuse)
+                    epoch = seq.epoch
+                    pending = list(chunks)
                 if pending and seq.staged != epoch:
                     pending = []  # another request took this sequence over: evaluate instead
                 at = len(seq.tokens)
@@ -506,9 +539,6 @@ class LlamaRuntime:
                 last = not pending and at + len(piece) == len(tokens)
                 self._decode(seq, piece, want_logits_last=last)
                 done.evaluated += len(piece)
-                if cancelled():
-                    yield Step(result=self._result("", "cancelled", tokens, done, 0, t0, t0))
-                    return
                 if not last:
                     yield Step()  # let the scheduler look at other work between chunks
         finally:
@@ -521,15 +551,16 @@ class LlamaRuntime:
 
         chain = self._sampler(p)
         try:
-            yield from self._sample_loop(p, seq, chain, cancelled, tokens, done, t0, t1)
+            yield from self._sample_loop(p, seq, chain, cancelled, tokens, done, t0, t1, epoch)
         finally:
             llama.llama_sampler_free(chain)
 
     def _sample_loop(self, p: GenerateParams, seq: Sequence, chain: Any,
                      cancelled: Callable[[], bool],
-                     prompt: list[int], done: _Prefill, t0: float, t1: float
+                     prompt: list[int], done: _Prefill, t0: float, t1: float, epoch: int
                      ) -> Iterator[Step]:
         out = bytearray()
+        held = list(prompt)  # what this job's sequence holds: the prompt, the tokens decoded
         emitted = 0  # bytes of ``out`` already streamed
         n_gen = 0
         reason = "length"
@@ -581,10 +612,16 @@ class LlamaRuntime:
                 break
             if n_gen >= p.max_tokens:
                 break
+            if seq.epoch != epoch:
+                # Dropped or taken over while this job was paused: evaluate what it held
+                # again, so the next token follows this job's own text.
+                self._resync(seq, held, p.max_tokens - n_gen)
+                epoch = seq.epoch
             if len(seq.tokens) + 1 >= self.n_ctx:
                 reason = "length"
                 break
             self._decode(seq, [tok], want_logits_last=True)
+            held.append(tok)
         text = out.decode("utf-8", "ignore")
         tail = text.encode()[emitted:].decode("utf-8", "ignore") if p.stream else ""
         yield Step(text=tail, result=self._result(text, reason, prompt, done, n_gen, t0, t1))
