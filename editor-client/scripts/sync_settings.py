@@ -37,7 +37,10 @@ def server_properties() -> dict[str, dict]:
             kind = "array"
         else:
             kind = "string"
-        prop: dict = {"type": kind, "default": default, "description": f.metadata["description"]}
+        prop: dict = {"type": kind, "default": default}
+        if f.metadata.get("scope"):
+            prop["scope"] = f.metadata["scope"]
+        prop["description"] = f.metadata["description"]
         if kind == "array":
             prop["items"] = {"type": "string"}
         if f.metadata.get("choices"):

@@ -8,7 +8,7 @@ export const SERVER_SETTINGS = [
   'maxLines', 'temperature', 'prefetch', 'warmup', 'debounceMs', 'timeLimit', 'contextBudget',
   'prefixChars',
   'suffixChars', 'chatMaxTokens', 'runGeneratedTests', 'allowUnisolatedRuns', 'pythonPath',
-  'testTimeout', 'docDiagnostics', 'docStyle', 'indexEnabled', 'maxFileSize', 'excludeFiles',
+  'testTimeout', 'docDiagnostics', 'docStyle', 'docExamples', 'indexEnabled', 'maxFileSize', 'excludeFiles',
   'logLevel',
 ] as const;
 

@@ -11,7 +11,7 @@ import {
 
 const root = path.resolve(__dirname, '..');
 const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-const properties: Record<string, { default: unknown; description?: string; enum?: string[] }> =
+const properties: Record<string, { default: unknown; description?: string; enum?: string[]; scope?: string }> =
   manifest.contributes.configuration.properties;
 
 describe('serverSettings', () => {
@@ -78,24 +78,25 @@ describe('package.json', () => {
   });
 
   const python = process.env.OFFPILOT_PYTHON ?? 'python3';
-  let described: { name: string; default: unknown; description: string; choices: string[] }[] | undefined;
+  let described: { name: string; default: unknown; description: string; choices: string[]; scope?: string | null }[] | undefined;
   try {
     // (settings the extension sets itself, such as workspaceTrusted, are not user settings here)
     described = (JSON.parse(execFileSync(python, ['-c',
       'import json, sys; sys.path.insert(0, sys.argv[1]); from offpilot.config import describe_settings; print(json.dumps(describe_settings()))',
-      path.join(root, '..', 'server')], { encoding: 'utf8' })) as { editorSetting?: boolean; name: string; default: unknown; description: string; choices: string[] }[])
+      path.join(root, '..', 'server')], { encoding: 'utf8' })) as { editorSetting?: boolean; name: string; default: unknown; description: string; choices: string[]; scope?: string | null }[])
       .filter((d) => d.editorSetting !== false);
   } catch {
     described = undefined;
   }
 
-  it.skipIf(described === undefined)('matches the server schema: names, defaults, descriptions, choices', () => {
+  it.skipIf(described === undefined)('matches the server schema: names, defaults, descriptions, choices, scopes', () => {
     for (const d of described!) {
       const p = properties[`offpilot.${d.name}`];
       expect(p, d.name).toBeDefined();
       expect(p!.default, d.name).toEqual(d.default);
       expect(p!.description, d.name).toBe(d.description);
       expect(p!.enum ?? [], d.name).toEqual(d.choices);
+      expect(p!.scope ?? null, d.name).toBe(d.scope ?? null);
     }
     expect(described!.map((d) => d.name).sort()).toEqual([...SERVER_SETTINGS].sort());
   });

@@ -35,11 +35,13 @@ DEFAULT, CONFIG_FILE_SOURCE, ENVIRONMENT, EDITOR = (
 
 def _setting(default: Any, description: str, *, choices: tuple[str, ...] = (),
              minimum: float | None = None, maximum: float | None = None,
-             editor_setting: bool = True) -> Any:
-    """``editor_setting=False``: set by the editor client itself, not a user setting there."""
+             editor_setting: bool = True, scope: str = "") -> Any:
+    """``editor_setting=False``: set by the editor client itself, not a user setting there.
+    ``scope``: the editor's setting scope where it is not the default (``machine``: only in the
+    user's own settings, never in a workspace's)."""
     return field(default=default, metadata={
         "description": description, "choices": choices, "minimum": minimum, "maximum": maximum,
-        "editor_setting": editor_setting,
+        "editor_setting": editor_setting, "scope": scope,
     })
 
 
@@ -116,7 +118,8 @@ class Settings:
         True, "Run generated tests in a sandbox and keep only those that pass.")
     allow_unisolated_runs: bool = _setting(
         False, "Run generated tests even where the sandbox cannot isolate the filesystem "
-        "(no bubblewrap or no user namespaces): they can then read and change your files.")
+        "(no bubblewrap or no user namespaces): they can then read and change your files.",
+        scope="machine")
     python_path: str = _setting(
         "", "Python interpreter that runs generated tests; empty means the workspace's .venv "
         "or the server's own interpreter.")
@@ -404,7 +407,8 @@ def describe_settings() -> list[dict[str, Any]]:
         out.append({"name": wire_name(name), "env": env_name(name), "default": default,
                     "description": f.metadata["description"],
                     "choices": list(f.metadata.get("choices") or ()),
-                    "editorSetting": bool(f.metadata.get("editor_setting", True))})
+                    "editorSetting": bool(f.metadata.get("editor_setting", True)),
+                    "scope": f.metadata.get("scope") or None})
     return out
 
 
