@@ -24,7 +24,7 @@ import os
 import re
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -339,10 +339,9 @@ def called_function(root: Path, test_frame: Frame, language: str = "python") -> 
     return None
 
 
-def suspect_span(root: Path, error: ParsedError, language: str = "python") -> Span | None:
-    """The function a fix should replace: the innermost workspace frame outside the tests,
-    else the function the innermost test frame's line calls."""
-    tests: list[Frame] = []
+def _workspace_frames(error: ParsedError) -> Iterator[tuple[Frame, bool, Span | None]]:
+    """The traceback's workspace frames, innermost first, each with whether it is test code
+    and the function around its line (frames whose file cannot be read are skipped)."""
     for frame in reversed(error.frames):
         if frame.workspace_path is None:
             continue
@@ -351,7 +350,15 @@ def suspect_span(root: Path, error: ParsedError, language: str = "python") -> Sp
         except (OSError, UnicodeDecodeError):
             continue
         span = function_span(frame.workspace_path, text, frame.line)
-        if in_test_code(frame.workspace_path, text, span):
+        yield frame, in_test_code(frame.workspace_path, text, span), span
+
+
+def suspect_span(root: Path, error: ParsedError, language: str = "python") -> Span | None:
+    """The function a fix should replace: the innermost workspace frame outside the tests,
+    else the function the innermost test frame's line calls."""
+    tests: list[Frame] = []
+    for frame, is_test, span in _workspace_frames(error):
+        if is_test:
             tests.append(frame)
         elif span is not None:
             return span
@@ -362,15 +369,8 @@ def suspect_span(root: Path, error: ParsedError, language: str = "python") -> Sp
 
 # ----------------------------------------------------------------------------- prompts
 def _test_code(error: ParsedError) -> str:
-    for frame in reversed(error.frames):
-        if frame.workspace_path is None:
-            continue
-        try:
-            text = read_source(frame.workspace_path)
-        except (OSError, UnicodeDecodeError):
-            continue
-        span = function_span(frame.workspace_path, text, frame.line)
-        if in_test_code(frame.workspace_path, text, span):
+    for frame, is_test, span in _workspace_frames(error):
+        if is_test:
             return span.text if span is not None else _line_at(frame)
     return ""
 
