@@ -340,3 +340,38 @@ def test_setting_off_and_unusable_service_dir_use_the_in_server_worker(shared: E
     assert info["service"]["shared"] is False
     assert str(shared.run_dir / "offpilot") in info["service"]["fallback"]
     assert service_pids(shared.run_dir) == []
+
+
+def test_service_of_a_removed_installation_exits_and_servers_start_their_own(shared: Env):
+    """A service whose Offpilot installation is uninstalled (its interpreter gone) could start no
+    model worker; it exits, and the next server starts the service of its own installation."""
+    import site
+    import sysconfig
+
+    venv = shared.tmp / "old-install"
+    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv",
+                    "--without-pip", str(venv)], check=True, timeout=60)
+    server_dir = Path(__file__).resolve().parents[2] / "server"
+    paths = [str(server_dir), sysconfig.get_paths()["purelib"], *site.getsitepackages()]
+    sock_dir = shared.run_dir / "offpilot"
+    sock_dir.mkdir(mode=0o700)
+    env = {**shared.env(), "PYTHONPATH": os.pathsep.join(paths)}
+    log = shared.tmp / "old-service.log"
+    with open(log, "wb") as err:  # (a pipe would be held open by the detached service)
+        started = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "offpilot.engine.service",
+             "--socket", str(sock_dir / "model.sock"), "--idle-exit", "600"],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            timeout=60)
+    assert started.returncode == 0, log.read_text()
+    [old] = service_pids(shared.run_dir)
+    assert str(venv) in " ".join(cmdline(old))
+
+    shutil.rmtree(venv)  # uninstalled while its service idles
+    assert wait_for(lambda: not alive(old), 10), "the service outlived its installation"
+    assert not (sock_dir / "model.sock").exists()
+
+    srv = shared.start("a")
+    assert complete(srv, shared.tmp / "a", "a.py")
+    [new] = service_pids(shared.run_dir)
+    assert str(venv) not in " ".join(cmdline(new)) and len(workers_of(new)) == 1

@@ -291,6 +291,19 @@ def _count(result: dict[str, Any], name: str) -> int:
 _LOADER: Any = _Loader()
 
 
+def installation() -> tuple[object, ...] | None:
+    """What identifies the Offpilot installation this process runs from: its interpreter and
+    the package's files. None once the interpreter is gone (the installation was removed)."""
+    import offpilot
+
+    try:
+        exe = os.stat(sys.executable)
+        init = os.stat(offpilot.__file__ or "")
+    except OSError:
+        return None
+    return (exe.st_ino, init.st_ino, init.st_mtime_ns)
+
+
 class Service:
     def __init__(self, sock: socket.socket, path: Path, idle_exit: float,
                  client_buffer: int = CLIENT_BUFFER) -> None:
@@ -298,6 +311,7 @@ class Service:
         self.client_buffer = client_buffer
         self.path = path
         self.inode = os.stat(path).st_ino
+        self.installation = installation()
         self.idle_exit = idle_exit
         self.hosts: dict[Key, Host] = {}
         self.clients: dict[int, Client] = {}
@@ -330,6 +344,13 @@ class Service:
             await asyncio.sleep(min(1.0, self.idle_exit / 4))
             if not self._socket_is_ours():
                 log.warning("the socket %s was replaced; exiting", self.path)
+                self.stopping.set()
+                return
+            if installation() != self.installation:
+                # Uninstalled or reinstalled: it could start no worker, or one of another
+                # version. Its clients see it go and start the service of their installation.
+                log.warning("the Offpilot installation this service runs from was removed or "
+                            "replaced; exiting")
                 self.stopping.set()
                 return
             if self.clients:
