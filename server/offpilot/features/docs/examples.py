@@ -51,6 +51,7 @@ from offpilot.features.testgen.python import scenarios as sc
 from offpilot.features.testgen.python.oracle import CallSpec, Recording, record_calls
 from offpilot.features.testgen.python.target import PyModule, PyTarget, find_targets, load_module
 from offpilot.features.trust import not_run_reason
+from offpilot.shared.files import read_json_records
 
 log = logging.getLogger(__name__)
 
@@ -180,18 +181,6 @@ def calls_for(target: PyTarget, mod: PyModule) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- sandbox runs
-def _records(text: str) -> list[dict[str, Any]]:
-    out = []
-    for line in text.splitlines()[:10_000]:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
-
-
 async def run_doctest_runner(sandbox: TestSandbox, mod: PyModule, qualname: str, mode: str,
                              *, calls: Sequence[tuple[int, str]] = (), hash_seed: int = 0,
                              name: str = "doctest") -> list[dict[str, Any]]:
@@ -209,11 +198,8 @@ async def run_doctest_runner(sandbox: TestSandbox, mod: PyModule, qualname: str,
     spec_path = sandbox.write_support(f"{name}.json", json.dumps(spec))
     result = await sandbox.run_python(["-B", str(runner), str(spec_path)],
                                       timeout=CHECK_SECONDS, hash_seed=hash_seed)
-    try:
-        with out.open("r", encoding="utf-8", errors="replace") as fh:
-            records = _records(fh.read(4 * 1024 * 1024))
-    except OSError:
-        records = []
+    records = read_json_records(out, max_bytes=4 * 1024 * 1024, max_lines=10_000,
+                                max_line_chars=4 * 1024 * 1024)
     if not any(r.get("type") == "done" for r in records):
         reason = "timed out" if result.timed_out else f"exit status {result.returncode}"
         records.append({"type": "import", "ok": False,

@@ -14,7 +14,6 @@ environment and output) is the test generator's.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from offpilot.features.fix.suite import SuiteRun, normalise_test_id
 from offpilot.features.testgen.core.sandbox import TestSandbox, workspace_python
 from offpilot.features.testgen.javascript import noderun
 from offpilot.features.testgen.rust import generate as rust
+from offpilot.shared.files import read_json_records
 
 JS_SUFFIXES = (".js", ".mjs", ".cjs")
 MAX_FAILURE_TEXT = 20_000  # characters of one test's failure kept
@@ -140,13 +140,8 @@ class NodeTestRunner(TestRunner):
         run = SuiteRun(output=(result.stdout + result.stderr)[-4000:],
                        timed_out=result.timed_out)
         project = sandbox.project_dir
-        for line in _read_lines(dest):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(rec, dict) or not isinstance(rec.get("name"), str) \
-                    or not isinstance(rec.get("pass"), bool):
+        for rec in read_json_records(dest, max_lines=1 << 30, max_line_chars=1 << 30):
+            if not isinstance(rec.get("name"), str) or not isinstance(rec.get("pass"), bool):
                 continue
             file = str(rec.get("file") or "")
             try:
@@ -170,14 +165,6 @@ class NodeTestRunner(TestRunner):
             run.errors.append((result.stderr or result.stdout).strip()[-2000:]
                               or f"node --test exited with status {result.returncode}")
         return run
-
-
-def _read_lines(path: Path, limit: int = 8 * 1024 * 1024) -> list[str]:
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as fh:
-            return fh.read(limit).splitlines()
-    except OSError:
-        return []
 
 
 def node_test_runner(root: Path, test_rel: str) -> NodeTestRunner:

@@ -31,6 +31,7 @@ from offpilot.features.testgen.core.result import RUNS
 from offpilot.features.testgen.core.sandbox import DEFAULT_MEMORY_MB, RunResult, TestSandbox
 from offpilot.features.testgen.javascript.jsvalues import LiteralError, parse_literal, to_js
 from offpilot.features.testgen.javascript.records import JsModule, JsScenario, JsTarget
+from offpilot.shared.files import read_json_records
 
 CALL_TIMEOUT_MS = 2000  # an awaited promise that takes longer is a timeout
 MAX_RESTARTS = 4  # harness runs after one ended early (a call hung or exited the process)
@@ -208,25 +209,6 @@ def _harness(module_path: Path, targets: Sequence[JsTarget],
             .replace("__CALLS__", rows).replace("__CALL_MS__", str(CALL_TIMEOUT_MS)))
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as fh:
-            text = fh.read(8 * 1024 * 1024)
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines()[:20_000]:
-        if len(line) > 40_000:
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
-
-
 def _outcome_of(rec: dict[str, Any]) -> JsOutcome | None:
     """A record the harness wrote, checked (the code under test could have written it)."""
     kind = rec.get("kind")
@@ -273,7 +255,7 @@ async def record_calls(sandbox: TestSandbox, runner: NodeRunner, module_rel: str
                                            "OFFPILOT_SKIP": skip}))
         rec.runs += 1
         last_started: int | None = None
-        for raw in _read_records(report):
+        for raw in read_json_records(report):
             if "importError" in raw and not rec.outcomes:
                 rec.import_error = str(raw["importError"])[:3000]
                 return rec
@@ -370,7 +352,7 @@ async def run_node_tests(sandbox: TestSandbox, runner: NodeRunner, test_rel: str
              f"--test-reporter-destination={dest}", test_rel], timeout=timeout,
             env=node_environment(sandbox))
         seen: dict[str, tuple[bool, str]] = {}
-        for raw in _read_records(dest):
+        for raw in read_json_records(dest):
             name, ok, error = raw.get("name"), raw.get("pass"), raw.get("error", "")
             if isinstance(name, str) and isinstance(ok, bool):
                 prev = seen.get(name)
