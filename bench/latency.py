@@ -181,12 +181,13 @@ async def replay_offpilot(session: Session, model: str, every: int, threads: int
 
 def stop_services(run_dir: Path) -> None:
     """SIGTERM the shared model services listening in ``run_dir`` (found in /proc)."""
-    sock = str(run_dir / "offpilot" / "model.sock").encode()
+    sock = str(run_dir / "offpilot" / "model-").encode()  # model-<installation>.sock
     pids = []
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
         with contextlib.suppress(OSError):
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            if entry.isdigit() and b"offpilot.engine.service" in argv and sock in argv:
+            if entry.isdigit() and b"offpilot.engine.service" in argv \
+                    and any(a.startswith(sock) for a in argv):
                 pids.append(int(entry))
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):

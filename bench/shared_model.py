@@ -69,9 +69,17 @@ def alive(pid: int) -> bool:
 
 
 def service_pids(run_dir: Path) -> list[int]:
-    sock = str(run_dir / "offpilot" / "model.sock")
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p))
-            and "offpilot.engine.service" in (c := cmdline(int(p))) and sock in c]
+    """Live model services listening in ``run_dir`` (a socket per installation there)."""
+    where = str(run_dir / "offpilot") + os.sep
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or not alive(int(p)):
+            continue
+        argv = cmdline(int(p))
+        if "offpilot.engine.service" in argv and "--socket" in argv[:-1] \
+                and argv[argv.index("--socket") + 1].startswith(where):
+            out.append(int(p))
+    return out
 
 
 def service_workers(pid: int) -> list[int]:

@@ -62,34 +62,43 @@ def _service_status(sock: Path) -> dict | None:
     return None
 
 
+def _sockets(run_dir: Path) -> list[Path]:
+    """The service sockets in ``run_dir`` (one per Offpilot installation, ``model-<id>.sock``)."""
+    with contextlib.suppress(OSError):
+        return sorted((run_dir / "offpilot").glob("model*.sock"))
+    return []
+
+
 def _service_pids(run_dir: Path) -> set[int]:
-    """Model services that listen (or listened) in ``run_dir``: the one the socket answers
-    for, and (on Linux) any whose command line names the socket."""
-    sock = run_dir / "offpilot" / "model.sock"
+    """Model services that listen (or listened) in ``run_dir``: those its sockets answer for,
+    and (on Linux) any whose command line names a socket there."""
+    where = str(run_dir / "offpilot") + os.sep
     pids: set[int] = set()
-    status = _service_status(sock)
-    if status and isinstance(status.get("pid"), int):
-        pids.add(status["pid"])
+    for sock in _sockets(run_dir):
+        status = _service_status(sock)
+        if status and isinstance(status.get("pid"), int):
+            pids.add(status["pid"])
     if os.path.isdir("/proc"):
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             with contextlib.suppress(OSError):
                 with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-                if b"offpilot.engine.service" in argv and str(sock).encode() in argv:
+                    argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0")]
+                if "offpilot.engine.service" in argv and "--socket" in argv[:-1] \
+                        and argv[argv.index("--socket") + 1].startswith(where):
                     pids.add(int(entry))
     return {p for p in pids if _alive(p)}
 
 
 def stop_services(run_dir: Path, *, only_idle: bool = False) -> None:
     """Stop the model services of ``run_dir`` (SIGTERM: they stop their workers), then SIGKILL
-    what is left after 10 s. ``only_idle``: leave a service that still has clients (a server
+    what is left after 10 s. ``only_idle``: leave services that still have clients (servers
     of a module-scoped fixture) to the end of the run."""
-    sock = run_dir / "offpilot" / "model.sock"
     if only_idle:
         deadline = time.monotonic() + 2.0  # servers stopped by a test's teardown disconnect
-        while (status := _service_status(sock)) and status.get("clients"):
+        while any((status := _service_status(sock)) and status.get("clients")
+                  for sock in _sockets(run_dir)):
             if time.monotonic() > deadline:
                 return
             time.sleep(0.1)

@@ -2,7 +2,7 @@
 
 Each test points XDG_RUNTIME_DIR at a private temporary directory, so its servers find (or
 start) their own service; the fixture stops whatever service a test left behind. Processes are
-counted in /proc: one service, one model worker for any number of servers.
+counted in /proc: one service per installation, one model worker for any number of servers.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from offpilot.engine.shared import socket_name
 
 from tests.reliability.rpc import (
     RawServer,
@@ -50,11 +51,28 @@ def alive(pid: int) -> bool:
     return stat_line[stat_line.rfind(")") + 2:].split()[0] != "Z"
 
 
-def service_pids(run_dir: Path) -> list[int]:
-    """Live service processes listening in ``run_dir``."""
-    sock = str(run_dir / "offpilot" / "model.sock")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def own_socket(run_dir: Path) -> Path:
+    """The socket of the service of this installation (the one the tests run)."""
+    return run_dir / "offpilot" / socket_name()
+
+
+def socket_arg(pid: int) -> str | None:
+    """The socket a service process was started for (its ``--socket`` argument)."""
+    argv = cmdline(pid)
+    if "offpilot.engine.service" not in argv or "--socket" not in argv[:-1]:
+        return None
+    return argv[argv.index("--socket") + 1]
+
+
+def service_pids(run_dir: Path, sock: Path | None = None) -> list[int]:
+    """Live service processes listening in ``run_dir`` (on ``sock`` only, if given)."""
+    where = str(run_dir / "offpilot") + os.sep
     return [int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p))
-            and "offpilot.engine.service" in (c := cmdline(int(p))) and sock in c]
+            and (arg := socket_arg(int(p))) is not None
+            and (arg == str(sock) if sock is not None else arg.startswith(where))]
 
 
 def workers_of(pid: int) -> list[int]:
@@ -78,23 +96,37 @@ class Env:
         self.model = model
         self.servers: list[RawServer] = []
 
-    def env(self) -> dict[str, str]:
-        return clean_env(OFFPILOT_CACHE_DIR=str(self.tmp / ".cache"),
-                         XDG_RUNTIME_DIR=str(self.run_dir))
+    def env(self, install: Path | None = None) -> dict[str, str]:
+        """The environment of a server; ``install``: run the package found there instead."""
+        env = clean_env(OFFPILOT_CACHE_DIR=str(self.tmp / ".cache"),
+                        XDG_RUNTIME_DIR=str(self.run_dir))
+        if install is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(install), env.get("PYTHONPATH")) if p)
+        return env
 
-    def start(self, name: str, **options: Any) -> RawServer:
+    def start(self, name: str, install: Path | None = None, **options: Any) -> RawServer:
         root = self.tmp / name
         root.mkdir(exist_ok=True)
-        srv = RawServer(self.env())
+        srv = RawServer(self.env(install))
         srv.config = {**FAST, "model": str(self.model), **options}
         srv.initialize(root, options=srv.config)
         self.servers.append(srv)
         return srv
 
-    def status(self) -> dict[str, Any] | None:
+    def report(self, install: Path | None = None) -> dict[str, Any]:
+        """What ``offpilot models status --json`` (of ``install``, or of this one) prints."""
         out = subprocess.run([sys.executable, "-m", "offpilot", "models", "status", "--json"],
-                             env=self.env(), capture_output=True, text=True, timeout=30)
-        return json.loads(out.stdout) if out.stdout.strip() else None
+                             env=self.env(install), capture_output=True, text=True, timeout=30)
+        assert out.stdout.strip(), out.stderr
+        report: dict[str, Any] = json.loads(out.stdout)
+        assert out.returncode == (0 if report["running"] else 1), out
+        return report
+
+    def status(self, install: Path | None = None) -> dict[str, Any] | None:
+        """The status of the running service of this installation (or of ``install``)."""
+        report = self.report(install)
+        return report["status"] if report["running"] else None
 
 
 @pytest.fixture
@@ -251,13 +283,14 @@ def test_stale_socket_is_replaced_and_permissions_are_private(shared: Env):
     sock_dir = shared.run_dir / "offpilot"
     sock_dir.mkdir(mode=0o755)  # too open: tightened
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    stale.bind(str(sock_dir / "model.sock"))  # bound, never listening: refuses connections
+    path = own_socket(shared.run_dir)
+    stale.bind(str(path))  # bound, never listening: refuses connections
     stale.close()
     srv = shared.start("a")
     assert complete(srv, shared.tmp / "a", "a.py")
-    assert len(service_pids(shared.run_dir)) == 1
+    assert len(service_pids(shared.run_dir, path)) == 1
     assert stat.S_IMODE(os.stat(sock_dir).st_mode) == 0o700
-    st = os.stat(sock_dir / "model.sock")
+    st = os.stat(path)
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
     assert model_worker_pids(srv.proc.pid) == []
 
@@ -267,7 +300,7 @@ def test_stale_socket_is_replaced_and_permissions_are_private(shared: Env):
 def test_another_user_cannot_connect(shared: Env):
     srv = shared.start("a")
     assert complete(srv, shared.tmp / "a", "a.py")
-    path = shared.run_dir / "offpilot" / "model.sock"
+    path = own_socket(shared.run_dir)
 
     def as_nobody() -> str:
         """Connect as user nobody (a forked child) and ask for the status."""
@@ -320,7 +353,8 @@ def test_service_exits_when_idle(shared: Env):
     assert alive(service)
     srv.close()
     assert wait_for(lambda: not alive(service) and not alive(worker), 10)
-    assert not (shared.run_dir / "offpilot" / "model.sock").exists()
+    assert not own_socket(shared.run_dir).exists()
+    assert not own_socket(shared.run_dir).with_suffix(".json").exists()  # its record
 
 
 def test_setting_off_and_unusable_service_dir_use_the_in_server_worker(shared: Env):
@@ -342,36 +376,144 @@ def test_setting_off_and_unusable_service_dir_use_the_in_server_worker(shared: E
     assert service_pids(shared.run_dir) == []
 
 
+def other_installation(tmp: Path, version: str) -> Path:
+    """Another installation of Offpilot: a copy of the package elsewhere (with the queries, as
+    the wheel ships them), saying it is ``version``. Put first on PYTHONPATH, it is what a
+    server, its service and their model worker run."""
+    root = tmp / f"install-{version}"
+    shutil.copytree(REPO / "server" / "offpilot", root / "offpilot",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "offpilot" / "grammars").symlink_to(REPO / "grammars")
+    init = root / "offpilot" / "__init__.py"
+    text = init.read_text()
+    assert '__version__ = "' in text
+    init.write_text(text.replace('__version__ = "', f'__version__ = "{version}+', 1))
+    return root
+
+
+def test_each_installation_has_a_service_of_its_own(shared: Env):
+    """Servers of two installations (another package directory and version) never share a
+    service: each completes through the service of its own installation; servers of one
+    installation, started at any time, share one."""
+    other = other_installation(shared.tmp, "9.9.9")
+    mine = [shared.start("m1"), shared.start("m2")]
+    theirs = [shared.start("t1", install=other), shared.start("t2", install=other)]
+    for i, srv in enumerate(mine + theirs):
+        assert complete(srv, shared.tmp / ("m1", "m2", "t1", "t2")[i], "a.py"), i
+
+    def service_of(srv: RawServer) -> dict[str, Any]:
+        info = srv.call("offpilot/stats")["models"]["completion"]
+        assert info["service"]["shared"] is True, info
+        return dict(info["service"])
+
+    my_sock, their_sock = (Path(service_of(s[0])["socket"]) for s in (mine, theirs))
+    assert my_sock == own_socket(shared.run_dir)
+    assert their_sock != my_sock and their_sock.parent == my_sock.parent
+    assert their_sock.name.startswith("model-") and their_sock.suffix == ".sock"
+    [my_service] = service_pids(shared.run_dir, my_sock)
+    [their_service] = service_pids(shared.run_dir, their_sock)
+    assert sorted(service_pids(shared.run_dir)) == sorted([my_service, their_service])
+    for srvs, pid, sock in ((mine, my_service, my_sock), (theirs, their_service, their_sock)):
+        for srv in srvs:
+            assert service_of(srv)["pid"] == pid and service_of(srv)["socket"] == str(sock)
+            assert model_worker_pids(srv.proc.pid) == []
+        assert len(workers_of(pid)) == 1  # a model worker per installation
+        assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(sock.with_suffix(".json")).st_mode) == 0o600
+
+    # Each installation's status is its own service's, and lists the other one's from its
+    # record, without connecting to it (its clients are only the other installation's).
+    for install, srvs, pid, other_pid, other_sock, version in (
+            (None, mine, my_service, their_service, their_sock, "9.9.9+"),
+            (other, theirs, their_service, my_service, my_sock, "")):
+        report = shared.report(install)
+        assert report["running"] is True and report["status"]["pid"] == pid
+        assert {c["pid"] for c in report["status"]["clients"]} == {s.proc.pid for s in srvs}
+        package = str((install or REPO / "server") / "offpilot")
+        assert report["status"]["installation"]["package"] == os.path.realpath(package)
+        assert report["installation"]["socket"] == str(own_socket(shared.run_dir)
+                                                       if install is None else their_sock)
+        [listed] = report["others"]
+        assert listed["socket"] == str(other_sock) and listed["pid"] == other_pid
+        assert listed["state"] == "running" and listed["version"].startswith(version)
+        assert listed["version"] != report["status"]["installation"]["version"]
+    report = mine[0].call("offpilot/modelService")  # what the editor's status menu shows
+    assert report["status"]["pid"] == my_service
+    assert [o["pid"] for o in report["others"]] == [their_service]
+    text = subprocess.run([sys.executable, "-m", "offpilot", "models", "status"],
+                          env=shared.env(), capture_output=True, text=True, timeout=30).stdout
+    assert f"service: pid {my_service}" in text
+    assert f"pid {their_service}  {their_sock}" in text and "version 9.9.9+" in text
+
+    # The same installation started again (a new editor window) finds its service.
+    again = shared.start("m3")
+    assert complete(again, shared.tmp / "m3", "b.py", "def double(x):\n    return \n")
+    assert service_of(again)["pid"] == my_service
+    assert sorted(service_pids(shared.run_dir)) == sorted([my_service, their_service])
+
+    # One installation's service going away leaves the other's alone; its own servers start
+    # a new one of their installation.
+    os.kill(their_service, signal.SIGKILL)
+    assert complete(mine[1], shared.tmp / "m2", "c.py", "def half(x):\n    return \n")
+    assert complete(theirs[1], shared.tmp / "t2", "c.py", "def half(x):\n    return \n")
+    assert service_pids(shared.run_dir, my_sock) == [my_service]
+    [restarted] = service_pids(shared.run_dir, their_sock)
+    assert restarted != their_service and service_of(theirs[1])["pid"] == restarted
+    assert wait_for(lambda: [o["pid"] for o in shared.report()["others"]] == [restarted], 10)
+
+    # A service killed with no server left to replace it leaves a stale socket: listed as
+    # stopped (its record's process is gone), and not asked.
+    for srv in theirs:
+        srv.close()
+    os.kill(restarted, signal.SIGKILL)
+    assert wait_for(lambda: not alive(restarted), 10)
+    [listed] = shared.report()["others"]
+    assert listed["state"] == "stopped" and listed["pid"] is None
+    assert listed["socket"] == str(their_sock) and listed["version"].startswith("9.9.9+")
+
+
 def test_service_of_a_removed_installation_exits_and_servers_start_their_own(shared: Env):
     """A service whose Offpilot installation is uninstalled (its interpreter gone) could start no
-    model worker; it exits, and the next server starts the service of its own installation."""
+    model worker; it exits (its socket and record gone), and the servers of other installations
+    are served by their own services throughout."""
     import site
     import sysconfig
 
     venv = shared.tmp / "old-install"
     subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv",
                     "--without-pip", str(venv)], check=True, timeout=60)
-    server_dir = Path(__file__).resolve().parents[2] / "server"
-    paths = [str(server_dir), sysconfig.get_paths()["purelib"], *site.getsitepackages()]
+    paths = [str(REPO / "server"), sysconfig.get_paths()["purelib"], *site.getsitepackages()]
     sock_dir = shared.run_dir / "offpilot"
     sock_dir.mkdir(mode=0o700)
     env = {**shared.env(), "PYTHONPATH": os.pathsep.join(paths)}
+    # The venv's interpreter is another installation: its service has a socket of its own.
+    name = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "from offpilot.engine.shared import socket_name; print(socket_name())"],
+        env=env, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    old_sock = sock_dir / name
+    assert old_sock != own_socket(shared.run_dir)
     log = shared.tmp / "old-service.log"
     with open(log, "wb") as err:  # (a pipe would be held open by the detached service)
         started = subprocess.run(
             [str(venv / "bin" / "python"), "-m", "offpilot.engine.service",
-             "--socket", str(sock_dir / "model.sock"), "--idle-exit", "600"],
+             "--socket", str(old_sock), "--idle-exit", "600"],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
             timeout=60)
     assert started.returncode == 0, log.read_text()
     [old] = service_pids(shared.run_dir)
     assert str(venv) in " ".join(cmdline(old))
-
-    shutil.rmtree(venv)  # uninstalled while its service idles
-    assert wait_for(lambda: not alive(old), 10), "the service outlived its installation"
-    assert not (sock_dir / "model.sock").exists()
+    assert wait_for(lambda: [o.get("pid") for o in shared.report()["others"]] == [old], 10)
+    assert shared.report()["others"][0]["prefix"] == os.path.realpath(venv)
 
     srv = shared.start("a")
     assert complete(srv, shared.tmp / "a", "a.py")
-    [new] = service_pids(shared.run_dir)
+    [new] = service_pids(shared.run_dir, own_socket(shared.run_dir))
     assert str(venv) not in " ".join(cmdline(new)) and len(workers_of(new)) == 1
+
+    shutil.rmtree(venv)  # uninstalled while its service idles
+    assert wait_for(lambda: not alive(old), 10), "the service outlived its installation"
+    assert not old_sock.exists() and not old_sock.with_suffix(".json").exists()
+    assert shared.report()["others"] == []
+    assert complete(srv, shared.tmp / "a", "b.py", "def double(x):\n    return \n")
+    assert service_pids(shared.run_dir) == [new]

@@ -158,6 +158,8 @@ def _mb(n: int | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """This installation's model service; the services of other installations are listed
+    from their records (see :func:`offpilot.engine.shared.other_services`)."""
     import json
 
     from offpilot.engine import shared
@@ -165,20 +167,34 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not shared.available():
         print("the shared model service is not available on this platform", file=sys.stderr)
         return 1
-    try:
-        st = shared.request_status()
-    except (OSError, ModelError, ValueError) as exc:
-        print(f"offpilot models status: {exc}", file=sys.stderr)
-        return 1
+    report = shared.service_report()
     if args.json:
-        print(json.dumps(st, indent=2))
-        return 0 if st is not None else 1
-    if st is None:
-        print("no shared model service is running (it starts with the first server that "
-              "needs a model when offpilot.sharedModel is on)")
-        return 1
+        print(json.dumps(report, indent=2))
+        return 0 if report["running"] else 1
+    st = report.get("status")
+    if not report["running"] or not isinstance(st, dict):
+        print(report.get("message", "no shared model service is running"))
+    else:
+        _print_status(st)
+    others = report.get("others") or []
+    if others:
+        print(f"services of other Offpilot installations ({len(others)}; not asked, as their "
+              "records say):")
+        for o in others:
+            who = f"pid {o['pid']}" if o.get("pid") else o.get("state", "unknown")
+            what = ", ".join(x for x in (f"version {o['version']}" if o.get("version") else "",
+                                         o.get("package") or "") if x)
+            print(f"  {who}  {o['socket']}" + (f"  ({what})" if what else ""))
+    return 0 if report["running"] else 1
+
+
+def _print_status(st: dict[str, Any]) -> None:
     print(f"service: pid {st['pid']}, up {st['uptime_s']:.0f} s, {_mb(st['rss_total'])} in all "
           f"(service {_mb(st['rss'])}), exits {st['idle_exit_s']:.0f} s after the last client")
+    inst = st.get("installation") or {}
+    if inst:
+        print(f"installation: version {inst.get('version', '?')}, {inst.get('package', '?')} "
+              f"(Python {inst.get('python', '?')}, {inst.get('prefix', '?')})")
     print(f"socket: {st['socket']}")
     print(f"models ({len(st['models'])}):")
     for m in st["models"]:
@@ -192,7 +208,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  pid {c['pid']}  slot {c['slot']}  {Path(c['model'] or '?').name}  "
               f"{c['requests']} requests, {c['in_flight']} in flight, cache hits {hit} "
               f"({c['prompt_tokens_evaluated']} of {c['prompt_tokens']} prompt tokens evaluated)")
-    return 0
 
 
 def register(subparsers: Any) -> None:
@@ -219,9 +234,10 @@ def register(subparsers: Any) -> None:
     q.add_argument("name")
     q.set_defaults(func=cmd_path)
 
-    q = sub.add_parser("status", help="the shared model service: models, clients, memory, "
-                       "queue")
-    q.add_argument("--json", action="store_true", help="print the status as JSON")
+    q = sub.add_parser("status", help="the shared model service of this installation: models, "
+                       "clients, memory, queue; and other installations' services")
+    q.add_argument("--json", action="store_true",
+                   help="print the report as JSON (what the editor's status menu shows)")
     q.set_defaults(func=cmd_status)
 
     q = sub.add_parser("remove", help="delete a downloaded model")

@@ -2,10 +2,14 @@
 
 ``python -m offpilot.engine.service --socket PATH --idle-exit SECONDS`` binds a Unix socket
 (0600, in a 0700 directory; see :mod:`offpilot.engine.shared`), forks into a session of its
-own and serves every Offpilot server of the user. It does not load llama.cpp itself: for each
-distinct (model file, context size, threads, GPU layers, batch) it runs one
-``offpilot.engine.worker`` child and relays the worker protocol (the typed messages of
-:mod:`offpilot.engine.wire`) between the clients and that worker:
+own and serves every Offpilot server of the user that runs from the same installation (each
+installation has a socket of its own, named from :func:`installation_id`). Beside the socket
+it keeps a record (``PATH`` with ``.json``: its pid, version, package directory), so that
+``offpilot models status`` of another installation can list it without talking to it.
+
+It does not load llama.cpp itself: for each distinct (model file, context size, threads, GPU
+layers, batch) it runs one ``offpilot.engine.worker`` child and relays the worker protocol
+(the typed messages of :mod:`offpilot.engine.wire`) between the clients and that worker:
 
 - request ids are renumbered per worker, so one client's ``cancel`` reaches only its own
   requests, and a client that disconnects has its requests cancelled;
@@ -32,7 +36,9 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import itertools
+import json
 import logging
 import os
 import signal
@@ -292,8 +298,9 @@ _LOADER: Any = _Loader()
 
 
 def installation() -> tuple[object, ...] | None:
-    """What identifies the Offpilot installation this process runs from: its interpreter and
-    the package's files. None once the interpreter is gone (the installation was removed)."""
+    """The files of the Offpilot installation this process runs from, as they are now: its
+    interpreter and the package. None once the interpreter is gone (the installation was
+    removed); another value once they were replaced (reinstalled)."""
     import offpilot
 
     try:
@@ -302,6 +309,46 @@ def installation() -> tuple[object, ...] | None:
     except OSError:
         return None
     return (exe.st_ino, init.st_ino, init.st_mtime_ns)
+
+
+def installation_identity() -> dict[str, str]:
+    """What tells this Offpilot installation from another one of the same user, and stays the
+    same across its restarts: the package's version, the real path of the package directory,
+    and the interpreter's environment (the real path of ``sys.prefix``: a virtual environment,
+    a ``pipx``/``uv tool`` one, the interpreter an editor extension runs; and its Python
+    version, which the package's native dependencies are built for)."""
+    import offpilot
+
+    return {"version": str(getattr(offpilot, "__version__", "")),
+            "package": os.path.realpath(os.path.dirname(offpilot.__file__ or "")),
+            "prefix": os.path.realpath(sys.prefix),
+            "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}
+
+
+def installation_id(identity: dict[str, str] | None = None) -> str:
+    """A short stable name for an installation (12 hex digits of a SHA-256 of its identity)."""
+    ident = identity if identity is not None else installation_identity()
+    blob = "\0".join(f"{k}={ident[k]}" for k in sorted(ident))
+    return hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def record_path(sock: Path) -> Path:
+    """Where the service listening on ``sock`` keeps its record."""
+    return sock.with_suffix(".json")
+
+
+def write_record(sock: Path) -> None:
+    """Say who listens on ``sock`` (0600, replaced atomically): read by other installations'
+    ``offpilot models status``, which do not connect to a service of another version."""
+    record = {"pid": os.getpid(), "socket": str(sock), "socket_inode": os.stat(sock).st_ino,
+              "started": time.time(), "executable": sys.executable,
+              **installation_identity()}
+    path = record_path(sock)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(record, f)
+    os.replace(tmp, path)
 
 
 class Service:
@@ -370,6 +417,8 @@ class Service:
 
     def unlink(self) -> None:
         if self._socket_is_ours():
+            with contextlib.suppress(OSError):
+                record_path(self.path).unlink()
             with contextlib.suppress(OSError):
                 self.path.unlink()
 
@@ -477,6 +526,7 @@ class Service:
         hosts = [h.describe() for h in self.hosts.values()]
         own = rss_bytes(os.getpid())
         return {"pid": os.getpid(), "socket": str(self.path),
+                "installation": installation_identity(),
                 "uptime_s": round(time.time() - self.started, 1),
                 "idle_exit_s": self.idle_exit, "slots_per_model": SLOTS,
                 "rss": own, "rss_total": (own or 0) + sum(h["rss"] or 0 for h in hosts),
@@ -524,6 +574,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.foreground and os.fork() > 0:
         os._exit(0)  # the starter waits for this exit: the socket listens
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        write_record(path)
+    except OSError as exc:  # only the listing of other installations' services misses it
+        log.warning("cannot write the service record beside %s: %s", path, exc)
     log.info("listening on %s (idle exit %.0f s)", path, args.idle_exit)
     service = Service(sock, path, max(args.idle_exit, 0.5), max(args.client_buffer, 4096))
     asyncio.run(service.run())

@@ -2,7 +2,11 @@
 
 Every Offpilot server of a user (one per editor window) connects to one service process over a
 Unix socket in the user's runtime directory; the service runs one model worker per distinct
-(model file, context size, threads, GPU layers) for all of them. The first server that needs a
+(model file, context size, threads, GPU layers) for all of them. Each installation of Offpilot
+(a ``pipx`` or ``uv tool`` install, the environment an editor extension brings, another
+version) has a service and a socket of its own, ``model-<id>.sock`` (see
+:func:`offpilot.engine.service.installation_id`): a server never talks to a service of other
+code, whose protocol may differ. The first server that needs a
 model starts the service (under a lock file, so two servers starting at once start one); when
 the service dies, every connected server sees the socket close at once, fails its requests in
 flight, and reconnects, and the first to take the lock starts a new service.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 import logging
 import os
 import random
@@ -32,12 +37,12 @@ from typing import Any
 from offpilot.engine import wire
 from offpilot.engine.backend import BackendState, ModelError, OnText
 from offpilot.engine.local import LocalBackend, _Pending
+from offpilot.engine.service import installation_id, installation_identity, record_path
 
 log = logging.getLogger(__name__)
 
-SOCKET_NAME = "model.sock"
-LOCK_NAME = "start.lock"
-LOG_NAME = "service.log"
+SOCKET_PREFIX = "model"  # model-<installation id>.sock, its start lock and log beside it
+RECORD_LIMIT = 1 << 16  # bytes read of another service's record
 START_TIMEOUT = 30.0  # seconds to wait for the start lock, and for a started service to listen
 STREAM_LIMIT = 1 << 24
 LOG_LIMIT = 1 << 20  # bytes of service log kept across service starts
@@ -81,8 +86,21 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def socket_name() -> str:
+    """The socket of this installation's service (the lock and the log are named alike)."""
+    return f"{SOCKET_PREFIX}-{installation_id()}.sock"
+
+
 def socket_path() -> Path:
-    return runtime_dir() / SOCKET_NAME
+    return runtime_dir() / socket_name()
+
+
+def lock_path(sock: Path) -> Path:
+    return sock.with_suffix(".lock")
+
+
+def log_path(sock: Path) -> Path:
+    return sock.with_suffix(".log")
 
 
 async def _open(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -102,12 +120,12 @@ def start_service(path: Path, idle_exit: float) -> None:
     The service binds its socket, then forks: the first process exits (0 once the socket
     listens), its child lives on in a session of its own, outliving the server that started it.
     """
-    log_path = path.parent / LOG_NAME
+    log_file = log_path(path)
     with contextlib.suppress(OSError):
-        if log_path.stat().st_size > LOG_LIMIT:
-            log_path.unlink()  # start afresh rather than grow without end
-    with open(log_path, "ab") as err:
-        os.chmod(log_path, 0o600)
+        if log_file.stat().st_size > LOG_LIMIT:
+            log_file.unlink()  # start afresh rather than grow without end
+    with open(log_file, "ab") as err:
+        os.chmod(log_file, 0o600)
         proc = subprocess.Popen(
             [sys.executable, "-m", "offpilot.engine.service", "--socket", str(path),
              "--idle-exit", str(idle_exit)],
@@ -122,7 +140,7 @@ def start_service(path: Path, idle_exit: float) -> None:
     if code != 0:
         tail = ""
         with contextlib.suppress(OSError):
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-1]
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-1]
         raise ModelError(f"the shared model service did not start (exit code {code}): {tail}")
 
 
@@ -133,7 +151,7 @@ async def connect(idle_exit: float) -> tuple[asyncio.StreamReader, asyncio.Strea
     path = socket_path()
     with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
         return await _open(path)
-    lock = os.open(path.parent / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -160,8 +178,8 @@ async def connect(idle_exit: float) -> tuple[asyncio.StreamReader, asyncio.Strea
 
 
 def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
-    """The running service's status, or None when no service is running (never starts one,
-    and creates nothing: with no runtime directory, no service has run)."""
+    """The status of this installation's running service, or None when none is running (never
+    starts one, and creates nothing: with no runtime directory, no service has run)."""
     if not _runtime_base().is_dir():
         return None
     path = socket_path()
@@ -183,24 +201,106 @@ def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
     return msg.result if isinstance(msg, wire.Done) else None
 
 
+def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a process of this user that has not exited (a zombie has)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # gone, or another user's
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            line = f.read()
+    except OSError:  # no /proc (macOS): signal 0 is all there is to ask
+        return True
+    return line[line.rfind(")") + 2:][:1] != "Z"
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(RECORD_LIMIT)
+        record = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def other_services() -> list[dict[str, Any]]:
+    """Services of other Offpilot installations in this user's runtime directory.
+
+    Known from the files there only, never by connecting: another version may speak another
+    protocol, and a connection would count as a client (keeping that service from its idle
+    exit). Each entry: ``socket``, and ``state``: ``"running"`` (its record names a live
+    process that bound this very socket; with ``pid``, ``version``, ``package``, ``prefix``),
+    ``"stopped"`` (its record's process is gone: the socket is stale) or ``"unknown"`` (no
+    record: a service of an Offpilot that wrote none, or a stale socket).
+    """
+    base = _runtime_base()
+    if not base.is_dir():
+        return []
+    own = socket_name()
+    out: list[dict[str, Any]] = []
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return []
+    for name in names:
+        if name == own or not name.startswith(SOCKET_PREFIX) or not name.endswith(".sock"):
+            continue
+        sock = base / name
+        try:
+            st = os.lstat(sock)
+        except OSError:
+            continue
+        if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
+            continue
+        entry: dict[str, Any] = {"socket": str(sock), "state": "unknown", "pid": None}
+        record = _read_record(record_path(sock))
+        pid = record.get("pid") if record else None
+        if record is not None and isinstance(pid, int) and not isinstance(pid, bool) \
+                and record.get("socket_inode") == st.st_ino:
+            entry.update({k: record[k] for k in ("version", "package", "prefix")
+                          if isinstance(record.get(k), str)})
+            if _pid_alive(pid):
+                entry.update(state="running", pid=pid)
+            else:
+                entry["state"] = "stopped"
+        out.append(entry)
+    return out
+
+
 def service_report() -> dict[str, Any]:
     """What ``offpilot models status`` shows, for the editor: never raises, never starts one.
 
     ``{"running": True, "status": {...}}`` (see ``Service.status``) or ``{"running": False,
-    "message": why}``.
+    "message": why}``; both with ``installation`` (this one's identity and socket) and
+    ``others`` (the services of other installations, see :func:`other_services`).
     """
     if not available():
         return {"running": False,
-                "message": "the shared model service is not available on this platform"}
+                "message": "the shared model service is not available on this platform",
+                "installation": installation_identity(), "others": []}
+    report: dict[str, Any]
     try:
         status = request_status()
     except (OSError, ModelError, ValueError) as exc:
-        return {"running": False, "message": f"the model service did not answer: {exc}"}
-    if status is None:
-        return {"running": False,
-                "message": "no shared model service is running (it starts with the first server "
-                           "that needs a model when offpilot.sharedModel is on)"}
-    return {"running": True, "status": status}
+        report = {"running": False, "message": f"the model service did not answer: {exc}"}
+    else:
+        if status is None:
+            report = {"running": False,
+                      "message": "no shared model service of this installation is running (it "
+                                 "starts with the first server that needs a model when "
+                                 "offpilot.sharedModel is on)"}
+        else:
+            report = {"running": True, "status": status}
+    report["installation"] = {**installation_identity(),
+                              "socket": str(_runtime_base() / socket_name())}
+    try:
+        report["others"] = other_services()
+    except (OSError, ModelError) as exc:  # (listing others must not hide our own)
+        log.info("cannot list other installations' model services: %s", exc)
+        report["others"] = []
+    return report
 
 
 class SharedBackend(LocalBackend):
