@@ -279,6 +279,39 @@ def test_service_killed_mid_completion_every_server_recovers(shared: Env):
         assert model_worker_pids(srv.proc.pid) == []
 
 
+def test_a_request_sent_to_a_service_that_died_unnoticed_goes_to_the_new_one(
+        shared: Env, monkeypatch: pytest.MonkeyPatch):
+    """A request written on the connection of a service that has died, before the server read
+    the connection's end (its loop busy: a keystroke right after a crash, on a loaded machine),
+    was never in flight: it waits for the reconnection and the new service answers it."""
+    import asyncio
+
+    from offpilot.engine.backend import InfillRequest
+    from offpilot.engine.shared import SharedBackend
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared.run_dir))
+
+    async def scenario() -> tuple[int | None, int | None, str]:
+        backend = SharedBackend(shared.model, n_ctx=1024, n_threads=1)
+        try:
+            await backend.start()
+            old = backend.service_pid
+            assert old is not None and service_pids(shared.run_dir) == [old]
+            os.kill(old, signal.SIGKILL)
+            # The loop does not run meanwhile: the end of the connection stays unread.
+            assert wait_for(lambda: not alive(old), 10)
+            result = await backend.infill(InfillRequest(
+                prefix="def add(a, b):\n    return ", suffix="\n", max_tokens=8,
+                time_limit=60))
+            return old, backend.service_pid, result.text
+        finally:
+            await backend.close()
+
+    old, new, text = asyncio.run(scenario())
+    assert text.strip(), "the request sent as the service died came back empty"
+    assert new is not None and new != old and service_pids(shared.run_dir) == [new]
+
+
 def test_stale_socket_is_replaced_and_permissions_are_private(shared: Env):
     sock_dir = shared.run_dir / "offpilot"
     sock_dir.mkdir(mode=0o755)  # too open: tightened

@@ -303,6 +303,10 @@ def service_report() -> dict[str, Any]:
     return report
 
 
+class _NotDelivered(ModelError):
+    """A request sent on a connection whose service had already stopped."""
+
+
 class SharedBackend(LocalBackend):
     """A :class:`LocalBackend` whose model runs in the per-user service.
 
@@ -376,7 +380,10 @@ class SharedBackend(LocalBackend):
             with contextlib.suppress(OSError, RuntimeError):  # the service is gone already
                 writer.close()
         if task is not None:
-            task.cancel()
+            task.cancel()  # (_closing: its end is not reported as a loss)
+            # What was sent on that connection gets no answer now: fail it here, as the end of
+            # the connection would have.
+            self._fail_all(ModelError(self._last_error or "the shared model service stopped"))
         self._info = None
 
     async def close(self) -> None:
@@ -386,8 +393,8 @@ class SharedBackend(LocalBackend):
         if self.fallback:
             await super().close()
             return
-        await self._kill()
         self._fail_all(ModelError("the model was closed"))
+        await self._kill()
         self._set_state(BackendState.NO_MODEL)
 
     async def _read_conn(self, reader: asyncio.StreamReader | None) -> None:
@@ -436,6 +443,32 @@ class SharedBackend(LocalBackend):
                     on_text: OnText | None = None) -> dict[str, Any]:
         if self.fallback:
             return await super()._call(msg, on_text)
+        try:
+            result = await self._send(msg, on_text)
+        except _NotDelivered as exc:
+            if isinstance(msg, wire.Load):  # start() holds the start lock: it reports this
+                raise ModelError(str(exc)) from None
+            # The service had stopped before this request was sent, and the end of the
+            # connection was not read yet (a keystroke just after a crash). It was never in
+            # flight: like a request sent a moment later, it waits for the reconnection and
+            # goes to the new service, once.
+            log.info("%s; sending the request again once reconnected", exc)
+            await self.start()
+            if self._active:
+                self._set_state(BackendState.GENERATING)
+            if self.fallback:  # no service could be started: this server's own worker
+                return await super()._call(msg, on_text)
+            result = await self._send(msg, on_text)
+        if isinstance(msg, wire.Load):
+            self._worker_pid = result.get("worker_pid")
+            self.service_pid = result.get("service_pid")
+            self.slot = result.get("slot")
+        return result
+
+    async def _send(self, msg: wire.Load | wire.Generate | wire.Tokenize,
+                    on_text: OnText | None) -> dict[str, Any]:
+        """Send one request on the connection in use and wait for its answer; raises
+        :class:`_NotDelivered` when nothing listened any more as it was sent."""
         writer = self._writer
         if writer is None or writer.is_closing():
             raise ModelError(self._last_error or "not connected to the shared model service")
@@ -447,8 +480,18 @@ class SharedBackend(LocalBackend):
         data = wire.encode(msg)
         try:
             writer.write(data)
+            if writer.is_closing():
+                # The send failed at once (EPIPE: the service's end of the socket is closed):
+                # the service was gone before this request reached it.
+                raise _NotDelivered("the shared model service stopped before the request "
+                                    "reached it")
             await writer.drain()
-            result = await pending.future
+            return await pending.future
+        except _NotDelivered:
+            self._pending.pop(req_id, None)
+            if not pending.future.done():
+                pending.future.cancel()  # (the connection's end fails it otherwise, unread)
+            raise
         except asyncio.CancelledError:
             self._pending.pop(req_id, None)
             if not writer.is_closing():
@@ -458,11 +501,6 @@ class SharedBackend(LocalBackend):
         except (BrokenPipeError, ConnectionResetError) as exc:
             self._pending.pop(req_id, None)
             raise ModelError(f"the shared model service stopped: {exc}") from None
-        if isinstance(msg, wire.Load):
-            self._worker_pid = result.get("worker_pid")
-            self.service_pid = result.get("service_pid")
-            self.slot = result.get("slot")
-        return result
 
     async def crash_for_test(self) -> None:
         if self.fallback:
