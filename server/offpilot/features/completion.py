@@ -50,8 +50,8 @@ MAX_TYPED_CHARS = 1200  # past this much text typed since the anchor, a new anch
 CACHE_ENTRIES = 64
 WARMUP_DELAY = 0.4  # seconds of pause after an edit or a cursor move before a warm-up starts
 CLOSERS = set(")]}>\"'`;:,. \t")
-SHORT_PREFIX_CHARS = 800  # a quick prompt's window before the cursor (short_first)
-SHORT_SUFFIX_CHARS = 300  # and after it
+SHORT_PREFIX_CHARS = 600  # a quick prompt's window before the cursor (short_first)
+SHORT_SUFFIX_CHARS = 200  # and after it
 
 ContextProvider = Callable[[str, str, int, int], Sequence[Snippet]]
 """(uri, text, offset, budget_chars) -> snippets; may be slow, runs in a thread."""
