@@ -16,6 +16,7 @@ input_prefix, prompt = current line, input_suffix, cache_prompt, n_cache_reuse 2
                                                  # can shift, so chunks after the edit are moved
     python bench/latency.py --first --baseline REV   # first suggestion after opening a file,
                                                  # this tree against the server at git REV
+    python bench/latency.py --first --cursor-report  # ... the cursor reported, as VS Code does
 
 ``--first``: the time from opening a file to its first suggestion, asked ``--think`` seconds
 after the open (a user's first keystroke): cold (a fresh server, the model loads) and warm (the
@@ -198,11 +199,13 @@ def stop_services(run_dir: Path) -> None:
 
 
 async def first_suggestion(session: Session, model: str, threads: int, src: Path,
-                           think: float) -> dict[str, float]:
+                           think: float, cursor_report: bool = False) -> dict[str, float]:
     """Seconds from opening a file to its first suggestion: cold (a fresh server) and warm
     (the same server, model loaded, another file opened). Each run has a runtime directory of
     its own: a server with ``sharedModel`` on starts a service of its own there (cold), never
-    one left by another run or the user's editors."""
+    one left by another run or the user's editors. ``cursor_report``: the client says where
+    the cursor is, as the VS Code extension does (``offpilot/cursor`` once the cursor has
+    settled for 0.3 s after the file opened)."""
     work = Path(tempfile.mkdtemp(prefix="offpilot-bench-"))
     run_dir = Path(tempfile.mkdtemp(prefix="op-bench-"))
     out: dict[str, float] = {}
@@ -230,7 +233,15 @@ async def first_suggestion(session: Session, model: str, threads: int, src: Path
             client.text_document_did_open(types.DidOpenTextDocumentParams(
                 text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
                                                      text=text)))
-            await asyncio.sleep(think)
+            if cursor_report and think > CURSOR_SETTLE:
+                await asyncio.sleep(CURSOR_SETTLE)
+                pos = _position(text, at)
+                client.protocol.notify("offpilot/cursor", {
+                    "textDocument": {"uri": uri},
+                    "position": {"line": pos.line, "character": pos.character}})
+                await asyncio.sleep(think - CURSOR_SETTLE)
+            else:
+                await asyncio.sleep(think)
             t_ask = time.perf_counter()
             await client.text_document_inline_completion_async(types.InlineCompletionParams(
                 text_document=types.TextDocumentIdentifier(uri=uri), position=_position(text, at),
@@ -266,6 +277,9 @@ async def first_suggestion(session: Session, model: str, threads: int, src: Path
         stop_services(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+CURSOR_SETTLE = 0.3  # the VS Code extension's pause before it reports the cursor
 
 
 def first_table(arms: dict[str, dict[str, float]]) -> str:
@@ -487,6 +501,9 @@ def main() -> int:
     ap.add_argument("--baseline", default="", help="with --first: also the server at this git rev")
     ap.add_argument("--think", type=float, default=1.0,
                     help="with --first: seconds between opening a file and the first request")
+    ap.add_argument("--cursor-report", action="store_true",
+                    help="with --first: the client reports the cursor as the VS Code extension "
+                         "does (offpilot/cursor, 0.3 s after the open)")
     args = ap.parse_args()
     model = model_path(args.model)
     session = pick_session(args.prefix_chars, args.suffix_chars, args.body_chars)
@@ -495,10 +512,12 @@ def main() -> int:
         if args.baseline:
             arms[args.baseline] = baseline_source(args.baseline)
         arms["this tree"] = REPO / "server"
-        got = {name: asyncio.run(first_suggestion(session, model, args.threads, src, args.think))
+        got = {name: asyncio.run(first_suggestion(session, model, args.threads, src, args.think,
+                                                  args.cursor_report))
                for name, src in arms.items()}
         print(f"model {Path(model).name}, {args.threads} threads, first request "
-              f"{args.think:.1f} s after the open")
+              f"{args.think:.1f} s after the open"
+              + (", the cursor reported 0.3 s after the open" if args.cursor_report else ""))
         print(first_table(got))
         return 0
     print(f"model {Path(model).name}, {args.threads} threads, a request every {args.every} "

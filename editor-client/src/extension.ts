@@ -61,6 +61,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const cursor = new CursorReporter((params) => {
     void process_.running?.sendNotification(CURSOR_NOTIFICATION, params);
   });
+  const reportCaret = (editor: vscode.TextEditor, selections: readonly vscode.Selection[]): void => {
+    const document = editor.document;
+    const caret = selections.length === 1 && selections[0].isEmpty ? selections[0].active : undefined;
+    const wanted = caret !== undefined && (document.uri.scheme === 'file' || document.uri.scheme === 'untitled')
+      && config.warmupWantedFor(document);
+    cursor.moved(wanted ? { uri: document.uri.toString(), line: caret.line, character: caret.character } : undefined);
+  };
   commands = new Commands(server, config, statusBar, output, new ExplainController(context.extensionUri, streams), new TestGenerator());
 
   context.subscriptions.push(
@@ -75,13 +82,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     server.onDidChangeState((state) => statusBar.setConnection(state)),
     cursor,
     vscode.window.onDidChangeTextEditorSelection((event) => {
-      const document = event.textEditor.document;
-      const caret = event.selections.length === 1 && event.selections[0].isEmpty ? event.selections[0].active : undefined;
-      const wanted = caret !== undefined && (document.uri.scheme === 'file' || document.uri.scheme === 'untitled')
-        && config.warmupWantedFor(document);
-      cursor.moved(wanted ? { uri: document.uri.toString(), line: caret.line, character: caret.character } : undefined);
+      reportCaret(event.textEditor, event.selections);
     }),
-    vscode.window.onDidChangeActiveTextEditor(() => statusBar.refresh()),
+    // A file just opened (or brought to the front) has a caret too: report it, so the first
+    // suggestion there is warm before the user types.
+    vscode.window.onDidChangeActiveTextEditor((editor) => {
+      statusBar.refresh();
+      if (editor !== undefined) {
+        reportCaret(editor, editor.selections);
+      }
+    }),
     // Restricted Mode held back the workspace's settings and programs: start over with them.
     vscode.workspace.onDidGrantWorkspaceTrust(() => {
       output.info('the workspace is now trusted; restarting the server with its full configuration');

@@ -61,6 +61,11 @@ async def test_index_is_built_and_reported(client: LanguageClient):
     assert context["ready"] and context["files"] >= 6 and context["definitions"] >= 9
 
 
+async def completion_stats(client: LanguageClient) -> dict[str, Any]:
+    stats = as_data(await client.protocol.send_request_async("offpilot/stats", None))
+    return stats.get("completion") or {}
+
+
 @pytest.mark.model
 async def test_definition_from_another_file_reaches_the_completion_prompt(
         client: LanguageClient):
@@ -68,14 +73,37 @@ async def test_definition_from_another_file_reaches_the_completion_prompt(
     await context_stats(client)
     uri = await open_document(client, root / "shop" / "checkout.py")
     pos = position_of(CHECKOUT, "cart_total(")
-    await client.text_document_inline_completion_async(types.InlineCompletionParams(
+    params = types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri=uri), position=pos,
         context=types.InlineCompletionContext(
-            trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+            trigger_kind=types.InlineCompletionTriggerKind.Invoked))
+    # The first request is answered from the cursor's window (a quick prompt) while the whole
+    # prompt, with the repository context, goes through the model in the background.
+    await client.text_document_inline_completion_async(params)
+    assert (await completion_stats(client))["shortPrompts"] == 1
+    deadline = time.monotonic() + 120
+    while not (await completion_stats(client))["promptTokensWarmed"]:
+        assert time.monotonic() < deadline, "the whole prompt was never evaluated"
+        await asyncio.sleep(0.1)
     context = await context_stats(client)
     last = context["last_retrieval"]
     assert {"path": "shop/pricing.py", "lines": [19, 25], "kind": "definition"} in last
     assert context["retrieval_ms_p50"] is not None
+    # The next request there uses the whole prompt, context included. ("#" typed first, so
+    # the first answer's cache entry cannot answer it: it goes to the model.)
+    at = position_of(CHECKOUT, "total = ")
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=at, end=at), text="#")]))
+    calls = (await completion_stats(client))["modelCalls"]
+    await client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=pos.line, character=pos.character + 1),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+    done = await completion_stats(client)
+    assert done["modelCalls"] > calls and done["shortPrompts"] == 1  # (a prefetch may follow)
 
 
 async def test_context_request_shows_the_snippets(client: LanguageClient):

@@ -99,21 +99,24 @@ async def test_the_cursor_settling_warms_the_prompt_so_the_completion_evaluates_
     client.protocol.notify("offpilot/cursor", {"textDocument": {"uri": uri},
                                                "position": {"line": pos.line,
                                                             "character": pos.character}})
+    # Two warm-ups: the quick prompt (the cursor's window), then the whole prompt.
     deadline = time.monotonic() + 120
     while True:
         completion = field(await stats(client), "completion")
-        if field(completion, "warmups") >= 1 and field(completion, "promptTokensWarmed"):
+        if len(field(completion, "promptTokensWarmed")) >= 2:
             break
-        assert time.monotonic() < deadline, "no warm-up happened"
+        assert time.monotonic() < deadline, "the prompts were not warmed"
         await asyncio.sleep(0.1)
-    warmed = field(completion, "promptTokensWarmed")[-1]
+    quick, whole = field(completion, "promptTokensWarmed")[:2]
     result = await client.text_document_inline_completion_async(completion_params(uri, pos))
     assert result is not None
     completion = field(await stats(client), "completion")
     assert field(completion, "requests") == 1
     evaluated = field(completion, "promptTokensEvaluated")[-1]
-    # the warm-up evaluated the whole prompt (hundreds of tokens); the request only its tail
-    assert warmed > 300 and evaluated <= 2, (warmed, evaluated)
+    # the warm-ups evaluated both prompts (the whole one hundreds of tokens); the request used
+    # the whole prompt and evaluated only its tail
+    assert 0 < quick < whole and whole > 300, (quick, whole)
+    assert field(completion, "shortPrompts") == 0 and evaluated <= 2, evaluated
 
 
 async def test_cancelled_request_returns_promptly_and_the_next_one_works(

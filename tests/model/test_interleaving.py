@@ -98,3 +98,27 @@ def test_background_work_runs_after_completions_and_before_chat(fresh: Any):
     w.run()
     done = [e.id for e in w.events() if isinstance(e, wire.Done)]
     assert done == ["completion", "warm-up", "prefetch", "chat"]
+
+
+def test_background_prompts_go_in_small_steps_a_completion_runs_between(fresh: Any):
+    from offpilot.engine.runtime import BACKGROUND_PREFILL_CHUNK, PREFILL_CHUNK
+
+    long_prompt = CODE * 40  # well over PREFILL_CHUNK tokens
+    w = fresh()
+    w.worker.handle(generate(long_prompt, "whole", priority=wire.PRIORITY_BACKGROUND, seq=0,
+                             warm_only=True))
+    w.worker.step()
+    held = w.worker.runtime.sequences[0].tokens
+    # One step of background work evaluated one small chunk: a completion arriving now waits
+    # for no more than that.
+    assert 0 < len(held) <= BACKGROUND_PREFILL_CHUNK < PREFILL_CHUNK
+    w.worker.handle(generate(CODE, "completion", priority=wire.PRIORITY_COMPLETION, seq=1,
+                             max_tokens=4))
+    w.worker.step()
+    assert len(w.worker.runtime.sequences[0].tokens) == len(held)  # the completion went next
+    w.run()
+    done = {e.id: e.result for e in w.events() if isinstance(e, wire.Done)}
+    assert list(done) == ["completion", "whole"]
+    whole = done["whole"]
+    assert whole["stop_reason"] == "warm"
+    assert whole["prompt_tokens_evaluated"] == whole["prompt_tokens"] > PREFILL_CHUNK

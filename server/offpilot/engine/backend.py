@@ -87,6 +87,10 @@ class InfillRequest:
     # Speculative work (a prefetch, a warm-up): runs after every waiting real completion,
     # before chat. A warm_only request is background work whatever this says.
     background: bool = False
+    # A short first prompt (the cursor's window alone): kept apart from the document's whole
+    # prompt (a KV-cache sequence of its own, where the backend has them), so the whole
+    # prompt, evaluated meanwhile in the background, is not cut back by it.
+    short: bool = False
 
 
 @dataclass(frozen=True)

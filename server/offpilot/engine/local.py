@@ -43,6 +43,8 @@ PRIORITY_WARM = wire.PRIORITY_WARM
 PRIORITY_BACKGROUND = wire.PRIORITY_BACKGROUND
 SEQ_COMPLETION = 0
 SEQ_CHAT = 1
+SEQ_SHORT = 2  # short first prompts (InfillRequest.short)
+SEQUENCES = 3
 RETRY_AFTER = 2.0  # seconds between attempts to bring a failed model back
 
 StateListener = Callable[[BackendState, str], None]
@@ -78,6 +80,10 @@ class _Pending:
 
 class LocalBackend:
     """Runs one GGUF model in a worker process (``python -m offpilot.engine.worker``)."""
+
+    # Quick prompts (InfillRequest.short) have a KV-cache sequence of their own here, so they
+    # never cut back the whole prompt that is evaluated meanwhile.
+    quick_prompts = True
 
     def __init__(self, model_path: str | Path, *, n_ctx: int = 4096, n_threads: int = 0,
                  n_gpu_layers: int = 0, n_batch: int = 512, prompt_mode: str = "auto",
@@ -160,7 +166,7 @@ class LocalBackend:
                 await self._spawn()
                 desc = await self._call(wire.Load(
                     path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                    n_gpu_layers=self.n_gpu_layers, n_batch=self.n_batch, n_seq=2))
+                    n_gpu_layers=self.n_gpu_layers, n_batch=self.n_batch, n_seq=SEQUENCES))
             except ModelError as exc:
                 await self._kill()
                 self._load_failed = True
@@ -373,7 +379,7 @@ class LocalBackend:
         if info.prompt_mode is PromptMode.INSTRUCT:
             stop.append(templates.FENCE)
         result = await self._run(
-            segments, seq=SEQ_COMPLETION,
+            segments, seq=SEQ_SHORT if request.short else SEQ_COMPLETION,
             priority=(PRIORITY_BACKGROUND if request.background or request.warm_only
                       else PRIORITY_COMPLETION),
             max_tokens=request.max_tokens, temperature=request.temperature, stop=stop,

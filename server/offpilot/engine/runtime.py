@@ -29,6 +29,9 @@ import llama_cpp as llama
 
 # Tokens per llama_decode call while evaluating a prompt; cancellation is checked between.
 PREFILL_CHUNK = 256
+# The same for background work (prefetch, warm-ups): the scheduler switches jobs only between
+# chunks, so a completion arriving meanwhile waits for at most this many tokens.
+BACKGROUND_PREFILL_CHUNK = 32
 # Shortest run of cached tokens moved to a new position rather than evaluated again (0: never).
 CACHE_REUSE_MIN_CHUNK = 32
 # Bounds on the work of planning reuse on repetitive text, where one run of tokens occurs many
@@ -455,9 +458,10 @@ class LlamaRuntime:
             llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(p.seed))
         return chain
 
-    def generate(self, p: GenerateParams, cancelled: Callable[[], bool]
-                 ) -> Generator[Step, None, None]:
-        """Evaluate the prompt (reusing the cache) and generate; yields once per token.
+    def generate(self, p: GenerateParams, cancelled: Callable[[], bool], *,
+                 prefill_chunk: int = PREFILL_CHUNK) -> Generator[Step, None, None]:
+        """Evaluate the prompt (reusing the cache) and generate; yields once per token and
+        once per ``prefill_chunk`` prompt tokens.
 
         ``cancelled()`` is polled between prefill chunks and between tokens.
         """
@@ -479,7 +483,7 @@ class LlamaRuntime:
         seq.used = self._uses
         seq.busy += 1
         try:
-            yield from self._generate(p, seq, tokens, cancelled, t0)
+            yield from self._generate(p, seq, tokens, cancelled, t0, max(prefill_chunk, 1))
         finally:
             seq.busy -= 1
 
@@ -505,7 +509,8 @@ class LlamaRuntime:
             self._decode(seq, tokens[at:at + PREFILL_CHUNK], want_logits_last=False)
 
     def _generate(self, p: GenerateParams, seq: Sequence, tokens: list[int],
-                  cancelled: Callable[[], bool], t0: float) -> Generator[Step, None, None]:
+                  cancelled: Callable[[], bool], t0: float, prefill_chunk: int
+                  ) -> Generator[Step, None, None]:
         self._make_room(seq, len(tokens) + p.max_tokens)
         _kept, chunks = self._reuse(seq, tokens, p.cache_reuse)
         epoch = seq.epoch
@@ -535,7 +540,7 @@ class LlamaRuntime:
                 target = pending[0].dst if pending else len(tokens)
                 if at >= target:
                     break
-                piece = tokens[at:min(target, at + PREFILL_CHUNK)]
+                piece = tokens[at:min(target, at + prefill_chunk)]
                 last = not pending and at + len(piece) == len(tokens)
                 self._decode(seq, piece, want_logits_last=last)
                 done.evaluated += len(piece)

@@ -13,9 +13,10 @@ layers, batch) it runs one ``offpilot.engine.worker`` child and relays the worke
 
 - request ids are renumbered per worker, so one client's ``cancel`` reaches only its own
   requests, and a client that disconnects has its requests cancelled;
-- each client gets a slot: its completion and chat streams use the worker's KV-cache
-  sequences ``2 * slot`` and ``2 * slot + 1``, so windows typing at once keep their own cached
-  prefixes; prompt tokens and those evaluated are counted per client (its cache hit rate);
+- each client gets a slot: its completion, chat and short-first-prompt streams use the
+  worker's KV-cache sequences ``3 * slot`` to ``3 * slot + 2``, so windows typing at once keep
+  their own cached prefixes; prompt tokens and those evaluated are counted per client (its
+  cache hit rate);
 - the worker's priorities order the work of every client: completions, then background
   work (prefetch, warm-ups), then chat, each stepped one token at a time, and among waiting
   completions the newest first (the window typed in last);
@@ -56,7 +57,7 @@ from offpilot.shared.nodump import forbid_dumps
 log = logging.getLogger("offpilot.service")
 
 SLOTS = 4  # clients with a KV-cache slot of their own per model; more share slots
-STREAMS = 2  # sequences per slot: completion (0) and chat (1)
+STREAMS = 3  # sequences per slot: completion (0), chat (1), short first prompts (2)
 STREAM_LIMIT = 1 << 24
 CLIENT_BUFFER = 1 << 20  # bytes waiting for one client before it counts as not reading
 

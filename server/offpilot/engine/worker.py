@@ -11,7 +11,9 @@ not a request is answered with an ``error`` event saying why, and the worker rea
 Scheduling: completions before background work (prefetch, warm-ups) before chat; a started
 job is never preempted by one of equal priority; among waiting completions the newest runs
 first (with the shared service, the window typed in last is served first; within one window,
-older ones are superseded anyway).
+older ones are superseded anyway). Jobs switch between prefill chunks and between tokens;
+background work evaluates its prompt in smaller chunks, so a completion that arrives during it
+waits for little.
 A generate result counts the prompt tokens evaluated (``prompt_tokens_evaluated``) and the
 cached ones moved to new positions (``prompt_tokens_shifted``); a load result says whether the
 model's cache moves chunks (``shift_reuse``).
@@ -106,7 +108,12 @@ class Worker:
 
     # ------------------------------------------------------------------- jobs
     def handle(self, msg: wire.Request) -> None:
-        from offpilot.engine.runtime import GenerateParams, RuntimeError_
+        from offpilot.engine.runtime import (
+            BACKGROUND_PREFILL_CHUNK,
+            PREFILL_CHUNK,
+            GenerateParams,
+            RuntimeError_,
+        )
 
         job_id = getattr(msg, "id", None)
         try:
@@ -121,8 +128,11 @@ class Worker:
                 toks = self.runtime.tokenize(msg.text)
                 self.send(wire.Done(job_id, {"tokens": len(toks)}))
             elif isinstance(msg, wire.Generate):
+                chunk = (BACKGROUND_PREFILL_CHUNK if msg.priority == wire.PRIORITY_BACKGROUND
+                         else PREFILL_CHUNK)
                 gen = self.runtime.generate(GenerateParams(**msg.params()),
-                                            lambda: self.is_cancelled(job_id))
+                                            lambda: self.is_cancelled(job_id),
+                                            prefill_chunk=chunk)
                 self.jobs.append(Job(msg.priority, next(self.order), job_id, gen))
             elif isinstance(msg, wire.Crash):  # a native-level abort, as llama.cpp may do
                 os.abort()

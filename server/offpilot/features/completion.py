@@ -14,6 +14,18 @@ request at any other place cancels it (its generation stops within a token), a r
 exactly the accepted place waits for it instead of starting a second generation, and the model
 runs it (like a warm-up) as background work, after the real completions of every window.
 
+Quick prompts (``short_first``, the editor's server, on backends that keep them apart): the
+whole prompt (repository context, ``prefixChars`` before the cursor, ``suffixChars`` after) costs
+seconds to evaluate the first time on a CPU, and a request that had to evaluate it would keep the
+user waiting that long. So a request whose whole prompt is not in the model's cache yet (the
+first one in a document, or one after the cursor moved to a new place) is answered from the
+cursor's window alone (``SHORT_PREFIX_CHARS`` before, ``SHORT_SUFFIX_CHARS`` after, no context):
+a few hundred tokens, kept in a KV-cache sequence of their own so they never cut the whole
+prompt back. The whole prompt is evaluated meanwhile as background work, in small steps a real
+completion of any window goes before; once it is in, requests use it and only evaluate what was
+typed since. Where the editor says where the cursor settled (``offpilot/cursor``), or the user
+paused after an edit, the same two prompts are warmed there before the first request comes.
+
 A document that looks like it holds secrets (``excluded``, see :mod:`offpilot.context.exclude`)
 gets no completions, no prefetch and no warm-up: its text never reaches a model.
 """
@@ -38,6 +50,8 @@ MAX_TYPED_CHARS = 1200  # past this much text typed since the anchor, a new anch
 CACHE_ENTRIES = 64
 WARMUP_DELAY = 0.4  # seconds of pause after an edit or a cursor move before a warm-up starts
 CLOSERS = set(")]}>\"'`;:,. \t")
+SHORT_PREFIX_CHARS = 600  # a quick prompt's window before the cursor (short_first)
+SHORT_SUFFIX_CHARS = 200  # and after it
 
 ContextProvider = Callable[[str, str, int, int], Sequence[Snippet]]
 """(uri, text, offset, budget_chars) -> snippets; may be slow, runs in a thread."""
@@ -51,6 +65,8 @@ class Anchor:
     anchor: int  # end of the stable prefix (a line start)
     head: str  # text[start:anchor] when the anchor was taken
     context: tuple[Snippet, ...] = ()
+    fetched: bool = False  # ``context`` was retrieved for it
+    ready: bool = False  # its whole prompt went through the model once (it is in the cache)
 
     def still_valid(self, text: str, offset: int, prefix_chars: int) -> bool:
         return (self.anchor <= offset
@@ -159,6 +175,7 @@ class CompletionStats:
     prefetches: int = 0  # background generations started after a suggestion
     prefetch_hits: int = 0  # requests answered by a prefetched suggestion
     warmups: int = 0  # prompts evaluated while idle (no tokens generated)
+    short_prompts: int = 0  # requests answered from a quick prompt (the cursor window alone)
     superseded: int = 0
     errors: int = 0
     model_calls: int = 0
@@ -171,7 +188,7 @@ class CompletionStats:
     def as_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "cacheHits": self.cache_hits,
                 "prefetches": self.prefetches, "prefetchHits": self.prefetch_hits,
-                "warmups": self.warmups,
+                "warmups": self.warmups, "shortPrompts": self.short_prompts,
                 "superseded": self.superseded, "errors": self.errors,
                 "modelCalls": self.model_calls,
                 "promptTokensEvaluated": self.prompt_tokens_evaluated[-1000:],
@@ -203,8 +220,12 @@ class Completer:
                  settings: Settings | SettingsHolder,
                  context: ContextProvider | None = None,
                  excluded: Callable[[str], bool] | None = None,
-                 stages: Stages | None = None) -> None:
+                 stages: Stages | None = None, *, short_first: bool = False) -> None:
         self._backend = backend
+        self.short_first = short_first  # quick prompts (see the module's docstring)
+        self._short_windows: dict[str, Anchor] = {}  # uri -> the quick prompts' window
+        # uri -> the anchor whose whole prompt is being evaluated in the background, and that work
+        self._whole: dict[str, tuple[Anchor, asyncio.Task[None]]] = {}
         self._settings = holder_of(settings)  # read on each use: never a stale copy
         self.stages = stages or Stages()
         self._context = context
@@ -224,6 +245,10 @@ class Completer:
 
     def forget(self, uri: str) -> None:
         self.anchors.pop(uri, None)
+        self._short_windows.pop(uri, None)
+        whole = self._whole.pop(uri, None)
+        if whole is not None:
+            whole[1].cancel()
         self.cache.clear(uri)
         task = self._inflight.pop(uri, None)
         if task is not None:
@@ -301,10 +326,19 @@ class Completer:
                 return CompletionOutcome(items=[item], source="cache", ms=ms)
         if s.debounce_ms > 0:
             await asyncio.sleep(s.debounce_ms / 1000)  # a newer keystroke cancels us here
-        item, result, request, context = await self._generate(uri, text, offset, language, path)
+        short = await self._quick(uri, text, offset)
+        if short:
+            item, result, request, context = await self._generate_short(
+                uri, text, offset, language, path)
+        else:
+            item, result, request, context = await self._generate(
+                uri, text, offset, language, path)
         ms = (time.perf_counter() - t0) * 1000
         self.stats.latencies_ms.append(ms)
-        if item:
+        if short:
+            # No prefetch from a quick prompt: the model's time goes to the whole prompt.
+            self._warm_whole_prompt(uri, text, offset, language, path)
+        elif item:
             self._start_prefetch(uri, text, offset, item, language, path)
         return CompletionOutcome(items=[item] if item else [], result=result,
                                  context=context, ms=ms, request=request)
@@ -315,10 +349,7 @@ class Completer:
         """One model call for the cursor at ``offset``; the item is cached under its position.
         ``background``: speculative (a prefetch), queued behind every real completion."""
         s = self.settings
-        anchor = choose_anchor(text, offset, s.prefix_chars, self.anchors.get(uri))
-        if anchor is not self.anchors.get(uri):
-            anchor.context = await self._fetch_context(uri, text, offset)
-            self.anchors[uri] = anchor
+        anchor = await self._take_anchor(uri, text, offset)
         single_line = self.stages.line_decision and is_mid_line(text, offset)
         request = InfillRequest(
             prefix=anchor.head, typed=text[anchor.anchor:offset],
@@ -329,6 +360,8 @@ class Completer:
         backend = await self._backend()
         self.stats.model_calls += 1
         result = await backend.infill(request)
+        if result.stop_reason != "cancelled":
+            anchor.ready = True
         self.stats.prompt_tokens_evaluated.append(result.prompt_tokens_evaluated)
         self.stats.prompt_tokens_shifted.append(
             int((result.extra or {}).get("prompt_tokens_shifted", 0)))
@@ -336,6 +369,89 @@ class Completer:
         if item:
             self.cache.put(uri, text[:offset], item)
         return item, result, request, anchor.context
+
+    async def _take_anchor(self, uri: str, text: str, offset: int) -> Anchor:
+        """The document's anchor for ``offset`` (a new one when the old no longer holds), its
+        repository context retrieved."""
+        anchor = choose_anchor(text, offset, self.settings.prefix_chars, self.anchors.get(uri))
+        self.anchors[uri] = anchor
+        if not anchor.fetched:
+            anchor.fetched = True
+            anchor.context = await self._fetch_context(uri, text, offset)
+        return anchor
+
+    async def _quick(self, uri: str, text: str, offset: int) -> bool:
+        """Whether a request at ``offset`` is answered from a quick prompt: quick prompts are on,
+        the backend keeps them apart, and the whole prompt there is not in the cache yet."""
+        if not self.short_first:
+            return False
+        anchor = choose_anchor(text, offset, self.settings.prefix_chars, self.anchors.get(uri))
+        if anchor is self.anchors.get(uri) and anchor.ready:
+            return False
+        backend = await self._backend()
+        return bool(getattr(backend, "quick_prompts", False))
+
+    def _short_request(self, uri: str, text: str, offset: int, language: str, path: str, *,
+                       warm_only: bool = False) -> InfillRequest:
+        """A quick prompt: the cursor's window alone, no repository context."""
+        s = self.settings
+        window = choose_anchor(text, offset, min(s.prefix_chars, SHORT_PREFIX_CHARS),
+                               self._short_windows.get(uri))
+        self._short_windows[uri] = window
+        return InfillRequest(
+            prefix=window.head, typed=text[window.anchor:offset],
+            suffix=(suffix_window(text, offset, min(s.suffix_chars, SHORT_SUFFIX_CHARS))
+                    if self.stages.suffix else ""),
+            language=language, path=path, max_tokens=s.max_tokens, temperature=s.temperature,
+            time_limit=s.time_limit,
+            stop_at_newline=self.stages.line_decision and is_mid_line(text, offset),
+            short=True, warm_only=warm_only, background=warm_only)
+
+    async def _generate_short(self, uri: str, text: str, offset: int, language: str, path: str
+                              ) -> tuple[str, GenerationResult, InfillRequest, tuple[Snippet, ...]]:
+        """One model call from a quick prompt (see the module's docstring)."""
+        request = self._short_request(uri, text, offset, language, path)
+        backend = await self._backend()
+        self.stats.model_calls += 1
+        result = await backend.infill(request)
+        self.stats.short_prompts += 1
+        self.stats.prompt_tokens_evaluated.append(result.prompt_tokens_evaluated)
+        self.stats.prompt_tokens_shifted.append(
+            int((result.extra or {}).get("prompt_tokens_shifted", 0)))
+        item = self._finish(result.text, text, offset, language)
+        if item:
+            self.cache.put(uri, text[:offset], item)
+        return item, result, request, ()
+
+    def _warm_whole_prompt(self, uri: str, text: str, offset: int, language: str,
+                           path: str) -> None:
+        """Evaluate the whole prompt at ``offset`` as background work, unless it is in the cache
+        or on its way there; it replaces the document's whole prompt under way for another
+        place. Real requests do not cancel it (they go first anyway); closing the document
+        does."""
+        anchor = choose_anchor(text, offset, self.settings.prefix_chars, self.anchors.get(uri))
+        current = self._whole.get(uri)
+        if current is not None and not current[1].done():
+            if current[0] is anchor:
+                return
+            current[1].cancel()
+        if anchor.ready and anchor is self.anchors.get(uri):
+            return
+        self.anchors[uri] = anchor
+
+        async def run() -> None:
+            try:
+                await self._warm_anchor(uri, anchor, text, offset, language, path)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a warm-up failing is no one's problem
+                log.debug("warming the whole prompt failed: %s", exc)
+
+        task = asyncio.create_task(run())
+        self._whole[uri] = (anchor, task)
+        task.add_done_callback(
+            lambda t: self._whole.pop(uri, None) if self._whole.get(uri, (None, t))[1] is t
+            else None)
 
     def _start_prefetch(self, uri: str, text: str, offset: int, item: str, language: str,
                         path: str) -> None:
@@ -427,16 +543,39 @@ class Completer:
     async def warm(self, uri: str, text: str, offset: int, *, language: str = "",
                    path: str = "") -> bool:
         """Evaluate the prompt for this position into the cache, generating nothing; False when
-        the prompt head there is the one already evaluated."""
-        s = self.settings
+        the whole prompt there is in the cache already.
+
+        With quick prompts, the quick prompt there is evaluated first (the first request there
+        uses it) and the whole prompt follows as background work of its own, which a real
+        request does not cancel."""
         if self._excluded(uri):
             return False
         offset = max(0, min(offset, len(text)))
-        anchor = choose_anchor(text, offset, s.prefix_chars, self.anchors.get(uri))
-        if anchor is self.anchors.get(uri):
+        anchor = choose_anchor(text, offset, self.settings.prefix_chars, self.anchors.get(uri))
+        if anchor is self.anchors.get(uri) and anchor.ready:
             return False
-        anchor.context = await self._fetch_context(uri, text, offset)
+        if await self._quick(uri, text, offset):
+            backend = await self._backend()
+            self.stats.warmups += 1
+            result = await backend.infill(
+                self._short_request(uri, text, offset, language, path, warm_only=True))
+            self.stats.prompt_tokens_warmed.append(result.prompt_tokens_evaluated)
+            self._warm_whole_prompt(uri, text, offset, language, path)
+            return True
+        current = self._whole.get(uri)
+        if current is not None and current[0] is anchor and not current[1].done():
+            return False  # on its way
         self.anchors[uri] = anchor
+        await self._warm_anchor(uri, anchor, text, offset, language, path)
+        return True
+
+    async def _warm_anchor(self, uri: str, anchor: Anchor, text: str, offset: int,
+                           language: str, path: str) -> None:
+        """Evaluate the whole prompt of ``anchor`` at ``offset`` (background work)."""
+        s = self.settings
+        if not anchor.fetched:
+            anchor.fetched = True
+            anchor.context = await self._fetch_context(uri, text, offset)
         request = InfillRequest(prefix=anchor.head, typed=text[anchor.anchor:offset],
                                 suffix=(suffix_window(text, offset, s.suffix_chars)
                                         if self.stages.suffix else ""),
@@ -446,4 +585,5 @@ class Completer:
         self.stats.warmups += 1
         result = await backend.infill(request)
         self.stats.prompt_tokens_warmed.append(result.prompt_tokens_evaluated)
-        return True
+        if result.stop_reason != "cancelled":
+            anchor.ready = True

@@ -1,9 +1,10 @@
 """textDocument/inlineCompletion: LSP types in, :class:`Completer` in the middle, items out.
 
 Also ``offpilot/cursor``, a notification an editor may send when the cursor settles somewhere
-(``{"textDocument": {"uri"}, "position": {line, character}}``): the prompt of that place is
-evaluated while the model is idle, so the first suggestion there costs only the cursor window.
-Without it the server warms at the place of the last edit.
+(``{"textDocument": {"uri"}, "position": {line, character}}``, sent once the cursor settled):
+the prompts of that place (the quick one, then the whole one) are evaluated as background work,
+so the first suggestion there costs only what is typed. Without it the server warms at the place
+of the last edit, once the user pauses.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CURSOR_NOTIFICATION = "offpilot/cursor"
+# The editor sends the notification once the cursor has settled (its own pause): little more
+# waiting is needed before warming there.
+CURSOR_WARMUP_DELAY = 0.05
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -69,7 +73,7 @@ def _register(server: OffpilotServer) -> None:
         line, character = _get(position, "line"), _get(position, "character")
         if doc is None or not isinstance(line, int) or not isinstance(character, int):
             return  # a notification has no answer: a bad one is ignored
-        ls.schedule_warmup(doc, doc.offset_at(line, character))
+        ls.schedule_warmup(doc, doc.offset_at(line, character), delay=CURSOR_WARMUP_DELAY)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: OffpilotServer, params: types.InlineCompletionParams

@@ -27,7 +27,7 @@ from offpilot.context.documents import Document, Documents
 from offpilot.context.exclude import FileGuard
 from offpilot.engine.backend import BackendState, ModelError, Snippet
 from offpilot.engine.manager import COMPLETION, ModelManager
-from offpilot.features.completion import Completer
+from offpilot.features.completion import WARMUP_DELAY, Completer
 from offpilot.lsp import client_requests
 from offpilot.lsp.client_requests import ClientRequestFailed
 from offpilot.lsp.feature import Edit, Feature
@@ -71,7 +71,8 @@ class OffpilotServer(LanguageServer):
         self.models = ModelManager(self.settings_holder, on_state=self._on_model_state)
         self.context_engine: ContextEngine | None = None  # set by the context feature
         self.completer = Completer(lambda: self.models.backend(COMPLETION), self.settings_holder,
-                                   context=self._retrieve, excluded=self.documents.private)
+                                   context=self._retrieve, excluded=self.documents.private,
+                                   short_first=True)
         self.roots: list[Path] = []
         self.client_name = ""  # clientInfo.name from initialize
         self.status: dict[str, Any] = {"state": str(BackendState.NO_MODEL), "model": "",
@@ -136,9 +137,10 @@ class OffpilotServer(LanguageServer):
         log.error("server error (%s): %s", getattr(source, "__name__", source), error)
 
     # ------------------------------------------------------------- helpers
-    def schedule_warmup(self, doc: Document, offset: int) -> None:
-        """Evaluate the prompt at ``offset`` of ``doc`` once the user pauses there, if the
-        document is still at this version then."""
+    def schedule_warmup(self, doc: Document, offset: int, *,
+                        delay: float = WARMUP_DELAY) -> None:
+        """Evaluate the prompt at ``offset`` of ``doc`` once the user pauses there (``delay``
+        seconds), if the document is still at this version then."""
         version = doc.version
 
         def where() -> tuple[str, int] | None:
@@ -148,7 +150,7 @@ class OffpilotServer(LanguageServer):
             return current.text, offset
 
         self.completer.schedule_warmup(doc.uri, where, language=doc.language_id,
-                                       path=self.document_path(doc.uri))
+                                       path=self.document_path(doc.uri), delay=delay)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background; keep a reference and log failures."""

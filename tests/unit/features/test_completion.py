@@ -276,3 +276,135 @@ async def test_only_real_requests_go_to_the_model_at_completion_priority():
     kinds = [("warm" if r.warm_only else "generate", r.background) for r in backend.requests]
     assert kinds == [("generate", False), ("generate", True), ("warm", True)]
     assert backend.requests[1].prefix + backend.requests[1].typed == "y = x + 1"  # the prefetch
+
+
+class QuickBackend(ScriptedBackend):
+    """Fake backend (as ScriptedBackend) that keeps quick prompts apart, as the local one does;
+    its warm-only requests wait until ``gate`` is set."""
+
+    quick_prompts = True
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(answer)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def infill(self, request: InfillRequest, on_text=None) -> GenerationResult:
+        if request.warm_only:
+            self.requests.append(request)
+            await self.gate.wait()
+            return GenerationResult(text="", stop_reason="warm")
+        return await super().infill(request, on_text)
+
+
+def quick_completer(backend: ScriptedBackend, **kw) -> Completer:
+    c = completer(backend, **kw)
+    c.short_first = True
+    return c
+
+
+BIG = "".join(f"x{i} = {i}\n" for i in range(400)) + "def add(a, b):\n    return "
+
+
+async def test_a_request_whose_whole_prompt_is_not_in_the_cache_uses_the_cursor_window():
+    backend = QuickBackend(answer="a + b")
+    snippet = Snippet("util.py", 1, 1, "definition", "def helper(): ...")
+    c = quick_completer(backend, context=lambda uri, text, offset, budget: [snippet],
+                        prefetch=True)
+    first = await c.complete("file:///a.py", BIG, len(BIG), language="python")
+    assert first.items == ["a + b"]
+    short = backend.requests[0]
+    assert short.context == () and not short.background and not short.warm_only
+    assert len(short.prefix) <= 800 and BIG.endswith(short.prefix + short.typed)
+    assert short.short
+    anchor, task = c._whole["file:///a.py"]
+    await task  # the whole prompt follows as background work
+    whole = backend.requests[1]
+    assert whole.warm_only and whole.background and whole.context == (snippet,)
+    assert len(whole.prefix) > 2000 and not whole.short and anchor.ready
+    assert c.stats.short_prompts == 1 and c.stats.prefetches == 0
+    more = BIG + "0 if a else "  # not the suggestion: a new model call, from the whole prompt
+    await c.complete("file:///a.py", more, len(more), language="python")
+    assert backend.requests[2].prefix == whole.prefix and backend.requests[2].context == (snippet,)
+    assert not backend.requests[2].short and c.stats.short_prompts == 1
+
+
+async def test_without_quick_prompts_every_request_uses_the_whole_prompt():
+    # Quick prompts off (the completer's default), and on with a backend that cannot keep
+    # them apart (a remote server's one slot): the whole prompt from the first request.
+    for quick in (False, True):
+        backend = ScriptedBackend(answer="a + b")
+        c = completer(backend)
+        c.short_first = quick
+        await c.complete("file:///a.py", BIG, len(BIG), language="python")
+        assert len(backend.requests) == 1 and len(backend.requests[0].prefix) > 2000
+        assert not backend.requests[0].short and c.stats.short_prompts == 0
+
+
+async def test_requests_use_quick_prompts_until_the_whole_prompt_is_evaluated():
+    backend = QuickBackend("a + b")
+    backend.gate.clear()
+    c = quick_completer(backend)
+    uri = "file:///a.py"
+    await c.complete(uri, BIG, len(BIG))
+    for typed in ("0 if a", "0 if a else "):  # typing on while the whole prompt warms
+        more = BIG + typed
+        await c.complete(uri, more, len(more))
+    asked = [r for r in backend.requests if not r.warm_only]
+    assert len(asked) == 3 and all(r.short and not r.context for r in asked)
+    assert asked[1].prefix == asked[0].prefix  # one window: the quick sequence is reused
+    assert len([r for r in backend.requests if r.warm_only]) == 1  # started once
+    backend.gate.set()
+    await c._whole[uri][1]
+    more = BIG + "0 if b else "
+    await c.complete(uri, more, len(more))
+    last = backend.requests[-1]
+    assert not last.short and len(last.prefix) > 2000 and c.stats.short_prompts == 3
+
+
+async def test_a_new_place_in_the_document_gets_a_quick_prompt_and_its_whole_prompt_warms():
+    backend = QuickBackend("a + b")
+    c = quick_completer(backend)
+    uri = "file:///a.py"
+    await c.complete(uri, BIG, len(BIG))
+    await c._whole[uri][1]
+    at = BIG.index("x100 = 100\n")  # the cursor moves far up: a new anchor
+    await c.complete(uri, BIG, at)
+    asked = [r for r in backend.requests if not r.warm_only]
+    assert [r.short for r in asked] == [True, True]
+    assert BIG[:at].endswith(asked[1].prefix + asked[1].typed)
+    await c._whole[uri][1]
+    warms = [r for r in backend.requests if r.warm_only]
+    assert len(warms) == 2 and BIG[:at].endswith(warms[1].prefix + warms[1].typed)
+    await c.complete(uri, BIG, at)  # the same place again: the whole prompt is in
+    assert not backend.requests[-1].short
+
+
+async def test_a_warm_up_evaluates_the_quick_prompt_then_the_whole_prompt():
+    backend = QuickBackend("a + b")
+    c = quick_completer(backend)
+    uri = "file:///a.py"
+    assert await c.warm(uri, BIG, len(BIG))
+    quick, = backend.requests
+    assert quick.warm_only and quick.short and quick.background
+    await c._whole[uri][1]
+    whole = backend.requests[1]
+    assert whole.warm_only and not whole.short and len(whole.prefix) > 2000
+    assert not await c.warm(uri, BIG, len(BIG))  # in the cache already: nothing to do
+    first = await c.complete(uri, BIG, len(BIG))  # the first request uses the whole prompt
+    assert first.items == ["a + b"] and not backend.requests[-1].short
+    assert len(backend.requests) == 3
+
+
+async def test_closing_the_document_stops_its_whole_prompt():
+    backend = QuickBackend("a + b")
+    backend.gate.clear()
+    c = quick_completer(backend)
+    uri = "file:///a.py"
+    await c.complete(uri, BIG, len(BIG))
+    _, task = c._whole[uri]
+    await asyncio.sleep(0)
+    c.forget(uri)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert uri not in c._whole and uri not in c.anchors
