@@ -38,7 +38,8 @@ export function serviceStatusLines(report: unknown): ServiceLine[] {
   }
   const status = report.status;
   if (report.running !== true || !isObj(status)) {
-    return [{ label: '$(circle-slash) No shared model service is running', detail: str(report.message) || undefined }];
+    return [{ label: '$(circle-slash) No shared model service is running', detail: str(report.message) || undefined },
+      ...otherInstallations(report.others)];
   }
   const lines: ServiceLine[] = [];
   const uptime = num(status.uptime_s);
@@ -76,5 +77,19 @@ export function serviceStatusLines(report: unknown): ServiceLine[] {
         + `${num(c.prompt_tokens) ?? 0} prompt tokens evaluated)`,
     });
   }
-  return lines;
+  return [...lines, ...otherInstallations(report.others)];
+}
+
+/** Services of other Offpilot installations (another version, a pipx install beside the
+ * extension's own): listed from the files beside their sockets, never asked. */
+function otherInstallations(others: unknown): ServiceLine[] {
+  return list(others).map((o) => {
+    const state = str(o.state) || 'unknown';
+    const pid = num(o.pid);
+    return {
+      label: `$(versions) Another installation's service: ${state}${pid === undefined ? '' : `, pid ${pid}`}`,
+      description: str(o.version) || undefined,
+      detail: [str(o.prefix), str(o.socket)].filter((s) => s !== '').join(' · ') || undefined,
+    };
+  });
 }

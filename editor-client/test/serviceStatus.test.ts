@@ -41,6 +41,22 @@ describe('serviceStatusLines', () => {
       .toBe('$(symbol-class) No model loaded');
   });
 
+  it('lists the services of other installations after its own', () => {
+    const others = [
+      { socket: '/run/user/1000/offpilot/model-0123456789ab.sock', state: 'running', pid: 777, version: '0.9.0',
+        package: '/opt/pipx/venvs/offpilot/lib/python3.12/site-packages/offpilot', prefix: '/opt/pipx/venvs/offpilot' },
+      { socket: '/run/user/1000/offpilot/model-ba9876543210.sock', state: 'stopped', pid: null },
+    ];
+    const lines = serviceStatusLines({ running: true, status, others });
+    expect(lines).toHaveLength(6);
+    expect(lines[4]).toEqual({ label: "$(versions) Another installation's service: running, pid 777", description: '0.9.0',
+      detail: '/opt/pipx/venvs/offpilot · /run/user/1000/offpilot/model-0123456789ab.sock' });
+    expect(lines[5].label).toBe("$(versions) Another installation's service: stopped");
+    const none = serviceStatusLines({ running: false, message: 'none', others: [others[0], 'odd', 3] });
+    expect(none.map((l) => l.label)).toEqual(['$(circle-slash) No shared model service is running',
+      "$(versions) Another installation's service: running, pid 777"]);
+  });
+
   it('does not trust the shape of what came back', () => {
     expect(serviceStatusLines(null)[0].label).toContain('no model service status');
     expect(serviceStatusLines({ running: true, status: 'odd' })[0].label).toContain('No shared model service');
