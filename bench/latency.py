@@ -144,7 +144,16 @@ async def replay_offpilot(session: Session, model: str, every: int, threads: int
             text_document=types.TextDocumentIdentifier(uri=uri), position=_position(text, cursor),
             context=types.InlineCompletionContext(
                 trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
-        before = await client.protocol.send_request_async("offpilot/stats", None)
+        # A server that answered it from a quick prompt evaluates the whole prompt in the
+        # background: wait for that too, so the replay measures typing on an evaluated file
+        # (the first requests after an open are what ``--first`` measures).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            before = await client.protocol.send_request_async("offpilot/stats", None)
+            comp = _get(before, "completion")
+            if not _get(comp, "shortPrompts") or _get(comp, "promptTokensWarmed"):
+                break
+            await asyncio.sleep(0.1)
         n_before = len(_get(_get(before, "completion"), "promptTokensEvaluated") or [])
         for i, ch in enumerate(session.body, 1):
             pos = _position(text, cursor)
