@@ -357,18 +357,24 @@ class Completer:
             language=language, path=path,
             context=anchor.context, max_tokens=s.max_tokens, temperature=s.temperature,
             time_limit=s.time_limit, stop_at_newline=single_line, background=background)
+        item, result = await self._ask(request, uri, text, offset, language)
+        if result.stop_reason != "cancelled":
+            anchor.ready = True
+        return item, result, request, anchor.context
+
+    async def _ask(self, request: InfillRequest, uri: str, text: str, offset: int,
+                   language: str) -> tuple[str, GenerationResult]:
+        """Run ``request`` on the model; count it; the item is cached under its position."""
         backend = await self._backend()
         self.stats.model_calls += 1
         result = await backend.infill(request)
-        if result.stop_reason != "cancelled":
-            anchor.ready = True
         self.stats.prompt_tokens_evaluated.append(result.prompt_tokens_evaluated)
         self.stats.prompt_tokens_shifted.append(
             int((result.extra or {}).get("prompt_tokens_shifted", 0)))
         item = self._finish(result.text, text, offset, language)
         if item:
             self.cache.put(uri, text[:offset], item)
-        return item, result, request, anchor.context
+        return item, result
 
     async def _take_anchor(self, uri: str, text: str, offset: int) -> Anchor:
         """The document's anchor for ``offset`` (a new one when the old no longer holds), its
@@ -411,16 +417,8 @@ class Completer:
                               ) -> tuple[str, GenerationResult, InfillRequest, tuple[Snippet, ...]]:
         """One model call from a quick prompt (see the module's docstring)."""
         request = self._short_request(uri, text, offset, language, path)
-        backend = await self._backend()
-        self.stats.model_calls += 1
-        result = await backend.infill(request)
+        item, result = await self._ask(request, uri, text, offset, language)
         self.stats.short_prompts += 1
-        self.stats.prompt_tokens_evaluated.append(result.prompt_tokens_evaluated)
-        self.stats.prompt_tokens_shifted.append(
-            int((result.extra or {}).get("prompt_tokens_shifted", 0)))
-        item = self._finish(result.text, text, offset, language)
-        if item:
-            self.cache.put(uri, text[:offset], item)
         return item, result, request, ()
 
     def _warm_whole_prompt(self, uri: str, text: str, offset: int, language: str,
