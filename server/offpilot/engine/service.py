@@ -52,7 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from offpilot.engine import wire
+from offpilot.shared.files import write_atomically
 from offpilot.shared.nodump import forbid_dumps
+from offpilot.shared.processes import start_time
 
 log = logging.getLogger("offpilot.service")
 
@@ -341,15 +343,10 @@ def record_path(sock: Path) -> Path:
 def write_record(sock: Path) -> None:
     """Say who listens on ``sock`` (0600, replaced atomically): read by other installations'
     ``offpilot models status``, which do not connect to a service of another version."""
-    record = {"pid": os.getpid(), "socket": str(sock), "socket_inode": os.stat(sock).st_ino,
-              "started": time.time(), "executable": sys.executable,
-              **installation_identity()}
-    path = record_path(sock)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f)
-    os.replace(tmp, path)
+    record = {"pid": os.getpid(), "proc_start": start_time(os.getpid()), "socket": str(sock),
+              "socket_inode": os.stat(sock).st_ino, "started": time.time(),
+              "executable": sys.executable, **installation_identity()}
+    write_atomically(record_path(sock), json.dumps(record))  # mkstemp: 0600
 
 
 class Service:

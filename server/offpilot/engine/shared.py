@@ -38,6 +38,7 @@ from offpilot.engine import wire
 from offpilot.engine.backend import BackendState, ModelError, OnText
 from offpilot.engine.local import LocalBackend, _Pending
 from offpilot.engine.service import installation_id, installation_identity, record_path
+from offpilot.shared.processes import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -201,20 +202,6 @@ def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
     return msg.result if isinstance(msg, wire.Done) else None
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` is a process of this user that has not exited (a zombie has)."""
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):  # gone, or another user's
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            line = f.read()
-    except OSError:  # no /proc (macOS): signal 0 is all there is to ask
-        return True
-    return line[line.rfind(")") + 2:][:1] != "Z"
-
-
 def _read_record(path: Path) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as f:
@@ -261,7 +248,8 @@ def other_services() -> list[dict[str, Any]]:
                 and record.get("socket_inode") == st.st_ino:
             entry.update({k: record[k] for k in ("version", "package", "prefix")
                           if isinstance(record.get(k), str)})
-            if _pid_alive(pid):
+            started = record.get("proc_start")
+            if process_alive(pid, started if isinstance(started, str) else None):
                 entry.update(state="running", pid=pid)
             else:
                 entry["state"] = "stopped"
