@@ -350,13 +350,11 @@ class Completer:
         ``background``: speculative (a prefetch), queued behind every real completion."""
         s = self.settings
         anchor = await self._take_anchor(uri, text, offset)
-        single_line = self.stages.line_decision and is_mid_line(text, offset)
-        request = InfillRequest(
-            prefix=anchor.head, typed=text[anchor.anchor:offset],
-            suffix=suffix_window(text, offset, s.suffix_chars) if self.stages.suffix else "",
-            language=language, path=path,
-            context=anchor.context, max_tokens=s.max_tokens, temperature=s.temperature,
-            time_limit=s.time_limit, stop_at_newline=single_line, background=background)
+        request = self._whole_request(anchor, text, offset, language, path,
+                                      max_tokens=s.max_tokens, temperature=s.temperature,
+                                      time_limit=s.time_limit, background=background,
+                                      stop_at_newline=(self.stages.line_decision
+                                                       and is_mid_line(text, offset)))
         item, result = await self._ask(request, uri, text, offset, language)
         if result.stop_reason != "cancelled":
             anchor.ready = True
@@ -381,10 +379,23 @@ class Completer:
         repository context retrieved."""
         anchor = choose_anchor(text, offset, self.settings.prefix_chars, self.anchors.get(uri))
         self.anchors[uri] = anchor
+        await self._fetch_once(anchor, uri, text, offset)
+        return anchor
+
+    async def _fetch_once(self, anchor: Anchor, uri: str, text: str, offset: int) -> None:
+        """Retrieve ``anchor``'s repository context, once."""
         if not anchor.fetched:
             anchor.fetched = True
             anchor.context = await self._fetch_context(uri, text, offset)
-        return anchor
+
+    def _whole_request(self, anchor: Anchor, text: str, offset: int, language: str, path: str,
+                       **kw: Any) -> InfillRequest:
+        """The whole prompt at ``offset``: ``anchor``'s window and context, the suffix."""
+        return InfillRequest(
+            prefix=anchor.head, typed=text[anchor.anchor:offset],
+            suffix=(suffix_window(text, offset, self.settings.suffix_chars)
+                    if self.stages.suffix else ""),
+            language=language, path=path, context=anchor.context, **kw)
 
     async def _quick(self, uri: str, text: str, offset: int) -> bool:
         """Whether a request at ``offset`` is answered from a quick prompt: quick prompts are on,
@@ -553,11 +564,8 @@ class Completer:
         if anchor is self.anchors.get(uri) and anchor.ready:
             return False
         if await self._quick(uri, text, offset):
-            backend = await self._backend()
-            self.stats.warmups += 1
-            result = await backend.infill(
+            await self._warm_request(
                 self._short_request(uri, text, offset, language, path, warm_only=True))
-            self.stats.prompt_tokens_warmed.append(result.prompt_tokens_evaluated)
             self._warm_whole_prompt(uri, text, offset, language, path)
             return True
         current = self._whole.get(uri)
@@ -570,18 +578,17 @@ class Completer:
     async def _warm_anchor(self, uri: str, anchor: Anchor, text: str, offset: int,
                            language: str, path: str) -> None:
         """Evaluate the whole prompt of ``anchor`` at ``offset`` (background work)."""
-        s = self.settings
-        if not anchor.fetched:
-            anchor.fetched = True
-            anchor.context = await self._fetch_context(uri, text, offset)
-        request = InfillRequest(prefix=anchor.head, typed=text[anchor.anchor:offset],
-                                suffix=(suffix_window(text, offset, s.suffix_chars)
-                                        if self.stages.suffix else ""),
-                                language=language, path=path, context=anchor.context,
-                                warm_only=True, background=True)
+        await self._fetch_once(anchor, uri, text, offset)
+        request = self._whole_request(anchor, text, offset, language, path, warm_only=True,
+                                      background=True)
+        result = await self._warm_request(request)
+        if result.stop_reason != "cancelled":
+            anchor.ready = True
+
+    async def _warm_request(self, request: InfillRequest) -> GenerationResult:
+        """Evaluate a warm-only request into the cache; count it."""
         backend = await self._backend()
         self.stats.warmups += 1
         result = await backend.infill(request)
         self.stats.prompt_tokens_warmed.append(result.prompt_tokens_evaluated)
-        if result.stop_reason != "cancelled":
-            anchor.ready = True
+        return result
