@@ -18,6 +18,8 @@ from offpilot.shared import setup_logging
 
 log = logging.getLogger("offpilot")
 
+SWITCH_INTERVAL = 0.001  # seconds a thread runs before another may take the GIL (5 ms default)
+
 # Modules that add their own subcommands with ``register(subparsers)``.
 SUBCOMMAND_MODULES = (
     "offpilot.cli.context",  # index, context
@@ -39,6 +41,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level, args.log_file)
     server = create_server()
+    # Background threads (indexing, documentation checks) hold the GIL for long stretches on a
+    # large file; the event loop, which answers the editor, waits for a switch each time it
+    # needs the GIL again (in turn with each of them): switch more often.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     server.own_process = True  # ends when the editor is gone (offpilot.lsp.lifecycle)
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
