@@ -86,9 +86,12 @@ def field(obj, name: str):
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name)
 
 
+@pytest.mark.parametrize("report", ["cursor notification", "code action request"])
 async def test_the_cursor_settling_warms_the_prompt_so_the_completion_evaluates_little(
-        client: LanguageClient):
-    path: Path = client.demo_project / "warm.py"  # type: ignore[attr-defined]
+        client: LanguageClient, report: str):
+    # The editor says where the cursor settled: with offpilot/cursor (the VS Code extension),
+    # or by asking for the code actions there (the light bulb of many editors).
+    path: Path = client.demo_project / f"warm_{report[:4]}.py"  # type: ignore[attr-defined]
     text = "".join(f"def helper_{i}(value: int) -> int:\n    \"\"\"Helper number {i}.\"\"\"\n"
                    f"    return value * {i} + {i * 7}\n\n\n" for i in range(25))
     text += "def combined(value: int) -> int:\n    return \n"
@@ -96,9 +99,17 @@ async def test_the_cursor_settling_warms_the_prompt_so_the_completion_evaluates_
     uri = await open_document(client, path)
     pos = position_of(text, "    return \n")
     pos = types.Position(line=pos.line, character=len("    return "))
-    client.protocol.notify("offpilot/cursor", {"textDocument": {"uri": uri},
-                                               "position": {"line": pos.line,
-                                                            "character": pos.character}})
+    if report == "cursor notification":
+        client.protocol.notify("offpilot/cursor", {"textDocument": {"uri": uri},
+                                                   "position": {"line": pos.line,
+                                                                "character": pos.character}})
+    else:
+        actions = await client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=pos, end=pos),
+            context=types.CodeActionContext(
+                diagnostics=[], trigger_kind=types.CodeActionTriggerKind.Automatic)))
+        assert actions is not None  # answered as before (the offers at the cursor)
     # Two warm-ups: the quick prompt (the cursor's window), then the whole prompt.
     deadline = time.monotonic() + 120
     while True:

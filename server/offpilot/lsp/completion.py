@@ -3,8 +3,9 @@
 Also ``offpilot/cursor``, a notification an editor may send when the cursor settles somewhere
 (``{"textDocument": {"uri"}, "position": {line, character}}``, sent once the cursor settled):
 the prompts of that place (the quick one, then the whole one) are evaluated as background work,
-so the first suggestion there costs only what is typed. Without it the server warms at the place
-of the last edit, once the user pauses.
+so the first suggestion there costs only what is typed. An editor that asks for code actions at
+the cursor as it moves (a light bulb; the range is empty) says the same with no extension of its
+own. Without either, the server warms at the place of the last edit, once the user pauses.
 """
 
 from __future__ import annotations
@@ -52,6 +53,17 @@ class CompletionFeature(Feature):
     def document_changed(self, doc: Document, edit: Edit | None) -> None:
         if edit is not None:
             self.server.schedule_warmup(doc, edit.end)
+
+    def code_actions(self, params: types.CodeActionParams, doc: Document
+                     ) -> list[types.CodeAction]:
+        """None; a request for the code actions at a cursor (an empty range, no ``only``: the
+        light bulb an editor shows where the cursor settles) warms the prompts there."""
+        r, context = params.range, params.context
+        if r.start == r.end and not (context is not None and context.only) \
+                and self.server.documents.get(doc.uri) is doc:
+            self.server.schedule_warmup(doc, doc.offset_at(r.start.line, r.start.character),
+                                        delay=CURSOR_WARMUP_DELAY)
+        return []
 
     def document_closed(self, uri: str) -> None:
         self.server.completer.forget(uri)
