@@ -208,13 +208,14 @@ def stop_services(run_dir: Path) -> None:
 
 
 async def first_suggestion(session: Session, model: str, threads: int, src: Path,
-                           think: float, cursor_report: bool = False) -> dict[str, float]:
+                           think: float, cursor_report: str = "") -> dict[str, float]:
     """Seconds from opening a file to its first suggestion: cold (a fresh server) and warm
     (the same server, model loaded, another file opened). Each run has a runtime directory of
     its own: a server with ``sharedModel`` on starts a service of its own there (cold), never
     one left by another run or the user's editors. ``cursor_report``: the client says where
-    the cursor is, as the VS Code extension does (``offpilot/cursor`` once the cursor has
-    settled for 0.3 s after the file opened)."""
+    the cursor is once it has settled for 0.3 s after the file opened: "notification"
+    (``offpilot/cursor``, as the VS Code extension does) or "code-action" (a request for the
+    code actions at an empty range, as editors showing a light bulb do)."""
     work = Path(tempfile.mkdtemp(prefix="offpilot-bench-"))
     run_dir = Path(tempfile.mkdtemp(prefix="op-bench-"))
     out: dict[str, float] = {}
@@ -245,10 +246,18 @@ async def first_suggestion(session: Session, model: str, threads: int, src: Path
             if cursor_report and think > CURSOR_SETTLE:
                 await asyncio.sleep(CURSOR_SETTLE)
                 pos = _position(text, at)
-                client.protocol.notify("offpilot/cursor", {
-                    "textDocument": {"uri": uri},
-                    "position": {"line": pos.line, "character": pos.character}})
-                await asyncio.sleep(think - CURSOR_SETTLE)
+                if cursor_report == "code-action":
+                    await client.text_document_code_action_async(types.CodeActionParams(
+                        text_document=types.TextDocumentIdentifier(uri=uri),
+                        range=types.Range(start=pos, end=pos),
+                        context=types.CodeActionContext(
+                            diagnostics=[],
+                            trigger_kind=types.CodeActionTriggerKind.Automatic)))
+                else:
+                    client.protocol.notify("offpilot/cursor", {
+                        "textDocument": {"uri": uri},
+                        "position": {"line": pos.line, "character": pos.character}})
+                await asyncio.sleep(max(0.0, think - (time.perf_counter() - t_open)))
             else:
                 await asyncio.sleep(think)
             t_ask = time.perf_counter()
@@ -510,9 +519,11 @@ def main() -> int:
     ap.add_argument("--baseline", default="", help="with --first: also the server at this git rev")
     ap.add_argument("--think", type=float, default=1.0,
                     help="with --first: seconds between opening a file and the first request")
-    ap.add_argument("--cursor-report", action="store_true",
-                    help="with --first: the client reports the cursor as the VS Code extension "
-                         "does (offpilot/cursor, 0.3 s after the open)")
+    ap.add_argument("--cursor-report", nargs="?", const="notification", default="",
+                    choices=["notification", "code-action"],
+                    help="with --first: the client reports the cursor 0.3 s after the open, as "
+                         "the VS Code extension does (offpilot/cursor), or by asking for the "
+                         "code actions there (code-action: a light bulb)")
     args = ap.parse_args()
     model = model_path(args.model)
     session = pick_session(args.prefix_chars, args.suffix_chars, args.body_chars)
@@ -526,7 +537,8 @@ def main() -> int:
                for name, src in arms.items()}
         print(f"model {Path(model).name}, {args.threads} threads, first request "
               f"{args.think:.1f} s after the open"
-              + (", the cursor reported 0.3 s after the open" if args.cursor_report else ""))
+              + (f", the cursor reported 0.3 s after the open ({args.cursor_report})"
+                 if args.cursor_report else ""))
         print(first_table(got))
         return 0
     print(f"model {Path(model).name}, {args.threads} threads, a request every {args.every} "
