@@ -397,9 +397,18 @@ def read_endpoint(path: Path) -> dict[str, Any] | None:
 
 def write_endpoint(path: Path, port: int, token: str) -> None:
     """Say where this service listens and the token it takes (0600, replaced atomically)."""
-    write_atomically(path, json.dumps({
-        "host": LOOPBACK, "port": port, "token": token, "pid": os.getpid(),
-        "proc_start": start_time(os.getpid()), "started": time.time()}))
+    text = json.dumps({"host": LOOPBACK, "port": port, "token": token, "pid": os.getpid(),
+                       "proc_start": start_time(os.getpid()), "started": time.time()})
+    for attempt in range(20):
+        try:
+            write_atomically(path, text)
+            return
+        except PermissionError:
+            # Windows refuses to replace a file another process has open (a client reading
+            # the stale one): a moment later it is closed.
+            if os.name != "nt" or attempt == 19:
+                raise
+            time.sleep(0.05)
 
 
 def endpoint_live(endpoint: dict[str, Any] | None) -> bool:
