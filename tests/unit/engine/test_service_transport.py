@@ -22,14 +22,9 @@ from offpilot.engine.backend import ModelError
 from offpilot.engine.service import hello, read_endpoint, record_path
 from offpilot.shared.processes import process_alive, start_time
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFPILOT_")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "server"), env.get("PYTHONPATH")) if p)
-    return env
+    return {k: v for k, v in os.environ.items() if not k.startswith("OFFPILOT_")}
 
 
 # ------------------------------------------------------------------- the lock
