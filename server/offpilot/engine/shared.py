@@ -68,6 +68,9 @@ STREAM_LIMIT = 1 << 24
 LOG_LIMIT = 1 << 20  # bytes of service log kept across service starts
 
 
+_warned: set[str] = set()  # values of TRANSPORT_ENV already said to be unknown
+
+
 def transport() -> str:
     """How servers reach the service: ``"unix"`` (a Unix socket) or ``"tcp"`` (loopback TCP
     and a token), as ``OFFPILOT_SERVICE_TRANSPORT`` says (``auto``: Unix sockets where the
@@ -78,7 +81,8 @@ def transport() -> str:
         return "tcp"
     if value == "unix":
         return "unix" if unix else ""
-    if value != "auto":
+    if value != "auto" and value not in _warned:
+        _warned.add(value)
         log.warning("%s=%r is not auto, unix or tcp; taking auto", TRANSPORT_ENV, value)
     return "unix" if unix else "tcp"
 
