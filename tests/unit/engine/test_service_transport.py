@@ -233,3 +233,42 @@ def test_a_second_tcp_service_leaves_a_live_one_to_serve(
     assert out.returncode == 0, out.stderr
     assert b"already listens" in out.stderr
     assert read_endpoint(path) == endpoint  # untouched
+
+
+def _start(path: Path, idle_exit: float) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "offpilot.engine.service", "--endpoint", str(path),
+         "--idle-exit", str(idle_exit)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env=_env())
+    deadline = time.monotonic() + 30
+    while (read_endpoint(path) or {}).get("pid") != proc.pid:
+        assert proc.poll() is None and time.monotonic() < deadline, "it did not listen"
+        time.sleep(0.05)
+    return proc
+
+
+def test_tcp_service_exits_when_idle_and_when_its_endpoint_file_is_replaced(tmp_path: Path):
+    path = tmp_path / "model-test.endpoint"
+    idle = _start(path, 1)
+    try:
+        assert idle.wait(15) == 0  # no client for a second
+    finally:
+        if idle.poll() is None:
+            idle.kill()
+            idle.wait()
+    assert not path.exists() and not record_path(path).exists()
+
+    replaced = _start(path, 600)
+    try:
+        endpoint = read_endpoint(path)
+        assert endpoint is not None
+        # Another service took the name (it wrote its own endpoint file): this one leaves,
+        # and leaves that file alone.
+        other = {**endpoint, "pid": os.getppid(), "port": endpoint["port"] ^ 1}
+        path.write_text(json.dumps(other))
+        assert replaced.wait(15) == 0
+    finally:
+        if replaced.poll() is None:
+            replaced.kill()
+            replaced.wait()
+    assert json.loads(path.read_text()) == other
