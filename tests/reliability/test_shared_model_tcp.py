@@ -112,6 +112,10 @@ def test_servers_share_one_service_and_worker_over_loopback_tcp(tcp: Env):
     assert st["models"][0]["worker_pid"] == worker
     # TCP tells no peer pid: each server says its own in its hello.
     assert {c["pid"] for c in st["clients"]} == {s.proc.pid for s in servers}
+    report = servers[2].call("offpilot/modelService")  # the editor's status menu
+    assert report["running"] is True and report["status"]["pid"] == service
+    assert report["installation"]["transport"] == "tcp"
+    assert report["installation"]["socket"] == str(path)
     text = subprocess.run([sys.executable, "-m", "offpilot", "models", "status"],
                           env=tcp.env(), capture_output=True, text=True, timeout=30).stdout
     assert f"service: pid {service}" in text
