@@ -75,7 +75,7 @@ class Settings:
         True, "Local models run in one model service per user, shared by every Offpilot "
         "server (each editor window), instead of a worker per server; it starts with the first "
         "server that needs it. Off: each server runs its own worker (also the fallback when the "
-        "service cannot start, and on Windows).")
+        "service cannot start).")
     shared_model_idle_exit: float = _setting(
         600.0, "Seconds the shared model service stays up, with its models loaded, once no "
         "server is connected.", minimum=1.0, maximum=86400.0)

@@ -60,11 +60,15 @@ def own_socket(run_dir: Path) -> Path:
 
 
 def socket_arg(pid: int) -> str | None:
-    """The socket a service process was started for (its ``--socket`` argument)."""
+    """The socket a service process was started for (its ``--socket`` argument, or the
+    endpoint file of one on loopback TCP: ``--endpoint``)."""
     argv = cmdline(pid)
-    if "offpilot.engine.service" not in argv or "--socket" not in argv[:-1]:
+    if "offpilot.engine.service" not in argv:
         return None
-    return argv[argv.index("--socket") + 1]
+    for flag in ("--socket", "--endpoint"):
+        if flag in argv[:-1]:
+            return argv[argv.index(flag) + 1]
+    return None
 
 
 def service_pids(run_dir: Path, sock: Path | None = None) -> list[int]:
@@ -95,11 +99,12 @@ class Env:
         self.tmp = tmp
         self.model = model
         self.servers: list[RawServer] = []
+        self.extra: dict[str, str] = {}  # more environment for every server and command
 
     def env(self, install: Path | None = None) -> dict[str, str]:
         """The environment of a server; ``install``: run the package found there instead."""
         env = clean_env(OFFPILOT_CACHE_DIR=str(self.tmp / ".cache"),
-                        XDG_RUNTIME_DIR=str(self.run_dir))
+                        XDG_RUNTIME_DIR=str(self.run_dir), **self.extra)
         if install is not None:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(install), env.get("PYTHONPATH")) if p)

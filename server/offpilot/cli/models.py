@@ -195,7 +195,11 @@ def _print_status(st: dict[str, Any]) -> None:
     if inst:
         print(f"installation: version {inst.get('version', '?')}, {inst.get('package', '?')} "
               f"(Python {inst.get('python', '?')}, {inst.get('prefix', '?')})")
-    print(f"socket: {st['socket']}")
+    if st.get("transport") == "tcp":
+        print(f"endpoint: {st.get('address', '?')} (loopback TCP; port and token in "
+              f"{st['socket']})")
+    else:
+        print(f"socket: {st['socket']}")
     print(f"models ({len(st['models'])}):")
     for m in st["models"]:
         where = f"worker pid {m['worker_pid']}" if m["worker_pid"] else f"not running {m['error']}"

@@ -7,6 +7,18 @@ installation has a socket of its own, named from :func:`installation_id`). Besid
 it keeps a record (``PATH`` with ``.json``: its pid, version, package directory), so that
 ``offpilot models status`` of another installation can list it without talking to it.
 
+Where there are no Unix sockets (Windows), or with ``OFFPILOT_SERVICE_TRANSPORT=tcp``, it is
+started as ``--endpoint PATH`` instead: it listens on loopback TCP (``127.0.0.1``, a port the
+system chooses), draws a secret token (:func:`secrets.token_hex`, 256 bits) and writes both,
+with its pid, to the endpoint file ``PATH`` (0600, in the same private directory; replaced
+atomically). It does not fork: started with ``--detach``, it starts itself again as a
+detached process (:func:`detached`: a session of its own; on Windows no console and a process
+group of its own), waits until that one has written the endpoint file, and exits, so the
+service is no child of the server that started it (a server ends its children as it exits).
+Every
+connection must first send a ``hello`` line with that token, alone, within
+:data:`HELLO_TIMEOUT` seconds; anything else closes the connection unanswered.
+
 It does not load llama.cpp itself: for each distinct (model file, context size, threads, GPU
 layers, batch) it runs one ``offpilot.engine.worker`` child and relays the worker protocol
 (the typed messages of :mod:`offpilot.engine.wire`) between the clients and that worker:
@@ -28,7 +40,8 @@ layers, batch) it runs one ``offpilot.engine.worker`` child and relays the worke
   and the next load starts a new worker); a client that dies changes nothing for the others;
 - with no client connected for ``--idle-exit`` seconds, the service exits.
 
-Peers are checked with SO_PEERCRED where the platform has it: only the same user may connect.
+Unix-socket peers are checked with SO_PEERCRED where the platform has it: only the same user
+may connect. TCP peers are checked by the token only.
 """
 
 from __future__ import annotations
@@ -38,13 +51,16 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import hmac
 import itertools
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -54,7 +70,7 @@ from typing import Any
 from offpilot.engine import wire
 from offpilot.shared.files import write_atomically
 from offpilot.shared.nodump import forbid_dumps
-from offpilot.shared.processes import start_time
+from offpilot.shared.processes import process_alive, start_time
 
 log = logging.getLogger("offpilot.service")
 
@@ -62,6 +78,11 @@ SLOTS = 4  # clients with a KV-cache slot of their own per model; more share slo
 STREAMS = 3  # sequences per slot: completion (0), chat (1), short first prompts (2)
 STREAM_LIMIT = 1 << 24
 CLIENT_BUFFER = 1 << 20  # bytes waiting for one client before it counts as not reading
+LOOPBACK = "127.0.0.1"  # the TCP transport listens here only
+HELLO_TIMEOUT = 5.0  # seconds a TCP connection has to send its hello (then it is closed)
+HELLO_LIMIT = 4096  # bytes of a hello line
+ENDPOINT_LIMIT = 1 << 16  # bytes read of an endpoint file
+LAUNCH_TIMEOUT = 30.0  # seconds --detach waits for the service to write its endpoint file
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -336,26 +357,102 @@ def installation_id(identity: dict[str, str] | None = None) -> str:
 
 
 def record_path(sock: Path) -> Path:
-    """Where the service listening on ``sock`` keeps its record."""
-    return sock.with_suffix(".json")
+    """Where the service listening on ``sock`` (a socket, or an endpoint file) keeps its
+    record: ``model-<id>.json`` beside ``model-<id>.sock``, ``model-<id>.endpoint.json``
+    beside ``model-<id>.endpoint`` (so both transports of one installation can run)."""
+    if sock.suffix == ".sock":
+        return sock.with_suffix(".json")
+    return sock.with_name(sock.name + ".json")
 
 
-def write_record(sock: Path) -> None:
+def write_record(sock: Path, **where: Any) -> None:
     """Say who listens on ``sock`` (0600, replaced atomically): read by other installations'
-    ``offpilot models status``, which do not connect to a service of another version."""
+    ``offpilot models status``, which do not connect to a service of another version.
+    ``where``: ``socket_inode`` of a Unix socket, ``port`` of a TCP endpoint (never the
+    token)."""
     record = {"pid": os.getpid(), "proc_start": start_time(os.getpid()), "socket": str(sock),
-              "socket_inode": os.stat(sock).st_ino, "started": time.time(),
-              "executable": sys.executable, **installation_identity()}
+              **where, "started": time.time(), "executable": sys.executable,
+              **installation_identity()}
     write_atomically(record_path(sock), json.dumps(record))  # mkstemp: 0600
 
 
+def read_endpoint(path: Path) -> dict[str, Any] | None:
+    """The endpoint file of a TCP service (``port``, ``token``, ``pid``, ``proc_start``), or
+    None when it is missing or not one."""
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read(ENDPOINT_LIMIT))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    port, token, pid = data.get("port"), data.get("token"), data.get("pid")
+    if not (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536
+            and isinstance(token, str) and token and isinstance(pid, int)
+            and not isinstance(pid, bool)):
+        return None
+    started = data.get("proc_start")
+    return {**data, "proc_start": started if isinstance(started, str) else None}
+
+
+def write_endpoint(path: Path, port: int, token: str) -> None:
+    """Say where this service listens and the token it takes (0600, replaced atomically)."""
+    text = json.dumps({"host": LOOPBACK, "port": port, "token": token, "pid": os.getpid(),
+                       "proc_start": start_time(os.getpid()), "started": time.time()})
+    for attempt in range(20):
+        try:
+            write_atomically(path, text)
+            return
+        except PermissionError:
+            # Windows refuses to replace a file another process has open (a client reading
+            # the stale one): a moment later it is closed.
+            if os.name != "nt" or attempt == 19:
+                raise
+            time.sleep(0.05)
+
+
+def endpoint_live(endpoint: dict[str, Any] | None) -> bool:
+    """Whether the process an endpoint file names still runs (a reused pid does not count)."""
+    return endpoint is not None and process_alive(endpoint["pid"], endpoint["proc_start"])
+
+
+def hello(port: int, token: str, timeout: float) -> socket.socket | None:
+    """A connection to the TCP service on ``port`` that took ``token`` (its ``hello`` answered),
+    or None when nothing listens there, or it refuses the token or does not answer in time."""
+    try:
+        s = socket.create_connection((LOOPBACK, port), timeout=timeout)
+    except OSError:
+        return None
+    try:
+        s.sendall(wire.encode(wire.Hello(token=token, id="hello", pid=os.getpid())))
+        line = b""
+        while not line.endswith(b"\n") and len(line) < STREAM_LIMIT:
+            chunk = s.recv(4096)  # (nothing follows the answer until a request is sent)
+            if not chunk:
+                break
+            line += chunk
+        msg = wire.decode_event(line)
+    except (OSError, wire.ProtocolError):
+        s.close()
+        return None
+    if not (isinstance(msg, wire.Done) and msg.id == "hello"):
+        s.close()
+        return None
+    return s
+
+
 class Service:
+    """Serves clients on ``sock``: a Unix socket bound at ``path``, or, with ``token``, a TCP
+    socket on loopback whose endpoint file is ``path``."""
+
     def __init__(self, sock: socket.socket, path: Path, idle_exit: float,
-                 client_buffer: int = CLIENT_BUFFER) -> None:
+                 client_buffer: int = CLIENT_BUFFER, token: str | None = None) -> None:
         self.sock = sock
         self.client_buffer = client_buffer
         self.path = path
-        self.inode = os.stat(path).st_ino
+        self.token = token
+        self.port: int | None = sock.getsockname()[1] if token is not None else None
+        self.inode = os.stat(path).st_ino if token is None else None
         self.installation = installation()
         self.idle_exit = idle_exit
         self.hosts: dict[Key, Host] = {}
@@ -372,11 +469,17 @@ class Service:
         task.add_done_callback(self.tasks.discard)
 
     async def run(self) -> None:
-        server = await asyncio.start_unix_server(self.handle, sock=self.sock,
-                                                 limit=STREAM_LIMIT)
+        if self.token is None:
+            server = await asyncio.start_unix_server(self.handle, sock=self.sock,
+                                                     limit=STREAM_LIMIT)
+        else:
+            server = await asyncio.start_server(self.handle, sock=self.sock, limit=STREAM_LIMIT)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
+            try:
+                loop.add_signal_handler(sig, self.stopping.set)
+            except (NotImplementedError, RuntimeError):  # Windows' loops take none
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(self.stopping.set))
         watch = asyncio.create_task(self._watch_idle())
         async with server:
             await self.stopping.wait()
@@ -388,7 +491,8 @@ class Service:
         while True:
             await asyncio.sleep(min(1.0, self.idle_exit / 4))
             if not self._socket_is_ours():
-                log.warning("the socket %s was replaced; exiting", self.path)
+                log.warning("the %s %s was replaced; exiting",
+                            "socket" if self.token is None else "endpoint file", self.path)
                 self.stopping.set()
                 return
             if installation() != self.installation:
@@ -408,6 +512,12 @@ class Service:
                 return
 
     def _socket_is_ours(self) -> bool:
+        """Whether ``path`` still leads to this service: the socket it bound, or an endpoint
+        file naming this process and port (another service replaces a stale one)."""
+        if self.token is not None:
+            endpoint = read_endpoint(self.path)
+            return (endpoint is not None and endpoint["pid"] == os.getpid()
+                    and endpoint["port"] == self.port)
         try:
             return os.stat(self.path).st_ino == self.inode
         except OSError:
@@ -426,13 +536,20 @@ class Service:
         self.unlink()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        creds = peer_credentials(writer.get_extra_info("socket"))
-        if creds is not None and creds[1] != os.getuid():
-            log.warning("refused a connection from uid %d (pid %d)", creds[1], creds[0])
-            writer.close()
-            return
-        client = Client(next(self.ids), writer, creds[0] if creds else None,
-                        limit=self.client_buffer)
+        if self.token is not None:
+            greeting = await self._hello(reader, writer)
+            if greeting is None:
+                writer.close()
+                return
+            pid = greeting.pid
+        else:
+            creds = peer_credentials(writer.get_extra_info("socket"))
+            if creds is not None and creds[1] != os.getuid():
+                log.warning("refused a connection from uid %d (pid %d)", creds[1], creds[0])
+                writer.close()
+                return
+            pid = creds[0] if creds else None
+        client = Client(next(self.ids), writer, pid, limit=self.client_buffer)
         self.clients[client.cid] = client
         self.idle_since = None
         try:
@@ -456,6 +573,38 @@ class Service:
         finally:
             self.drop(client)
             writer.close()
+
+    async def _hello(self, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> wire.Hello | None:
+        """Read a TCP connection's first line: a ``hello`` with the token, and nothing after it
+        (a client waits for its answer before it sends a request). Answers it and returns it;
+        None (refused: the caller closes the connection, having answered nothing) on another
+        line, a wrong token, or silence for HELLO_TIMEOUT."""
+        peer = writer.get_extra_info("peername")
+        data = b""
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT):
+                while b"\n" not in data and len(data) < HELLO_LIMIT:
+                    chunk = await reader.read(HELLO_LIMIT - len(data))
+                    if not chunk:
+                        break
+                    data += chunk
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning("refused a connection from %s: no hello (%s)", peer,
+                        type(exc).__name__)
+            return None
+        line, newline, rest = data.partition(b"\n")
+        try:
+            msg = wire.decode_request(line) if newline and not rest else None
+        except wire.ProtocolError:
+            msg = None
+        if not isinstance(msg, wire.Hello) or self.token is None or not hmac.compare_digest(
+                msg.token.encode("utf-8", "surrogateescape"), self.token.encode("ascii")):
+            log.warning("refused a connection from %s: its first line is not a hello with "
+                        "the token", peer)
+            return None
+        writer.write(wire.encode(wire.Done(msg.id, {"service_pid": os.getpid()})))
+        return msg
 
     def drop(self, client: Client) -> None:
         self.clients.pop(client.cid, None)
@@ -524,6 +673,8 @@ class Service:
         hosts = [h.describe() for h in self.hosts.values()]
         own = rss_bytes(os.getpid())
         return {"pid": os.getpid(), "socket": str(self.path),
+                "transport": "unix" if self.token is None else "tcp",
+                **({"address": f"{LOOPBACK}:{self.port}"} if self.token is not None else {}),
                 "installation": installation_identity(),
                 "uptime_s": round(time.time() - self.started, 1),
                 "idle_exit_s": self.idle_exit, "slots_per_model": SLOTS,
@@ -556,28 +707,103 @@ def bind(path: Path) -> socket.socket:
     return sock
 
 
+def detached() -> dict[str, Any]:
+    """Popen arguments that start a process outliving its starter, with no console."""
+    if os.name == "nt":
+        return {"creationflags": getattr(subprocess, "DETACHED_PROCESS", 0)
+                | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+                | getattr(subprocess, "CREATE_NO_WINDOW", 0)}
+    return {"start_new_session": True}
+
+
+def launch(argv: list[str], path: Path, timeout: float) -> int:
+    """Start this service (``argv``, without ``--detach``) as a detached process, and wait
+    until its endpoint file ``path`` names it, or it exits: 0 once it listens (or another
+    service did and it left that one to serve), else its exit code (1 on no answer)."""
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+    proc = subprocess.Popen([sys.executable, "-m", "offpilot.engine.service", *argv],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            env=env, close_fds=True, **detached())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        endpoint = read_endpoint(path)
+        if endpoint is not None and endpoint["pid"] == proc.pid:
+            return 0
+        code = proc.poll()
+        if code is not None:
+            return code
+        time.sleep(0.02)
+    log.error("the service did not write %s in %.0f s", path, timeout)
+    return 1
+
+
+def bind_tcp(path: Path) -> socket.socket:
+    """Listen on a port of 127.0.0.1 the system chooses, unless the endpoint file ``path``
+    names a live service that takes its token (then that one serves: exit 0)."""
+    endpoint = read_endpoint(path)
+    if endpoint_live(endpoint) and endpoint is not None:
+        conn = hello(endpoint["port"], endpoint["token"], HELLO_TIMEOUT)
+        if conn is not None:
+            conn.close()
+            log.info("a model service already listens on port %d; leaving it to serve",
+                     endpoint["port"])
+            raise SystemExit(0)  # the starter connects to that one
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other socket may share the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+    sock.bind((LOOPBACK, 0))
+    sock.listen(64)
+    return sock
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="offpilot.engine.service")
-    parser.add_argument("--socket", required=True)
+    listen = parser.add_mutually_exclusive_group(required=True)
+    listen.add_argument("--socket", help="listen on this Unix socket")
+    listen.add_argument("--endpoint", help="listen on loopback TCP; write the port and the "
+                       "token to this file (never forks)")
     parser.add_argument("--idle-exit", type=float, default=600.0)
     parser.add_argument("--client-buffer", type=int, default=CLIENT_BUFFER,
                         help="bytes waiting for a client before it is disconnected as stuck")
     parser.add_argument("--foreground", action="store_true", help="do not fork (debugging)")
+    parser.add_argument("--detach", action="store_true",
+                        help="with --endpoint: start the service as a detached process, exit "
+                        "once it listens")
     args = parser.parse_args(argv)
     forbid_dumps()  # it holds the environment of the server that started it
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-    path = Path(args.socket)
-    sock = bind(path)
-    if not args.foreground and os.fork() > 0:
-        os._exit(0)  # the starter waits for this exit: the socket listens
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if args.endpoint and args.detach:
+        own = list(sys.argv[1:] if argv is None else argv)
+        own.remove("--detach")
+        raise SystemExit(launch(own, Path(args.endpoint), LAUNCH_TIMEOUT))
+    token: str | None = None
+    if args.endpoint:
+        path = Path(args.endpoint)
+        sock = bind_tcp(path)
+        token = secrets.token_hex(32)
+        port = sock.getsockname()[1]
+        write_endpoint(path, port, token)  # the starter waits for this file
+        where: dict[str, Any] = {"port": port}
+    else:
+        path = Path(args.socket)
+        sock = bind(path)
+        if not args.foreground and os.fork() > 0:
+            os._exit(0)  # the starter waits for this exit: the socket listens
+        where = {"socket_inode": os.stat(path).st_ino}
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        write_record(path)
+        write_record(path, **where)
     except OSError as exc:  # only the listing of other installations' services misses it
         log.warning("cannot write the service record beside %s: %s", path, exc)
-    log.info("listening on %s (idle exit %.0f s)", path, args.idle_exit)
-    service = Service(sock, path, max(args.idle_exit, 0.5), max(args.client_buffer, 4096))
+    log.info("listening on %s (idle exit %.0f s)",
+             path if token is None else f"{LOOPBACK}:{sock.getsockname()[1]} ({path})",
+             args.idle_exit)
+    service = Service(sock, path, max(args.idle_exit, 0.5), max(args.client_buffer, 4096),
+                      token=token)
     asyncio.run(service.run())
     log.info("exited")
 

@@ -14,13 +14,19 @@ flight, and reconnects, and the first to take the lock starts a new service.
 The wire protocol is the model worker's own (the typed messages of :mod:`offpilot.engine.wire`,
 one JSON object per line), over an asyncio Unix stream: the same framing the in-server
 worker's pipes use, and JSON rather than pickles, so nothing a peer sends is executed.
+
+Where there are no Unix sockets (Windows), the same service listens on loopback TCP instead:
+its endpoint file ``model-<id>.endpoint`` (0600, in the same private directory) holds its port
+and a secret token, which every connection sends first (a ``hello``). That transport does
+not fork: the service is started detached and the starter waits for its endpoint file and
+its answer to the token. ``OFFPILOT_SERVICE_TRANSPORT`` chooses: ``auto`` (the default: Unix
+sockets where there are, else TCP), ``unix`` or ``tcp`` (on any platform).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -31,27 +37,60 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from offpilot.engine import wire
 from offpilot.engine.backend import BackendState, ModelError, OnText
 from offpilot.engine.local import LocalBackend, _Pending
-from offpilot.engine.service import installation_id, installation_identity, record_path
+from offpilot.engine.service import (
+    HELLO_TIMEOUT,
+    LOOPBACK,
+    detached,
+    endpoint_live,
+    hello,
+    installation_id,
+    installation_identity,
+    read_endpoint,
+    record_path,
+)
 from offpilot.shared.processes import process_alive
 
 log = logging.getLogger(__name__)
 
 SOCKET_PREFIX = "model"  # model-<installation id>.sock, its start lock and log beside it
+ENDPOINT_SUFFIX = ".endpoint"  # model-<installation id>.endpoint: the TCP transport's file
+TRANSPORT_ENV = "OFFPILOT_SERVICE_TRANSPORT"  # auto (the default), unix or tcp
 RECORD_LIMIT = 1 << 16  # bytes read of another service's record
 START_TIMEOUT = 30.0  # seconds to wait for the start lock, and for a started service to listen
 STREAM_LIMIT = 1 << 24
 LOG_LIMIT = 1 << 20  # bytes of service log kept across service starts
 
 
+_warned: set[str] = set()  # values of TRANSPORT_ENV already said to be unknown
+
+
+def transport() -> str:
+    """How servers reach the service: ``"unix"`` (a Unix socket) or ``"tcp"`` (loopback TCP
+    and a token), as ``OFFPILOT_SERVICE_TRANSPORT`` says (``auto``: Unix sockets where the
+    platform has them, else TCP); ``""`` when ``unix`` is asked for where there are none."""
+    unix = os.name == "posix" and hasattr(socket, "AF_UNIX")
+    value = os.environ.get(TRANSPORT_ENV, "").strip().lower() or "auto"
+    if value == "tcp":
+        return "tcp"
+    if value == "unix":
+        return "unix" if unix else ""
+    if value != "auto" and value not in _warned:
+        _warned.add(value)
+        log.warning("%s=%r is not auto, unix or tcp; taking auto", TRANSPORT_ENV, value)
+    return "unix" if unix else "tcp"
+
+
 def available() -> bool:
-    """Whether this platform can run the service (Unix sockets; Windows uses the fallback)."""
-    return os.name == "posix" and hasattr(socket, "AF_UNIX")
+    """Whether the service can run here (always, but where a Unix socket is asked for and the
+    platform has none)."""
+    return bool(transport())
 
 
 def runtime_dir() -> Path:
@@ -68,28 +107,44 @@ def _runtime_base() -> Path:
 
     base = Path(platformdirs.user_runtime_dir("offpilot", appauthor=False))
     if not base.parent.is_dir():
-        base = Path(tempfile.gettempdir()) / f"offpilot-{os.getuid()}"
+        user = os.getuid() if hasattr(os, "getuid") else _user_name()
+        base = Path(tempfile.gettempdir()) / f"offpilot-{user}"
     return base
 
 
+def _user_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return "user"
+
+
 def private_dir(path: Path) -> Path:
-    """Create ``path`` as a directory only its owner can use; refuse one anyone else owns."""
+    """Create ``path`` as a directory only its owner can use; refuse one anyone else owns.
+
+    On Windows (no uids, no mode bits) the directory is in the user's own profile
+    (``%LOCALAPPDATA%``), which only that user can use; it must be a directory."""
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.lstat(path)
     except OSError as exc:
         raise ModelError(f"cannot create the model service directory {path}: {exc}") from None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+    owned = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    if not stat.S_ISDIR(st.st_mode) or not owned:
         raise ModelError(f"{path} is not a directory owned by this user; the shared model "
                          "service will not use it")
-    if st.st_mode & 0o077:
+    if hasattr(os, "getuid") and st.st_mode & 0o077:
         os.chmod(path, 0o700)
     return path
 
 
 def socket_name() -> str:
-    """The socket of this installation's service (the lock and the log are named alike)."""
-    return f"{SOCKET_PREFIX}-{installation_id()}.sock"
+    """The socket of this installation's service, or its endpoint file on the TCP transport
+    (the lock and the log are named alike)."""
+    suffix = ENDPOINT_SUFFIX if transport() == "tcp" else ".sock"
+    return f"{SOCKET_PREFIX}-{installation_id()}{suffix}"
 
 
 def socket_path() -> Path:
@@ -115,23 +170,41 @@ def _service_env() -> dict[str, str]:
     return env
 
 
-def start_service(path: Path, idle_exit: float) -> None:
-    """Start a detached service listening on ``path``; returns once it listens.
-
-    The service binds its socket, then forks: the first process exits (0 once the socket
-    listens), its child lives on in a session of its own, outliving the server that started it.
-    """
+def _spawn_service(path: Path, idle_exit: float, *flags: str) -> tuple[
+        subprocess.Popen[bytes], Path]:
     log_file = log_path(path)
     with contextlib.suppress(OSError):
         if log_file.stat().st_size > LOG_LIMIT:
             log_file.unlink()  # start afresh rather than grow without end
     with open(log_file, "ab") as err:
-        os.chmod(log_file, 0o600)
+        with contextlib.suppress(OSError):
+            os.chmod(log_file, 0o600)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "offpilot.engine.service", "--socket", str(path),
+            [sys.executable, "-m", "offpilot.engine.service", *flags, str(path),
              "--idle-exit", str(idle_exit)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-            env=_service_env(), start_new_session=True, close_fds=True)
+            env=_service_env(), close_fds=True, **detached())
+    return proc, log_file
+
+
+def _log_tail(log_file: Path) -> str:
+    with contextlib.suppress(OSError, IndexError):
+        return log_file.read_text(errors="replace").strip().splitlines()[-1]
+    return ""
+
+
+def start_service(path: Path, idle_exit: float, tcp: bool = False) -> None:
+    """Start a detached service listening on ``path``; returns once it listens.
+
+    The service binds its socket, then forks: the first process exits (0 once the socket
+    listens), its child lives on in a session of its own, outliving the server that started it.
+    On the TCP transport (``path``: the endpoint file) nothing forks: the first process starts
+    the service as a detached process and exits 0 once its endpoint file names it; the
+    starter then waits (the rest of START_TIMEOUT) until that service takes its token.
+    """
+    deadline = time.monotonic() + START_TIMEOUT
+    flags = ("--detach", "--endpoint") if tcp else ("--socket",)
+    proc, log_file = _spawn_service(path, idle_exit, *flags)
     try:
         code = proc.wait(timeout=START_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -139,33 +212,109 @@ def start_service(path: Path, idle_exit: float) -> None:
         proc.wait()
         raise ModelError("the shared model service did not start in time") from None
     if code != 0:
-        tail = ""
-        with contextlib.suppress(OSError):
-            tail = log_file.read_text(errors="replace").strip().splitlines()[-1]
-        raise ModelError(f"the shared model service did not start (exit code {code}): {tail}")
+        raise ModelError(f"the shared model service did not start (exit code {code}): "
+                         f"{_log_tail(log_file)}")
+    while tcp and not _answers(read_endpoint(path)):
+        if time.monotonic() > deadline:
+            raise ModelError("the shared model service started, but does not take the token "
+                             f"of its endpoint file {path}")
+        time.sleep(0.05)
+
+
+def _answers(endpoint: dict[str, Any] | None) -> bool:
+    """Whether the service an endpoint file names runs and takes its token."""
+    if endpoint is None or not endpoint_live(endpoint):
+        return False
+    conn = hello(endpoint["port"], endpoint["token"], HELLO_TIMEOUT)
+    if conn is None:
+        return False
+    with contextlib.suppress(OSError):
+        conn.sendall(wire.encode(wire.Shutdown()))  # (a client leaving: not one that stays)
+    conn.close()
+    return True
+
+
+@contextlib.asynccontextmanager
+async def start_lock(path: Path, timeout: float = START_TIMEOUT) -> AsyncIterator[None]:
+    """Hold the lock file ``path`` (``filelock``: ``fcntl.flock`` on POSIX, ``msvcrt.locking``
+    on Windows; released when its holder exits, even killed), polling without blocking the
+    loop; a ModelError after ``timeout`` seconds."""
+    import filelock
+
+    lock = filelock.FileLock(str(path), mode=0o600)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            lock.acquire(timeout=0)
+            break
+        except filelock.Timeout:
+            if time.monotonic() > deadline:
+                raise ModelError("another server is starting the shared model service and "
+                                 "has not finished") from None
+            await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+async def _open_tcp(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """A connection to the TCP service the endpoint file ``path`` names, having given it the
+    token; None when that service is not running or does not take it (a stale file)."""
+    endpoint = read_endpoint(path)
+    if endpoint is None or not endpoint_live(endpoint):
+        return None
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(LOOPBACK, endpoint["port"], limit=STREAM_LIMIT),
+            HELLO_TIMEOUT)
+    except (OSError, TimeoutError):
+        return None
+    try:
+        writer.write(wire.encode(wire.Hello(token=endpoint["token"], id="hello",
+                                            pid=os.getpid())))
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT)
+        msg = wire.decode_event(line)
+    except (OSError, ValueError, TimeoutError):  # (ProtocolError is a ValueError)
+        writer.close()
+        return None
+    if not (isinstance(msg, wire.Done) and msg.id == "hello"):
+        writer.close()
+        return None
+    return reader, writer
+
+
+async def _connect_tcp(path: Path, idle_exit: float) -> tuple[asyncio.StreamReader,
+                                                                asyncio.StreamWriter]:
+    conn = await _open_tcp(path)
+    if conn is not None:
+        return conn
+    async with start_lock(lock_path(path)):
+        conn = await _open_tcp(path)  # whoever held the lock may have started it meanwhile
+        if conn is not None:
+            return conn
+        if path.exists():
+            log.info("replacing the stale model service endpoint %s", path)
+            for stale in (path, record_path(path)):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+        await asyncio.to_thread(start_service, path, idle_exit, True)
+        conn = await _open_tcp(path)
+    if conn is None:
+        raise ModelError("the shared model service started, then did not take its token")
+    return conn
 
 
 async def connect(idle_exit: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect to this user's service, starting it (or replacing a stale socket) if needed."""
-    import fcntl  # POSIX only, like the service
-
+    """Connect to this user's service, starting it (or replacing a stale socket or endpoint
+    file) if needed."""
     path = socket_path()
+    if transport() == "tcp":
+        return await _connect_tcp(path, idle_exit)
     with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
         return await _open(path)
-    lock = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() > deadline:
-                    raise ModelError("another server is starting the shared model service and "
-                                     "has not finished") from None
-                await asyncio.sleep(0.05)
+    async with start_lock(lock_path(path)):
         # Whoever held the lock may have started it meanwhile.
         with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
             return await _open(path)
@@ -174,8 +323,6 @@ async def connect(idle_exit: float) -> tuple[asyncio.StreamReader, asyncio.Strea
             path.unlink()
         await asyncio.to_thread(start_service, path, idle_exit)
         return await _open(path)
-    finally:
-        os.close(lock)  # releases the lock
 
 
 def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
@@ -184,14 +331,24 @@ def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
     if not _runtime_base().is_dir():
         return None
     path = socket_path()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError):
+    if transport() == "tcp":
+        endpoint = read_endpoint(path)
+        if endpoint is None or not endpoint_live(endpoint):
             return None
-        s.sendall(wire.encode(wire.Status(1)))
-        with s.makefile("rb") as f:
+        conn = hello(endpoint["port"], endpoint["token"], timeout)
+        if conn is None:
+            return None
+    else:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(timeout)
+        try:
+            conn.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            conn.close()
+            return None
+    with conn:
+        conn.sendall(wire.encode(wire.Status(1)))
+        with conn.makefile("rb") as f:
             line = f.readline()
     if not line:
         return None
@@ -217,10 +374,11 @@ def other_services() -> list[dict[str, Any]]:
 
     Known from the files there only, never by connecting: another version may speak another
     protocol, and a connection would count as a client (keeping that service from its idle
-    exit). Each entry: ``socket``, and ``state``: ``"running"`` (its record names a live
-    process that bound this very socket; with ``pid``, ``version``, ``package``, ``prefix``),
-    ``"stopped"`` (its record's process is gone: the socket is stale) or ``"unknown"`` (no
-    record: a service of an Offpilot that wrote none, or a stale socket).
+    exit). Each entry: ``socket`` (a Unix socket, or the endpoint file of a TCP service), and
+    ``state``: ``"running"`` (its record names a live process that bound this very socket, or
+    that its endpoint file names; with ``pid``, ``version``, ``package``, ``prefix``),
+    ``"stopped"`` (its record's process is gone: the socket or endpoint is stale) or
+    ``"unknown"`` (no record: a service of an Offpilot that wrote none, or a stale socket).
     """
     base = _runtime_base()
     if not base.is_dir():
@@ -232,20 +390,28 @@ def other_services() -> list[dict[str, Any]]:
     except OSError:
         return []
     for name in names:
-        if name == own or not name.startswith(SOCKET_PREFIX) or not name.endswith(".sock"):
+        tcp = name.endswith(ENDPOINT_SUFFIX)
+        if name == own or not name.startswith(SOCKET_PREFIX) or not (
+                tcp or name.endswith(".sock")):
             continue
         sock = base / name
         try:
             st = os.lstat(sock)
         except OSError:
             continue
-        if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
+        kind_ok = stat.S_ISREG(st.st_mode) if tcp else stat.S_ISSOCK(st.st_mode)
+        if not kind_ok or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
             continue
         entry: dict[str, Any] = {"socket": str(sock), "state": "unknown", "pid": None}
         record = _read_record(record_path(sock))
         pid = record.get("pid") if record else None
-        if record is not None and isinstance(pid, int) and not isinstance(pid, bool) \
-                and record.get("socket_inode") == st.st_ino:
+        if tcp:  # the record is of the service the endpoint file names (port, pid)
+            endpoint = read_endpoint(sock)
+            ours = (record is not None and endpoint is not None and endpoint["pid"] == pid
+                    and endpoint["port"] == record.get("port"))
+        else:  # the record is of the service that bound this very socket
+            ours = record is not None and record.get("socket_inode") == st.st_ino
+        if ours and record is not None and isinstance(pid, int) and not isinstance(pid, bool):
             entry.update({k: record[k] for k in ("version", "package", "prefix")
                           if isinstance(record.get(k), str)})
             started = record.get("proc_start")
@@ -282,7 +448,8 @@ def service_report() -> dict[str, Any]:
         else:
             report = {"running": True, "status": status}
     report["installation"] = {**installation_identity(),
-                              "socket": str(_runtime_base() / socket_name())}
+                              "socket": str(_runtime_base() / socket_name()),
+                              "transport": transport()}
     try:
         report["others"] = other_services()
     except (OSError, ModelError) as exc:  # (listing others must not hide our own)
@@ -328,7 +495,7 @@ class SharedBackend(LocalBackend):
         if self.fallback:
             return {"shared": False, "fallback": self.fallback}
         return {"shared": True, "pid": self.service_pid if self._connected() else None,
-                "slot": self.slot, "socket": str(socket_path())}
+                "slot": self.slot, "socket": str(socket_path()), "transport": transport()}
 
     def _connected(self) -> bool:
         return (self._writer is not None and not self._writer.is_closing()

@@ -114,9 +114,21 @@ class Crash:
     id: Id = None
 
 
-Request = Load | Generate | Tokenize | Cancel | Shutdown | Status | Crash
+@dataclass
+class Hello:
+    """To the service over loopback TCP: the first line of every connection, with the secret
+    token of its endpoint file (answered ``done`` with the service's pid, or the connection is
+    closed). ``pid`` is the client's own, as it says (TCP tells the service no peer pid)."""
+
+    OP: ClassVar[str] = "hello"
+    token: str
+    id: Id = None
+    pid: int | None = None
+
+
+Request = Load | Generate | Tokenize | Cancel | Shutdown | Status | Crash | Hello
 REQUESTS: dict[str, type[Any]] = {c.OP: c for c in (Load, Generate, Tokenize, Cancel, Shutdown,
-                                                    Status, Crash)}
+                                                    Status, Crash, Hello)}
 
 
 # --------------------------------------------------------------------- events
