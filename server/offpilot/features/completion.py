@@ -226,6 +226,9 @@ class Completer:
         self._short_windows: dict[str, Anchor] = {}  # uri -> the quick prompts' window
         # uri -> the anchor whose whole prompt is being evaluated in the background, and that work
         self._whole: dict[str, tuple[Anchor, asyncio.Task[None]]] = {}
+        # The anchor whose whole prompt went into the model last: the model keeps one whole
+        # prompt per editor window (one KV-cache sequence), so it alone may be ready.
+        self._resident: Anchor | None = None
         self._settings = holder_of(settings)  # read on each use: never a stale copy
         self.stages = stages or Stages()
         self._context = context
@@ -244,6 +247,8 @@ class Completer:
         return self._settings.current
 
     def forget(self, uri: str) -> None:
+        if self._resident is not None and self._resident is self.anchors.get(uri):
+            self._resident = None
         self.anchors.pop(uri, None)
         self._short_windows.pop(uri, None)
         whole = self._whole.pop(uri, None)
@@ -261,6 +266,21 @@ class Completer:
         if task is not None and not task.done():
             task.cancel()
 
+    def _focus(self, uri: str) -> None:
+        """The user is at work in ``uri``: other documents' whole prompts under way are
+        stopped. They would hold up this document's prompts (background work runs oldest first)
+        and then take the one whole-prompt sequence from it."""
+        for other, (_, task) in list(self._whole.items()):
+            if other != uri and not task.done():
+                task.cancel()
+
+    def _hold(self, anchor: Anchor) -> None:
+        """``anchor``'s whole prompt goes into the model, replacing the one there, which is no
+        longer ready (the next request there gets a quick prompt and warms it again)."""
+        if self._resident is not None and self._resident is not anchor:
+            self._resident.ready = False
+        self._resident = anchor
+
     def _cancel_prefetch(self, uri: str) -> None:
         entry = self._prefetch.pop(uri, None)
         if entry is not None and not entry[1].done():
@@ -274,6 +294,7 @@ class Completer:
             self.forget(uri)
             return CompletionOutcome(items=[], source="excluded")
         self._cancel_warmup(uri)  # a real request goes first
+        self._focus(uri)
         previous = self._inflight.get(uri)
         if previous is not None and not previous.done():
             previous.cancel()
@@ -355,6 +376,7 @@ class Completer:
                                       time_limit=s.time_limit, background=background,
                                       stop_at_newline=(self.stages.line_decision
                                                        and is_mid_line(text, offset)))
+        self._hold(anchor)
         item, result = await self._ask(request, uri, text, offset, language)
         if result.stop_reason != "cancelled":
             anchor.ready = True
@@ -563,6 +585,7 @@ class Completer:
         anchor = choose_anchor(text, offset, self.settings.prefix_chars, self.anchors.get(uri))
         if anchor is self.anchors.get(uri) and anchor.ready:
             return False
+        self._focus(uri)
         if await self._quick(uri, text, offset):
             await self._warm_request(
                 self._short_request(uri, text, offset, language, path, warm_only=True))
@@ -581,6 +604,7 @@ class Completer:
         await self._fetch_once(anchor, uri, text, offset)
         request = self._whole_request(anchor, text, offset, language, path, warm_only=True,
                                       background=True)
+        self._hold(anchor)
         result = await self._warm_request(request)
         if result.stop_reason != "cancelled":
             anchor.ready = True

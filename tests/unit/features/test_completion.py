@@ -396,6 +396,51 @@ async def test_a_warm_up_evaluates_the_quick_prompt_then_the_whole_prompt():
     assert len(backend.requests) == 3
 
 
+async def test_back_in_a_document_whose_whole_prompt_another_replaced_a_quick_prompt_answers():
+    # The model keeps one whole prompt per window: after b.py's went in, a.py's is gone, so
+    # the next request in a.py is quick (not the whole prompt evaluated while the user waits)
+    # and a.py's whole prompt warms again.
+    backend = QuickBackend("a + b")
+    c = quick_completer(backend)
+    a, b = "file:///a.py", "file:///b.py"
+    await c.complete(a, BIG, len(BIG))
+    await c._whole[a][1]
+    assert c.anchors[a].ready
+    await c.complete(b, BIG, len(BIG))
+    await c._whole[b][1]
+    assert c.anchors[b].ready and not c.anchors[a].ready
+    more = BIG + "0 if a else "
+    await c.complete(a, more, len(more))
+    asked = [r for r in backend.requests if not r.warm_only]
+    assert [r.short for r in asked] == [True, True, True]
+    await c._whole[a][1]
+    assert c.anchors[a].ready and not c.anchors[b].ready
+    assert len([r for r in backend.requests if r.warm_only]) == 3
+
+
+async def test_work_in_another_document_stops_the_whole_prompt_under_way():
+    # a.py's whole prompt would hold up b.py's prompts (background work runs oldest first),
+    # then take the whole-prompt sequence from b.py: the user is in b.py now.
+    backend = QuickBackend("a + b")
+    backend.gate.clear()
+    c = quick_completer(backend)
+    a, b = "file:///a.py", "file:///b.py"
+    await c.complete(a, BIG, len(BIG))
+    _, task = c._whole[a]
+    await asyncio.sleep(0)
+    await c.complete(b, BIG, len(BIG))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert a not in c._whole and not c._whole[b][1].done()
+    # a warm-up in a.py (the user went back) stops b.py's in turn
+    _, task = c._whole[b]
+    warm = asyncio.create_task(c.warm(a, BIG, len(BIG) - 1))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    backend.gate.set()
+    assert await warm
+
+
 async def test_closing_the_document_stops_its_whole_prompt():
     backend = QuickBackend("a + b")
     backend.gate.clear()
