@@ -21,8 +21,9 @@ input_prefix, prompt = current line, input_suffix, cache_prompt, n_cache_reuse 2
 ``--first``: the time from opening a file to its first suggestion, asked ``--think`` seconds
 after the open (a user's first keystroke): cold (a fresh server, the model loads) and warm (the
 same server, model loaded, a second file opened); and the request after it, ``--think`` seconds
-later, one character on. With ``--baseline REV`` the server at that
-commit runs the same steps in the same invocation, so the two compare on one loaded machine.
+later, one character on; then one more character and a request back in the first file. With
+``--baseline REV`` the server at that commit runs the same steps in the same invocation, so the
+two compare on one loaded machine.
 """
 
 from __future__ import annotations
@@ -236,6 +237,7 @@ async def first_suggestion(session: Session, model: str, threads: int, src: Path
             capabilities=types.ClientCapabilities()))
         client.initialized(types.InitializedParams())
         middle = session.extra.index("\n", len(session.extra) // 2) + 1
+        at0 = session.insert_at
         for name, file, text, at in (("cold", path, session.base, session.insert_at),
                                      ("warm", other, session.extra, middle)):
             uri = file.as_uri()
@@ -286,6 +288,21 @@ async def first_suggestion(session: Session, model: str, threads: int, src: Path
             if name == "cold":
                 out["cold start"] = t_done - t_start
                 await asyncio.sleep(2.0)  # the prefetch and warm-ups after it settle
+        # Back to the first file, whose whole prompt the second file's replaced: one more
+        # "#" where the cursor was, then a request there.
+        await asyncio.sleep(think)
+        uri, pos = path.as_uri(), _position(session.base[:at0] + "#", at0 + 1)
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=3),
+            content_changes=[types.TextDocumentContentChangePartial(
+                range=types.Range(start=pos, end=pos), text="#")]))
+        t_back = time.perf_counter()
+        await client.text_document_inline_completion_async(types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=pos.line, character=pos.character + 1),
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+        out["back in the first file"] = time.perf_counter() - t_back
         await client.shutdown_async(None)
         client.exit(None)
         with contextlib.suppress(Exception):
@@ -302,7 +319,7 @@ CURSOR_SETTLE = 0.3  # the VS Code extension's pause before it reports the curso
 
 def first_table(arms: dict[str, dict[str, float]]) -> str:
     keys = ["cold start", "cold open", "cold request", "cold next request", "warm open",
-            "warm request", "warm next request"]
+            "warm request", "warm next request", "back in the first file"]
     names = list(arms)
     rows = [("first suggestion, s", *names)]
     if len(names) == 2:
