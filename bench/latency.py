@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsprotocol import types
+from pygls.lsp.client import LanguageClient
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "server"))
@@ -273,36 +274,16 @@ async def first_suggestion(session: Session, model: str, threads: int, src: Path
             # The next keystroke, ``think`` seconds later: "#" (no suggestion starts with it,
             # so no cache hit), then a request there.
             await asyncio.sleep(think)
-            pos = _position(text, at)
-            client.text_document_did_change(types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(start=pos, end=pos), text="#")]))
-            t_next = time.perf_counter()
-            await client.text_document_inline_completion_async(types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=_position(text[:at] + "#" + text[at:], at + 1),
-                context=types.InlineCompletionContext(
-                    trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
-            out[f"{name} next request"] = time.perf_counter() - t_next
+            out[f"{name} next request"] = await _type_and_ask(client, uri, 2,
+                                                               _position(text, at))
             if name == "cold":
                 out["cold start"] = t_done - t_start
                 await asyncio.sleep(2.0)  # the prefetch and warm-ups after it settle
         # Back to the first file, whose whole prompt the second file's replaced: one more
         # "#" where the cursor was, then a request there.
         await asyncio.sleep(think)
-        uri, pos = path.as_uri(), _position(session.base[:at0] + "#", at0 + 1)
-        client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=3),
-            content_changes=[types.TextDocumentContentChangePartial(
-                range=types.Range(start=pos, end=pos), text="#")]))
-        t_back = time.perf_counter()
-        await client.text_document_inline_completion_async(types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=pos.line, character=pos.character + 1),
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
-        out["back in the first file"] = time.perf_counter() - t_back
+        out["back in the first file"] = await _type_and_ask(
+            client, path.as_uri(), 3, _position(session.base[:at0] + "#", at0 + 1))
         await client.shutdown_async(None)
         client.exit(None)
         with contextlib.suppress(Exception):
@@ -312,6 +293,22 @@ async def first_suggestion(session: Session, model: str, threads: int, src: Path
         stop_services(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def _type_and_ask(client: LanguageClient, uri: str, version: int,
+                        pos: types.Position) -> float:
+    """Type "#" at ``pos`` (one line), then ask for a suggestion after it: seconds to the answer."""
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=pos, end=pos), text="#")]))
+    t0 = time.perf_counter()
+    await client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=pos.line, character=pos.character + 1),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+    return time.perf_counter() - t0
 
 
 CURSOR_SETTLE = 0.3  # the VS Code extension's pause before it reports the cursor
