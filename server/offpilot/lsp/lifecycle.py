@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from offpilot.shared import leftovers
 from offpilot.shared.processes import _proc_stat, process_alive, start_time
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,12 @@ class Lifeline:
                 log.info("stopped child processes %s", ended)
         except Exception:
             log.exception("stopping the child processes failed")
+        try:
+            removed = leftovers.remove_all()  # the children are gone: nothing uses them
+            if removed:
+                log.info("removed the folders still in use %s", [str(p) for p in removed])
+        except Exception:
+            log.exception("removing the folders still in use failed")
         with contextlib.suppress(Exception):  # (nothing is left to log to)
             logging.shutdown()
         for stream in (sys.stdout, sys.stderr):

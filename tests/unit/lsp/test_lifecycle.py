@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from offpilot.lsp.lifecycle import (
@@ -85,6 +86,29 @@ time.sleep(30)
     while any(process_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [p for p in pids if process_alive(p)]
+
+
+def test_editor_gone_removes_the_folders_still_in_use(tmp_path: Path):
+    """In a child Python process that ends with os._exit (no ``finally`` runs): a folder
+    registered by an open sandbox goes with it; one its owner kept stays."""
+    script = r"""
+import os, sys, time
+from pathlib import Path
+from offpilot.lsp.lifecycle import Lifeline
+from offpilot.shared import leftovers
+open_one, kept = Path(sys.argv[1]) / "open", Path(sys.argv[1]) / "kept"
+for folder in (open_one, kept):
+    (folder / "project").mkdir(parents=True)
+    (folder / "project" / "a.py").write_text("x = 1\n")
+    leftovers.remove_at_exit(folder)
+leftovers.keep(kept)
+Lifeline(exit=lambda code: os._exit(code)).editor_gone("test", grace=0.1)
+time.sleep(30)
+"""
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                          text=True, timeout=20, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert not (tmp_path / "open").exists() and (tmp_path / "kept" / "project" / "a.py").exists()
 
 
 @linux

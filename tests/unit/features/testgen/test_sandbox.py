@@ -182,3 +182,24 @@ def test_workspace_python_prefers_the_setting_then_the_venv(tmp_path: Path):
     venv_python.chmod(0o755)
     assert workspace_python(tmp_path) == str(venv_python)
     assert workspace_python(tmp_path, "/opt/py/bin/python3") == "/opt/py/bin/python3"
+
+
+async def test_a_sandbox_cancelled_while_it_opens_is_removed_once_opened(
+        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The copy runs in a thread, which a cancellation does not stop: what it made is removed
+    # once it is done (before, the folder stayed until the server ended, and after).
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    for i in range(300):
+        (project / "pkg" / f"m{i}.py").write_text("VALUE = 1\n" * 50)
+    entered = asyncio.ensure_future(TestSandbox(project).__aenter__())
+    deadline = time.monotonic() + 10
+    while not list(temp.glob("offpilot-sandbox-*")) and time.monotonic() < deadline:
+        await asyncio.sleep(0.001)  # the copy has begun
+    entered.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await entered
+    while list(temp.glob("offpilot-sandbox-*")) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert not list(temp.glob("offpilot-sandbox-*"))

@@ -48,6 +48,7 @@ from pathlib import Path
 from types import TracebackType
 
 from offpilot.features.testgen.core.paths import confine
+from offpilot.shared import leftovers
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +383,9 @@ def _copy_project(src: Path, dst: Path) -> None:
         dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS
                              and not d.endswith(".egg-info") and not (here / d).is_symlink())
         rel = here.relative_to(src)
-        (dst / rel).mkdir(parents=True, exist_ok=True)
+        # Top-down, so its parent exists, unless the sandbox was removed meanwhile (closed
+        # while this thread copied): then this fails, and the copy stops.
+        (dst / rel).mkdir(exist_ok=True)
         for name in sorted(filenames):
             path = here / name
             try:
@@ -469,6 +472,7 @@ class TestSandbox:
         if problem:
             raise IsolationUnavailable(problem)
         self.base = Path(tempfile.mkdtemp(prefix="offpilot-sandbox-")).resolve()
+        leftovers.remove_at_exit(self.base)
         try:
             for sub in ("project", "support", "home", "tmp"):
                 (self.base / sub).mkdir()
@@ -488,9 +492,21 @@ class TestSandbox:
         base, self.base = self.base, None
         if base is not None:
             shutil.rmtree(base, ignore_errors=True)
+            leftovers.keep(base)
 
     async def __aenter__(self) -> TestSandbox:
-        await asyncio.to_thread(self.open)
+        opening = asyncio.ensure_future(asyncio.to_thread(self.open))
+        try:
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # The copy goes on in its thread: what it opens is closed once it is done.
+            def opened(done: asyncio.Future[TestSandbox]) -> None:
+                if not done.cancelled():
+                    done.exception()  # (retrieved: it failed after nobody waited)
+                self.close()
+
+            opening.add_done_callback(opened)
+            raise
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
