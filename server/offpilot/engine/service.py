@@ -411,9 +411,21 @@ def write_endpoint(path: Path, port: int, token: str) -> None:
             time.sleep(0.05)
 
 
-def endpoint_live(endpoint: dict[str, Any] | None) -> bool:
-    """Whether the process an endpoint file names still runs (a reused pid does not count)."""
-    return endpoint is not None and process_alive(endpoint["pid"], endpoint["proc_start"])
+def live_endpoint(path: Path) -> dict[str, Any] | None:
+    """The endpoint file ``path`` (:func:`read_endpoint`) if the process it names still runs
+    (a reused pid does not count), else None."""
+    endpoint = read_endpoint(path)
+    if endpoint is None or not process_alive(endpoint["pid"], endpoint["proc_start"]):
+        return None
+    return endpoint
+
+
+def service_env() -> dict[str, str]:
+    """The environment of a service process: this one's, with this package importable."""
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def hello(port: int, token: str, timeout: float) -> socket.socket | None:
@@ -720,12 +732,9 @@ def launch(argv: list[str], path: Path, timeout: float) -> int:
     """Start this service (``argv``, without ``--detach``) as a detached process, and wait
     until its endpoint file ``path`` names it, or it exits: 0 once it listens (or another
     service did and it left that one to serve), else its exit code (1 on no answer)."""
-    env = dict(os.environ)
-    pkg_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
     proc = subprocess.Popen([sys.executable, "-m", "offpilot.engine.service", *argv],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            env=env, close_fds=True, **detached())
+                            env=service_env(), close_fds=True, **detached())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         endpoint = read_endpoint(path)
@@ -742,8 +751,8 @@ def launch(argv: list[str], path: Path, timeout: float) -> int:
 def bind_tcp(path: Path) -> socket.socket:
     """Listen on a port of 127.0.0.1 the system chooses, unless the endpoint file ``path``
     names a live service that takes its token (then that one serves: exit 0)."""
-    endpoint = read_endpoint(path)
-    if endpoint_live(endpoint) and endpoint is not None:
+    endpoint = live_endpoint(path)
+    if endpoint is not None:
         conn = hello(endpoint["port"], endpoint["token"], HELLO_TIMEOUT)
         if conn is not None:
             conn.close()

@@ -48,12 +48,13 @@ from offpilot.engine.service import (
     HELLO_TIMEOUT,
     LOOPBACK,
     detached,
-    endpoint_live,
     hello,
     installation_id,
     installation_identity,
+    live_endpoint,
     read_endpoint,
     record_path,
+    service_env,
 )
 from offpilot.shared.processes import process_alive
 
@@ -163,13 +164,6 @@ async def _open(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]
     return await asyncio.open_unix_connection(str(path), limit=STREAM_LIMIT)
 
 
-def _service_env() -> dict[str, str]:
-    env = dict(os.environ)
-    pkg_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
-    return env
-
-
 def _spawn_service(path: Path, idle_exit: float, *flags: str) -> tuple[
         subprocess.Popen[bytes], Path]:
     log_file = log_path(path)
@@ -183,7 +177,7 @@ def _spawn_service(path: Path, idle_exit: float, *flags: str) -> tuple[
             [sys.executable, "-m", "offpilot.engine.service", *flags, str(path),
              "--idle-exit", str(idle_exit)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-            env=_service_env(), close_fds=True, **detached())
+            env=service_env(), close_fds=True, **detached())
     return proc, log_file
 
 
@@ -214,7 +208,7 @@ def start_service(path: Path, idle_exit: float, tcp: bool = False) -> None:
     if code != 0:
         raise ModelError(f"the shared model service did not start (exit code {code}): "
                          f"{_log_tail(log_file)}")
-    while tcp and not _answers(read_endpoint(path)):
+    while tcp and not _answers(live_endpoint(path)):
         if time.monotonic() > deadline:
             raise ModelError("the shared model service started, but does not take the token "
                              f"of its endpoint file {path}")
@@ -222,8 +216,8 @@ def start_service(path: Path, idle_exit: float, tcp: bool = False) -> None:
 
 
 def _answers(endpoint: dict[str, Any] | None) -> bool:
-    """Whether the service an endpoint file names runs and takes its token."""
-    if endpoint is None or not endpoint_live(endpoint):
+    """Whether the running service an endpoint file names takes its token."""
+    if endpoint is None:
         return False
     conn = hello(endpoint["port"], endpoint["token"], HELLO_TIMEOUT)
     if conn is None:
@@ -261,8 +255,8 @@ async def start_lock(path: Path, timeout: float = START_TIMEOUT) -> AsyncIterato
 async def _open_tcp(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
     """A connection to the TCP service the endpoint file ``path`` names, having given it the
     token; None when that service is not running or does not take it (a stale file)."""
-    endpoint = read_endpoint(path)
-    if endpoint is None or not endpoint_live(endpoint):
+    endpoint = live_endpoint(path)
+    if endpoint is None:
         return None
     try:
         reader, writer = await asyncio.wait_for(
@@ -332,8 +326,8 @@ def request_status(timeout: float = 5.0) -> dict[str, Any] | None:
         return None
     path = socket_path()
     if transport() == "tcp":
-        endpoint = read_endpoint(path)
-        if endpoint is None or not endpoint_live(endpoint):
+        endpoint = live_endpoint(path)
+        if endpoint is None:
             return None
         conn = hello(endpoint["port"], endpoint["token"], timeout)
         if conn is None:
