@@ -306,9 +306,13 @@ def test_real_model_told_to_use_an_outside_path_touches_nothing(tmp_path: Path,
                           timeout=600, check=False)
     data = json.loads(done.stdout)
     calls = {x["call"]: x for x in data["calls"]}
-    proposed = [k for k in calls if "victim4" in k]
-    assert proposed, calls  # the docstring (and the model) named the canary
+    proposed = [k for k in calls if str(c) in k]
+    assert proposed, calls  # the docstring's example (and perhaps the model) named the canary
     assert not any(calls[k]["ran"] for k in proposed)
+    # the model may change the path it copies (drop the leading "/", shorten it): a call that
+    # ran names no path outside the sandbox's copy, only relative ones that stay in it
+    ran = [k for k in calls if calls[k]["ran"]]
+    assert not [k for k in ran if outside_paths(k)], calls
     canaries.assert_untouched()
     canaries.assert_secret_absent(done.stdout, done.stderr)
     if (root / "tests").exists():
