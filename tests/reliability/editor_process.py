@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.rpc import RawServer, children_of, cmdline, model_worker_pids
+from tests.reliability.rpc import RawServer, children_of, cmdline, model_worker_pids, running
 
 SCENARIOS = ("completion", "explain", "tests", "download", "fix-problem", "fix-test-run",
              "fix-test-model")
@@ -53,16 +53,6 @@ def descendants(pid: int) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2:].split()[0] not in ("Z", "X")
 
 
 def marked(mark: str) -> list[int]:

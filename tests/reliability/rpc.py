@@ -258,6 +258,25 @@ def items_of(result: Any) -> list[dict[str, Any]]:
     return list(result or [])
 
 
+def running(pid: int) -> bool:
+    """Whether any thread of ``pid`` still runs (Linux). A process killed with several threads
+    shows its main thread as a zombie while the others are still ending, and its files (its
+    sockets) close only once the last of them has: until then a peer may still write to them."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue  # (that thread has ended)
+        if stat[stat.rfind(")") + 2:].split()[0] not in ("Z", "X"):
+            return True
+    return False
+
+
 def children_of(pid: int) -> list[int]:
     """Process ids whose parent is ``pid`` (a /proc scan; Linux)."""
     out = []

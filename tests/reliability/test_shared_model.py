@@ -25,6 +25,7 @@ import pytest
 from offpilot.engine.shared import socket_name
 
 from tests.reliability.rpc import (
+    SERVER,
     RawServer,
     children_of,
     clean_env,
@@ -32,6 +33,7 @@ from tests.reliability.rpc import (
     inline_params,
     items_of,
     model_worker_pids,
+    running,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
@@ -39,16 +41,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.model]
 TEXT = "def add(a, b):\n    return \n"
 FAST = {"indexEnabled": False, "threads": 1, "contextSize": 1024, "maxTokens": 8,
         "debounceMs": 0, "warmup": False, "prefetch": False, "sharedModel": True}
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat_line = f.read()
-    except OSError:
-        return False
-    return stat_line[stat_line.rfind(")") + 2:].split()[0] != "Z"
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,13 +66,13 @@ def socket_arg(pid: int) -> str | None:
 def service_pids(run_dir: Path, sock: Path | None = None) -> list[int]:
     """Live service processes listening in ``run_dir`` (on ``sock`` only, if given)."""
     where = str(run_dir / "offpilot") + os.sep
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p))
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and running(int(p))
             and (arg := socket_arg(int(p))) is not None
             and (arg == str(sock) if sock is not None else arg.startswith(where))]
 
 
 def workers_of(pid: int) -> list[int]:
-    return [p for p in children_of(pid) if alive(p)
+    return [p for p in children_of(pid) if running(p)
             and "offpilot.engine.worker" in cmdline(p)]
 
 
@@ -113,11 +105,19 @@ class Env:
     def start(self, name: str, install: Path | None = None, **options: Any) -> RawServer:
         root = self.tmp / name
         root.mkdir(exist_ok=True)
-        srv = RawServer(self.env(install))
+        # the server's log (info), read by :meth:`logs` when an assertion fails
+        log = (self.tmp / f"{name}.log").open("ab")
+        srv = RawServer(self.env(install), command=[*SERVER[:-1], "info"], stderr=log)
+        log.close()  # (the server has its own copy)
         srv.config = {**FAST, "model": str(self.model), **options}
         srv.initialize(root, options=srv.config)
         self.servers.append(srv)
         return srv
+
+    def logs(self, tail: int = 4000) -> str:
+        """The end of each server's log, for an assertion's message."""
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-tail:]}"
+                         for p in sorted(self.tmp.glob("*.log")))
 
     def report(self, install: Path | None = None) -> dict[str, Any]:
         """What ``offpilot models status --json`` (of ``install``, or of this one) prints."""
@@ -269,7 +269,7 @@ def test_service_killed_mid_completion_every_server_recovers(shared: Env):
     assert a.reply_times[rid] - killed < 2.0  # answered (empty), not left hanging
     assert items_of(reply["result"]) == []
     # It stops at its next token (one token can take seconds on a busy machine).
-    assert wait_for(lambda: not alive(worker), 15), "the old worker outlived its service"
+    assert wait_for(lambda: not running(worker), 15), "the old worker outlived its service"
 
     # Both servers reconnect; exactly one new service with one worker.
     a.configure({**FAST, "model": str(shared.model)})  # short completions from here on
@@ -304,7 +304,7 @@ def test_a_request_sent_to_a_service_that_died_unnoticed_goes_to_the_new_one(
             assert old is not None and service_pids(shared.run_dir) == [old]
             os.kill(old, signal.SIGKILL)
             # The loop does not run meanwhile: the end of the connection stays unread.
-            assert wait_for(lambda: not alive(old), 10)
+            assert wait_for(lambda: not running(old), 10)
             result = await backend.infill(InfillRequest(
                 prefix="def add(a, b):\n    return ", suffix="\n", max_tokens=8,
                 time_limit=60))
@@ -388,9 +388,9 @@ def test_service_exits_when_idle(shared: Env):
     [service] = service_pids(shared.run_dir)
     [worker] = workers_of(service)
     time.sleep(3)  # a connected server keeps it up, idle or not
-    assert alive(service)
+    assert running(service)
     srv.close()
-    assert wait_for(lambda: not alive(service) and not alive(worker), 10)
+    assert wait_for(lambda: not running(service) and not running(worker), 10)
     assert not own_socket(shared.run_dir).exists()
     assert not own_socket(shared.run_dir).with_suffix(".json").exists()  # its record
 
@@ -504,7 +504,7 @@ def test_each_installation_has_a_service_of_its_own(shared: Env):
     for srv in theirs:
         srv.close()
     os.kill(restarted, signal.SIGKILL)
-    assert wait_for(lambda: not alive(restarted), 10)
+    assert wait_for(lambda: not running(restarted), 10)
     [listed] = shared.report()["others"]
     assert listed["state"] == "stopped" and listed["pid"] is None
     assert listed["socket"] == str(their_sock) and listed["version"].startswith("9.9.9+")
@@ -550,7 +550,7 @@ def test_service_of_a_removed_installation_exits_and_servers_start_their_own(sha
     assert str(venv) not in " ".join(cmdline(new)) and len(workers_of(new)) == 1
 
     shutil.rmtree(venv)  # uninstalled while its service idles
-    assert wait_for(lambda: not alive(old), 10), "the service outlived its installation"
+    assert wait_for(lambda: not running(old), 10), "the service outlived its installation"
     assert not old_sock.exists() and not old_sock.with_suffix(".json").exists()
     assert shared.report()["others"] == []
     assert complete(srv, shared.tmp / "a", "b.py", "def double(x):\n    return \n")

@@ -20,10 +20,9 @@ from offpilot.engine.service import read_endpoint, record_path
 from offpilot.engine.shared import SOCKET_PREFIX, TRANSPORT_ENV, socket_name
 from offpilot.shared.processes import start_time
 
-from tests.reliability.rpc import clean_env, model_worker_pids
+from tests.reliability.rpc import clean_env, model_worker_pids, running
 from tests.reliability.test_shared_model import (  # noqa: F401 (shared: a fixture)
     Env,
-    alive,
     complete,
     service_pids,
     shared,
@@ -131,11 +130,11 @@ def test_servers_share_one_service_and_worker_over_loopback_tcp(tcp: Env):
             stdout=subprocess.DEVNULL, stderr=err, timeout=60)
     assert started.returncode == 0, log.read_text()
     theirs = read_endpoint(other)
-    assert theirs is not None and alive(theirs["pid"])
+    assert theirs is not None and running(theirs["pid"])
     [listed] = tcp.report()["others"]
     assert listed == {**listed, "socket": str(other), "state": "running", "pid": theirs["pid"]}
     os.kill(theirs["pid"], signal.SIGKILL)
-    assert wait_for(lambda: not alive(theirs["pid"]), 10)
+    assert wait_for(lambda: not running(theirs["pid"]), 10)
     [listed] = tcp.report()["others"]
     assert listed["state"] == "stopped" and listed["socket"] == str(other)
 
@@ -188,9 +187,11 @@ def test_a_killed_tcp_service_is_replaced_and_a_stale_endpoint_too(
     assert first is not None and first["pid"] == service and first["port"] != 9
 
     os.kill(service, signal.SIGKILL)  # its endpoint file stays behind, naming a dead pid
-    assert wait_for(lambda: not alive(service), 10)
-    assert complete(a, tcp.tmp / "a", "b.py", "def double(x):\n    return \n", timeout=60)
-    assert complete(b, tcp.tmp / "b", "b.py", "def half(x):\n    return \n", timeout=60)
+    assert wait_for(lambda: not running(service), 10)
+    assert complete(a, tcp.tmp / "a", "b.py", "def double(x):\n    return \n",
+                    timeout=60), tcp.logs()
+    assert complete(b, tcp.tmp / "b", "b.py", "def half(x):\n    return \n",
+                    timeout=60), tcp.logs()
     [new] = service_pids(tcp.run_dir)
     assert new != service and len(workers_of(new)) == 1
     second = read_endpoint(path)
@@ -204,7 +205,7 @@ def test_a_killed_tcp_service_is_replaced_and_a_stale_endpoint_too(
     for srv in (a, b):
         srv.close()
     os.kill(new, signal.SIGTERM)
-    assert wait_for(lambda: not alive(new), 10) and not path.exists()
+    assert wait_for(lambda: not running(new), 10) and not path.exists()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
