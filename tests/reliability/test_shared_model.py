@@ -492,6 +492,7 @@ def test_each_installation_has_a_service_of_its_own(shared: Env):
     # One installation's service going away leaves the other's alone; its own servers start
     # a new one of their installation.
     os.kill(their_service, signal.SIGKILL)
+    assert wait_for(lambda: not running(their_service), 10)
     assert complete(mine[1], shared.tmp / "m2", "c.py", "def half(x):\n    return \n")
     assert complete(theirs[1], shared.tmp / "t2", "c.py", "def half(x):\n    return \n")
     assert service_pids(shared.run_dir, my_sock) == [my_service]
