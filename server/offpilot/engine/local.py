@@ -34,6 +34,7 @@ from offpilot.engine.backend import (
     TextRequest,
 )
 from offpilot.engine.modelfile import check_model_file
+from offpilot.shared.processes import package_env
 
 log = logging.getLogger(__name__)
 
@@ -188,14 +189,10 @@ class LocalBackend:
 
     async def _spawn(self) -> None:
         await self._kill()
-        env = dict(os.environ)
-        # Make the package importable in the child however the server was started.
-        pkg_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "offpilot.engine.worker", "--parent", str(os.getpid()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env, limit=1 << 24)
+            stderr=asyncio.subprocess.PIPE, env=package_env(), limit=1 << 24)
         proc = self._proc
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._tasks = [asyncio.create_task(self._read_events(proc, ready)),

@@ -70,7 +70,7 @@ from typing import Any
 from offpilot.engine import wire
 from offpilot.shared.files import write_atomically
 from offpilot.shared.nodump import forbid_dumps
-from offpilot.shared.processes import process_alive, start_time
+from offpilot.shared.processes import package_env, process_alive, start_time
 
 log = logging.getLogger("offpilot.service")
 
@@ -177,14 +177,11 @@ class Host:
     async def _start(self, ready: asyncio.Future[dict[str, Any]]) -> None:
         path, n_ctx, threads, gpu_layers, n_batch = self.key
         self.close()  # a worker left without a model by a failed load
-        env = dict(os.environ)
-        pkg_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "offpilot.engine.worker", "--parent", str(os.getpid()),
                 stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=None, env=env, limit=STREAM_LIMIT)
+                stdout=asyncio.subprocess.PIPE, stderr=None, env=package_env(), limit=STREAM_LIMIT)
         except OSError as exc:
             ready.set_exception(RuntimeError(f"the model worker did not start: {exc}"))
             return
@@ -418,14 +415,6 @@ def live_endpoint(path: Path) -> dict[str, Any] | None:
     if endpoint is None or not process_alive(endpoint["pid"], endpoint["proc_start"]):
         return None
     return endpoint
-
-
-def service_env() -> dict[str, str]:
-    """The environment of a service process: this one's, with this package importable."""
-    env = dict(os.environ)
-    pkg_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
-    return env
 
 
 def hello(port: int, token: str, timeout: float) -> socket.socket | None:
@@ -734,7 +723,7 @@ def launch(argv: list[str], path: Path, timeout: float) -> int:
     service did and it left that one to serve), else its exit code (1 on no answer)."""
     proc = subprocess.Popen([sys.executable, "-m", "offpilot.engine.service", *argv],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            env=service_env(), close_fds=True, **detached())
+                            env=package_env(), close_fds=True, **detached())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         endpoint = read_endpoint(path)

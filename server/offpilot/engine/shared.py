@@ -54,9 +54,8 @@ from offpilot.engine.service import (
     live_endpoint,
     read_endpoint,
     record_path,
-    service_env,
 )
-from offpilot.shared.processes import process_alive
+from offpilot.shared.processes import package_env, process_alive
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +176,7 @@ def _spawn_service(path: Path, idle_exit: float, *flags: str) -> tuple[
             [sys.executable, "-m", "offpilot.engine.service", *flags, str(path),
              "--idle-exit", str(idle_exit)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-            env=service_env(), close_fds=True, **detached())
+            env=package_env(), close_fds=True, **detached())
     return proc, log_file
 
 

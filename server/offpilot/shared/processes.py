@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 _STILL_ACTIVE = 259  # GetExitCodeProcess: the process has not exited
 _QUERY_LIMITED = 0x1000  # PROCESS_QUERY_LIMITED_INFORMATION
 _ACCESS_DENIED = 5  # ERROR_ACCESS_DENIED: it exists, as another user's process
+
+
+def package_env() -> dict[str, str]:
+    """This process's environment with this package importable first, however it was
+    started: the environment of the model worker and service processes it starts."""
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _proc_stat(pid: int) -> list[str] | None:
