@@ -541,11 +541,15 @@ class Completer:
         document is gone). Nothing happens when the place's prompt head is the one already
         evaluated (typing on in one scope), when a completion for the document is running, or
         when the model is busy: a warm-up only ever uses idle time, and a real request cancels
-        it.
+        it. Outside an event loop (a handler called directly) nothing is scheduled.
         """
         s = self.settings
         if not s.warmup or not s.completions_enabled or language in s.disabled_languages \
                 or self._excluded(uri):
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop to run the warm-up on
             return
         self._cancel_warmup(uri)
 

@@ -10,7 +10,6 @@ own. Without either, the server warms at the place of the last edit, once the us
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -60,10 +59,6 @@ class CompletionFeature(Feature):
         """None; a request for the code actions at a cursor (an empty range, no ``only``: the
         light bulb an editor shows where the cursor settles) warms the prompts there."""
         r, context = params.range, params.context
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # asked outside the server's loop: nothing can warm
-            return []
         if r.start == r.end and not (context is not None and context.only) \
                 and self.server.documents.get(doc.uri) is doc:
             self.server.schedule_warmup(doc, doc.offset_at(r.start.line, r.start.character),
